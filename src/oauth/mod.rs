@@ -1,0 +1,1 @@
+//! Shared OAuth building blocks: PKCE, client authentication, RFC 6749 errors.

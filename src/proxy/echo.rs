@@ -1,0 +1,1 @@
+//! The built-in echo MCP endpoint, used when no backend is configured.

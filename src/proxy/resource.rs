@@ -1,0 +1,1 @@
+//! The bearer guard on the MCP path and the reverse proxy to the MCP server.

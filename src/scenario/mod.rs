@@ -1,0 +1,1 @@
+//! Declarative YAML scenarios: model, loading, templating, steps, expectations, reports.
