@@ -38,12 +38,16 @@ fn system_millis() -> i64 {
 impl Clock {
     /// Real time (it can still be advanced later, which adds an offset).
     pub fn system() -> Self {
-        Self { mode: Arc::new(RwLock::new(Mode::Offset(0))) }
+        Self {
+            mode: Arc::new(RwLock::new(Mode::Offset(0))),
+        }
     }
 
     /// A clock frozen at `unix_secs`.
     pub fn frozen_at(unix_secs: i64) -> Self {
-        Self { mode: Arc::new(RwLock::new(Mode::Frozen(unix_secs * 1000))) }
+        Self {
+            mode: Arc::new(RwLock::new(Mode::Frozen(unix_secs * 1000))),
+        }
     }
 
     /// Milliseconds since the Unix epoch.

@@ -23,7 +23,11 @@ pub struct YamlError {
 impl fmt::Display for YamlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.origin, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.origin, self.line, self.column, self.message
+            )
         } else {
             write!(f, "{}: {}", self.origin, self.message)
         }
@@ -72,7 +76,12 @@ fn convert(e: &serde_saphyr::Error, origin: &str) -> YamlError {
     if let Some(rest) = message.strip_prefix(&prefix) {
         message = rest.to_string();
     }
-    YamlError { origin: origin.to_string(), line, column, message: message.trim().to_string() }
+    YamlError {
+        origin: origin.to_string(),
+        line,
+        column,
+        message: message.trim().to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,30 @@
 //! The OAuth proxy: an authorization server for MCP clients in front of an upstream IdP.
+//!
+//! [`Proxy::spawn`] runs it in-process; [`router`] builds its axum router from a resolved
+//! [`state::ProxyState`]. See the module of each endpoint for its rules.
 
+pub mod authorize;
+pub mod callback;
+pub mod cimd;
+pub mod config;
+pub mod consent;
+pub mod cookies;
 pub mod echo;
+pub mod html;
+pub mod metadata;
+pub mod params;
 pub mod redirect;
+pub mod register;
 pub mod resource;
+pub mod revoke;
+pub mod server;
+pub mod ssrf;
+pub mod state;
+pub mod store;
+pub mod token;
+pub mod tokens;
+pub mod upstream;
+pub mod verifier;
+
+pub use config::ProxyConfig;
+pub use server::{Proxy, ProxyHandle, SpawnOptions, router};

@@ -1,1 +1,270 @@
 //! The bearer guard on the MCP path and the reverse proxy to the MCP server.
+//!
+//! [`mcp_routes`] builds the router for the guarded MCP endpoint. Mount it with
+//! `Router::nest_service(mcp_path, mcp_routes(guard))` (or `Router::nest`): it answers the
+//! path itself and every sub-path, and sees paths relative to `mcp_path`. (For an `mcp_path`
+//! of `/`, use `Router::fallback_service`.)
+//!
+//! Every request, except a CORS preflight, must carry exactly one
+//! `Authorization: Bearer <token>` header (scheme in any case). Tokens in the query string
+//! (`access_token=`) are ignored and removed before forwarding.
+//!
+//! | request | answer |
+//! |---|---|
+//! | no token, another scheme, malformed header | 401, `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` |
+//! | token rejected or expired | 401, the same plus `error="invalid_token", error_description="…"`, JSON error body |
+//! | token lacks a required scope | 403, `error="insufficient_scope"`, `scope` = the required scopes, JSON error body |
+//! | verifier unavailable | 503 JSON `temporarily_unavailable` |
+//! | body over [`MAX_REQUEST_BODY_BYTES`] | 413 JSON |
+//! | backend unreachable | 502 JSON `bad_gateway` |
+//!
+//! # Identity headers sent to the backend
+//!
+//! Authorized requests are reverse-proxied to [`ResourceGuard::backend`], streaming in both
+//! directions (SSE passes through unbuffered). The client's `Authorization` header is never
+//! forwarded, hop-by-hop headers are dropped, and every incoming `X-Authproof-*` header is
+//! removed before these are added:
+//!
+//! - `X-Authproof-Subject`: the verified subject ([`Principal::subject`]).
+//! - `X-Authproof-Client-Id`: the OAuth client the token was issued to; absent when unknown.
+//! - `X-Authproof-Scopes`: the token's scopes, space-separated (possibly empty).
+//!
+//! Values are percent-encoded: every byte outside visible ASCII (`!`..`~`), and `%` itself,
+//! is written `%XX`, so `alice@example.com` arrives as is and any value decodes back exactly.
+//!
+//! Without a backend, the built-in echo MCP endpoint ([`crate::proxy::echo`]) answers.
+//!
+//! CORS: preflights are answered for any origin (bearer tokens are not ambient credentials);
+//! `Access-Control-Expose-Headers: WWW-Authenticate, Mcp-Session-Id`.
+
+mod challenge;
+mod forward;
+
+pub use challenge::{Challenge, MAX_TOKEN_LEN, NoToken, bearer_token, is_b64token};
+pub use forward::{
+    CLIENT_ID_HEADER, SCOPES_HEADER, SUBJECT_HEADER, encode_identity, request_headers,
+    response_headers, target_url,
+};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use forward::Backend;
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The largest request body accepted on the MCP path (413 above it).
+pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Who a verified bearer token speaks for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Principal {
+    /// The end user (`sub`).
+    pub subject: String,
+    /// The OAuth client the token was issued to.
+    pub client_id: Option<String>,
+    /// The token's scopes.
+    pub scopes: Vec<String>,
+    /// All claims of the token (or whatever the verifier knows), for `whoami` and logging.
+    pub claims: serde_json::Value,
+}
+
+/// Why a verifier refused a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// Not a token this resource accepts (bad signature, wrong audience or issuer, revoked,
+    /// a refresh token…). The text becomes the challenge's `error_description`.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token was valid but has expired.
+    #[error("the token has expired")]
+    Expired,
+    /// The verifier cannot decide now (store or introspection down): 503 with a JSON error.
+    #[error("token verification unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Checks a bearer token presented at the MCP path.
+pub trait BearerVerifier: Send + Sync {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>>;
+}
+
+/// The configuration of the guarded MCP endpoint.
+#[derive(Clone)]
+pub struct ResourceGuard {
+    pub verifier: Arc<dyn BearerVerifier>,
+    /// This resource's URL (base_url + mcp_path).
+    pub resource: String,
+    /// The RFC 9728 metadata URL named in every challenge.
+    pub resource_metadata_url: String,
+    /// Scopes every token must carry (named in every challenge's `scope`).
+    pub required_scopes: Vec<String>,
+    /// The MCP server behind the proxy; `None` → the built-in echo endpoint.
+    pub backend: Option<url::Url>,
+}
+
+struct Shared {
+    guard: ResourceGuard,
+    challenge: Challenge,
+    backend: Option<Backend>,
+}
+
+/// The router of the guarded MCP endpoint (see the module documentation for how to mount it).
+pub fn mcp_routes(guard: ResourceGuard) -> Router {
+    let shared = Arc::new(Shared {
+        challenge: Challenge::new(&guard.resource_metadata_url, &guard.required_scopes),
+        backend: guard.backend.clone().map(Backend::new),
+        guard,
+    });
+    Router::new()
+        .fallback(handle)
+        .with_state(shared)
+        .layer(cors())
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let verdict = match bearer_token(&parts.headers) {
+        Ok(token) => shared.guard.verifier.verify(token).await,
+        Err(_) => return shared.unauthorized(),
+    };
+    let principal = match verdict {
+        Ok(principal) => principal,
+        Err(BearerError::Invalid(reason)) => return shared.invalid_token(&reason),
+        Err(BearerError::Expired) => return shared.invalid_token("The access token has expired"),
+        Err(BearerError::Unavailable(reason)) => {
+            tracing::warn!(%reason, "bearer verification unavailable");
+            return error_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Token verification is temporarily unavailable; retry later",
+            );
+        }
+    };
+    if let Some(missing) = shared
+        .guard
+        .required_scopes
+        .iter()
+        .find(|s| !principal.scopes.contains(s))
+    {
+        tracing::debug!(scope = %missing, subject = %principal.subject, "insufficient scope");
+        return shared.insufficient_scope();
+    }
+    if content_length(&parts.headers).is_some_and(|n| n > MAX_REQUEST_BODY_BYTES as u64) {
+        return too_large();
+    }
+    match &shared.backend {
+        Some(backend) => backend.forward(&principal, parts, body).await,
+        None => crate::proxy::echo::serve(&principal, parts, body).await,
+    }
+}
+
+impl Shared {
+    fn unauthorized(&self) -> Response {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::WWW_AUTHENTICATE, self.challenge.bare());
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    fn invalid_token(&self, reason: &str) -> Response {
+        let description = if reason.trim().is_empty() {
+            "The access token is invalid"
+        } else {
+            reason
+        };
+        let mut response = error_json(StatusCode::UNAUTHORIZED, "invalid_token", description);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            self.challenge.with_error("invalid_token", description),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    fn insufficient_scope(&self) -> Response {
+        let description = format!("Required scope: {}", self.challenge.scope());
+        let mut response = error_json(StatusCode::FORBIDDEN, "insufficient_scope", &description);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            self.challenge
+                .with_error("insufficient_scope", &description),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// An RFC 6749-style JSON error: `{"error": …, "error_description": …}`.
+pub(crate) fn error_json(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// 413 for a body over [`MAX_REQUEST_BODY_BYTES`].
+pub(crate) fn too_large() -> Response {
+    error_json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+        &format!("The request body exceeds {MAX_REQUEST_BODY_BYTES} bytes"),
+    )
+}
+
+/// Whether an error, or anything in its source chain, is a body length limit being hit.
+pub(crate) fn is_body_limit_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}

@@ -1,0 +1,432 @@
+//! The authorization endpoint: validate the request, pick the user (login_hint, default
+//! user, or the login page), ask for consent when configured, and redirect with a code.
+
+use crate::config::{ClientConfig, ConsentMode, PkcePolicy};
+use crate::endpoints::{interact, pages};
+use crate::error::{HtmlError, OAuthError};
+use crate::flavors;
+use crate::ids;
+use crate::params::{FormBody, Params};
+use crate::state::Idp;
+use crate::store::{CodeRecord, Interaction};
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthzRequest {
+    /// Client.
+    pub client_id: String,
+    /// Where to send the answer.
+    pub redirect_uri: String,
+    /// Whether the request carried `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_given: bool,
+    /// Requested scope.
+    pub scope: String,
+    /// Opaque client state.
+    pub state: Option<String>,
+    /// OIDC nonce.
+    pub nonce: Option<String>,
+    /// PKCE challenge and method.
+    pub challenge: Option<(String, String)>,
+    /// RFC 8707 resources.
+    pub resources: Vec<String>,
+    /// OIDC prompt values.
+    pub prompt: Vec<String>,
+    /// login_hint (GitHub: `login`).
+    pub login_hint: Option<String>,
+}
+
+/// An error to send back to the client's redirect_uri.
+#[derive(Debug)]
+pub struct RedirectError {
+    /// Where.
+    pub redirect_uri: String,
+    /// Client state.
+    pub state: Option<String>,
+    /// The error.
+    pub error: OAuthError,
+}
+
+/// `GET {authorize}`.
+pub async fn get(State(idp): State<Arc<Idp>>, RawQuery(q): RawQuery) -> Response {
+    authorize(&idp, &Params::from_query(q.as_deref()))
+}
+
+/// `POST {authorize}` (form-encoded, as OIDC allows).
+pub async fn post(State(idp): State<Arc<Idp>>, form: Result<FormBody, OAuthError>) -> Response {
+    match form {
+        Ok(FormBody(p)) => authorize(&idp, &p),
+        Err(e) => HtmlError {
+            status: e.status,
+            title: "Bad request".into(),
+            detail: e.description,
+        }
+        .into_response(),
+    }
+}
+
+fn authorize(idp: &Idp, p: &Params) -> Response {
+    let req = match validate(idp, p) {
+        Ok(r) => r,
+        Err(Validation::Page(e)) => return e.into_response(),
+        Err(Validation::Redirect(e)) => return error_redirect(idp, &e),
+    };
+    let (consent, default_user, accept_unknown) = {
+        let s = idp.settings.read();
+        (s.consent, s.default_user.clone(), s.accepts_unknown_users())
+    };
+    let wants_consent = consent == ConsentMode::Prompt || req.prompt.iter().any(|v| v == "consent");
+    let none = req.prompt.iter().any(|v| v == "none");
+    let user = match req.login_hint.clone() {
+        Some(h) if idp.users.read().get(&h).is_some() || accept_unknown => Some(h),
+        Some(_) => None,
+        None if req.prompt.iter().any(|v| v == "login") => None,
+        None => default_user,
+    };
+    if none && (user.is_none() || wants_consent) {
+        let error = if user.is_none() {
+            "login_required"
+        } else {
+            "consent_required"
+        };
+        return error_redirect(
+            idp,
+            &RedirectError {
+                redirect_uri: req.redirect_uri.clone(),
+                state: req.state.clone(),
+                error: OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    error,
+                    "prompt=none cannot be satisfied",
+                ),
+            },
+        );
+    }
+    let now = idp.clock.now_unix();
+    match user {
+        Some(sub) if !wants_consent => issue_code(idp, &req, &sub, now),
+        sub => {
+            let id = ids::random_token();
+            let logged_in = sub.is_some();
+            idp.store.interactions.lock().insert(
+                id.clone(),
+                Interaction {
+                    request: req,
+                    sub,
+                    auth_time: now,
+                    expires_at: now + 600,
+                },
+            );
+            if logged_in {
+                interact::consent_page(idp, &id)
+            } else {
+                interact::login_page(idp, &id, None)
+            }
+        }
+    }
+}
+
+enum Validation {
+    Page(HtmlError),
+    Redirect(RedirectError),
+}
+
+fn page_err(detail: impl Into<String>) -> Validation {
+    Validation::Page(HtmlError::bad_request(
+        "Invalid authorization request",
+        detail,
+    ))
+}
+
+fn validate(idp: &Idp, p: &Params) -> Result<AuthzRequest, Validation> {
+    let get = |k: &str| p.get(k).map(|v| v.map(String::from));
+    let client_id = get("client_id")
+        .map_err(|e| page_err(e.description))?
+        .ok_or_else(|| page_err("missing client_id"))?;
+    let client = idp
+        .client(&client_id)
+        .ok_or_else(|| page_err("unknown client_id"))?;
+    let requested = get("redirect_uri").map_err(|e| page_err(e.description))?;
+    let redirect_uri = match &requested {
+        Some(r) if redirect_allowed(&client, r) => r.clone(),
+        Some(_) => return Err(page_err("redirect_uri is not registered for this client")),
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => return Err(page_err("missing redirect_uri")),
+    };
+    let state =
+        p.0.iter()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty());
+    let fail = |error: OAuthError| {
+        Validation::Redirect(RedirectError {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error,
+        })
+    };
+    let one = |k: &str| get(k).map_err(fail);
+    match one("response_type")?.as_deref() {
+        Some("code") => {}
+        // GitHub's authorize URL has no response_type.
+        None if idp.flavor == crate::config::Flavor::Github => {}
+        Some(other) => {
+            return Err(fail(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_response_type",
+                format!("response_type {other:?} is not supported; use code"),
+            )));
+        }
+        None => return Err(fail(OAuthError::invalid_request("missing response_type"))),
+    }
+    if !client.grant_types.is_empty()
+        && !client.grant_types.iter().any(|g| g == "authorization_code")
+    {
+        return Err(fail(OAuthError::unauthorized_client(
+            "the client may not use the code flow",
+        )));
+    }
+    let scope = one("scope")?.unwrap_or_default();
+    let scope = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !client.scopes.is_empty()
+        && let Some(bad) = scope
+            .split(' ')
+            .find(|s| !s.is_empty() && !client.scopes.iter().any(|c| c == s))
+    {
+        return Err(fail(OAuthError::invalid_scope(format!(
+            "scope {bad:?} is not allowed for this client"
+        ))));
+    }
+    let challenge = match (one("code_challenge")?, one("code_challenge_method")?) {
+        (None, Some(_)) => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            )));
+        }
+        (None, None) => None,
+        (Some(c), m) => {
+            let m = m.unwrap_or_else(|| "plain".to_string());
+            if m != "S256" && m != "plain" {
+                return Err(fail(OAuthError::invalid_request(format!(
+                    "unsupported code_challenge_method {m:?}"
+                ))));
+            }
+            if !is_pkce_text(&c) {
+                return Err(fail(OAuthError::invalid_request(
+                    "code_challenge must be 43-128 unreserved characters",
+                )));
+            }
+            Some((c, m))
+        }
+    };
+    match (client.pkce, &challenge) {
+        (PkcePolicy::Required | PkcePolicy::S256Required, None) => {
+            return Err(fail(OAuthError::invalid_request(
+                "PKCE is required: send code_challenge",
+            )));
+        }
+        (PkcePolicy::S256Required, Some((_, m))) if m != "S256" => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            )));
+        }
+        _ => {}
+    }
+    let resources: Vec<String> = p.all("resource").into_iter().map(String::from).collect();
+    for r in &resources {
+        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none());
+        if !ok {
+            return Err(fail(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_target",
+                "resource must be an absolute URI without a fragment",
+            )));
+        }
+    }
+    let prompt = one("prompt")?
+        .map(|v| {
+            v.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let login_hint = match one("login_hint")? {
+        Some(h) => Some(h),
+        None => one("login")?,
+    };
+    let nonce = one("nonce")?;
+    Ok(AuthzRequest {
+        client_id,
+        redirect_uri: redirect_uri.clone(),
+        redirect_uri_given: requested.is_some(),
+        scope,
+        state: state.clone(),
+        nonce,
+        challenge,
+        resources,
+        prompt,
+        login_hint,
+    })
+}
+
+/// RFC 7636 §4.1 characters and length.
+pub fn is_pkce_text(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Exact match against the registered URIs; with none registered, any loopback URL.
+pub fn redirect_allowed(client: &ClientConfig, uri: &str) -> bool {
+    if !client.redirect_uris.is_empty() {
+        return client.redirect_uris.iter().any(|r| r == uri);
+    }
+    let Ok(u) = url::Url::parse(uri) else {
+        return false;
+    };
+    if !matches!(u.scheme(), "http" | "https") || u.fragment().is_some() || !u.username().is_empty()
+    {
+        return false;
+    }
+    match u.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Issue a code for `sub` and redirect to the client.
+pub fn issue_code(idp: &Idp, req: &AuthzRequest, sub: &str, auth_time: i64) -> Response {
+    let code = ids::random_token();
+    let ttl = idp.settings.read().tokens.code_ttl_secs;
+    let now = idp.clock.now_unix();
+    idp.store.codes.lock().insert(
+        code.clone(),
+        CodeRecord {
+            client_id: req.client_id.clone(),
+            redirect_uri: req.redirect_uri_given.then(|| req.redirect_uri.clone()),
+            sub: sub.to_string(),
+            scope: req.scope.clone(),
+            nonce: req.nonce.clone(),
+            challenge: req.challenge.clone(),
+            resources: req.resources.clone(),
+            auth_time,
+            expires_at: now.saturating_add(ttl as i64),
+            used: false,
+            grant_id: String::new(),
+        },
+    );
+    let mut pairs = vec![("code", code)];
+    if let Some(s) = &req.state {
+        pairs.push(("state", s.clone()));
+    }
+    redirect(idp, &req.redirect_uri, pairs)
+}
+
+/// Send an authorization error to the client's redirect_uri.
+pub fn error_redirect(idp: &Idp, e: &RedirectError) -> Response {
+    let mut pairs = vec![("error", e.error.error.to_string())];
+    if !e.error.description.is_empty() {
+        pairs.push(("error_description", e.error.description.clone()));
+    }
+    if let Some(s) = &e.state {
+        pairs.push(("state", s.clone()));
+    }
+    redirect(idp, &e.redirect_uri, pairs)
+}
+
+fn redirect(idp: &Idp, target: &str, mut pairs: Vec<(&str, String)>) -> Response {
+    if flavors::sends_iss_in_redirect(idp.flavor) {
+        pairs.push(("iss", idp.issuer.clone()));
+    }
+    let Ok(mut url) = url::Url::parse(target) else {
+        return HtmlError::bad_request("Invalid redirect_uri", "the redirect_uri does not parse")
+            .into_response();
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &pairs {
+            q.append_pair(k, v);
+        }
+    }
+    let body = pages::page(
+        "Redirecting",
+        &format!(
+            "<p><a href=\"{0}\">{0}</a></p>",
+            ids::html_escape(url.as_str())
+        ),
+    );
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url.to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        axum::response::Html(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(uris: &[&str]) -> ClientConfig {
+        ClientConfig {
+            id: "c".into(),
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn registered_uris_match_exactly() {
+        let c = client(&["http://127.0.0.1:8080/cb"]);
+        assert!(redirect_allowed(&c, "http://127.0.0.1:8080/cb"));
+        assert!(!redirect_allowed(&c, "http://127.0.0.1:8081/cb"));
+        assert!(!redirect_allowed(&c, "http://127.0.0.1:8080/cb/"));
+        assert!(!redirect_allowed(&c, "http://127.0.0.1:8080/cb?x=1"));
+    }
+
+    #[test]
+    fn without_registered_uris_any_loopback_is_accepted() {
+        let c = client(&[]);
+        for ok in [
+            "http://127.0.0.1:4321/cb",
+            "http://localhost/x",
+            "http://[::1]:9/cb",
+            "http://127.9.9.9/",
+        ] {
+            assert!(redirect_allowed(&c, ok), "{ok}");
+        }
+        for bad in [
+            "https://example.com/cb",
+            "http://127.0.0.1.evil.com/cb",
+            "http://localhost@evil.com/",
+            "http://127.0.0.1/cb#frag",
+            "cursor://callback",
+            "not a url",
+        ] {
+            assert!(!redirect_allowed(&c, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pkce_text() {
+        assert!(is_pkce_text(&"a".repeat(43)));
+        assert!(!is_pkce_text(&"a".repeat(42)));
+        assert!(!is_pkce_text(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,220 @@
+//! `GET|POST /authorize`: the client's authorization request.
+//!
+//! Until the client and its redirect URI are known to be good, every error is an HTML page
+//! (never a redirect). After that, errors go back to the client's redirect URI with `error`,
+//! `error_description`, `state` and `iss`. A valid request becomes a short-lived
+//! transaction and goes to consent (or, with `consent: off`, straight upstream).
+
+use crate::oauth::pkce;
+use crate::proxy::config::ConsentMode;
+use crate::proxy::html::{client_error_redirect, error_page, redirect};
+use crate::proxy::params::{MAX_QUERY_BYTES, Params, read_form};
+use crate::proxy::redirect::check_authorization;
+use crate::proxy::state::{ClientLookupError, ProxyState};
+use crate::proxy::store::{ClientRecord, Transaction};
+use crate::proxy::{consent, html};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use std::sync::Arc;
+
+/// The handler.
+pub async fn authorize(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let params = if parts.method == Method::POST {
+        match read_form(&parts.headers, body).await {
+            Ok(p) => p,
+            Err(e) => {
+                return error_page(
+                    e.status,
+                    "Invalid authorization request",
+                    e.description(),
+                    Some(&e.error),
+                );
+            }
+        }
+    } else {
+        let q = parts.uri.query().unwrap_or("");
+        if q.len() > MAX_QUERY_BYTES {
+            return error_page(
+                StatusCode::URI_TOO_LONG,
+                "Invalid authorization request",
+                "The request is too long.",
+                Some("invalid_request"),
+            );
+        }
+        Params::parse(q.as_bytes())
+    };
+    handle(&st, &parts.headers, params).await
+}
+
+/// An HTML 400 page for a request that cannot be answered by redirect.
+fn bad(title: &str, msg: &str) -> Response {
+    error_page(StatusCode::BAD_REQUEST, title, msg, Some("invalid_request"))
+}
+
+/// The unknown-client page: 400, never a redirect.
+pub fn unknown_client_page(st: &ProxyState, client_id: &str) -> Response {
+    let mut r = error_page(
+        StatusCode::BAD_REQUEST,
+        "Client not registered",
+        &format!(
+            "The application {client_id:?} is not registered with this server. MCP clients should register again \
+             (dynamic client registration) and retry."
+        ),
+        Some("invalid_client"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "<{}>; rel=\"http://oauth.net/core/2.1/#registration\"",
+        st.url("/register")
+    )) {
+        r.headers_mut().insert(header::LINK, v);
+    }
+    r
+}
+
+/// Look up a client for a browser-facing endpoint; errors are pages.
+pub async fn client_or_page(st: &ProxyState, client_id: &str) -> Result<ClientRecord, Response> {
+    match st.find_client(client_id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(unknown_client_page(st, client_id)),
+        Err(ClientLookupError::Cimd(e)) => Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Client metadata document rejected",
+            &e.to_string(),
+            Some("invalid_client"),
+        )),
+        Err(ClientLookupError::Store(e)) => Err(error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            &format!("The server cannot handle the request right now ({e}). Please try again."),
+            Some("temporarily_unavailable"),
+        )),
+    }
+}
+
+async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params) -> Response {
+    for key in ["client_id", "redirect_uri"] {
+        if params.duplicate() == Some(key) {
+            return bad(
+                "Invalid authorization request",
+                &format!("The parameter {key} is repeated."),
+            );
+        }
+    }
+    let Some(client_id) = params.get("client_id") else {
+        return bad(
+            "Invalid authorization request",
+            "The request has no client_id.",
+        );
+    };
+    let client = match client_or_page(st, client_id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let (redirect_uri, explicit) = match params.get("redirect_uri") {
+        Some(r) => (r.to_string(), true),
+        None if client.redirect_uris.len() == 1 => (client.redirect_uris[0].clone(), false),
+        None => {
+            return bad(
+                "Invalid authorization request",
+                "The request has no redirect_uri and the client registered more than one.",
+            );
+        }
+    };
+    if let Err(why) = check_authorization(&redirect_uri, &client.redirect_uris, &st.allow) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            &format!("The redirect URI cannot be used for this client: {why}"),
+            Some("invalid_request"),
+        );
+    }
+
+    // From here on, errors go back to the client.
+    let state = params.get("state");
+    let fail = |code: &str, desc: &str| {
+        client_error_redirect(&redirect_uri, code, desc, state, &st.issuer)
+    };
+    if let Err(e) = params.check() {
+        return fail(&e.error, e.description());
+    }
+    match params.get("response_type") {
+        None => return fail("invalid_request", "response_type is required"),
+        Some("code") => {}
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    let Some(challenge) = params.get("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "code_challenge is required (PKCE with S256)",
+        );
+    };
+    match params.get("code_challenge_method") {
+        Some("S256") => {}
+        None => return fail("invalid_request", "code_challenge_method=S256 is required"),
+        Some(_) => {
+            return fail(
+                "invalid_request",
+                "only code_challenge_method=S256 is supported",
+            );
+        }
+    }
+    if !pkce::is_valid_s256_challenge(challenge) {
+        return fail(
+            "invalid_request",
+            "code_challenge is not a valid S256 challenge",
+        );
+    }
+    if let Some(r) = params.get("resource")
+        && !st.is_own_resource(r)
+    {
+        return fail(
+            "invalid_target",
+            &format!("this server protects {}", st.resource),
+        );
+    }
+    let scopes = match st.grant_scopes(&client, params.get("scope")) {
+        Ok(s) => s,
+        Err(why) => return fail("invalid_scope", &why),
+    };
+    let txn = Transaction {
+        txn_id: crate::oauth::random_token(24),
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        redirect_uri_explicit: explicit,
+        state: state.map(str::to_string),
+        code_challenge: challenge.to_string(),
+        scopes,
+        resource: st.resource.clone(),
+        login_hint: params.get("login_hint").map(str::to_string),
+        created_at: st.now(),
+    };
+    if st.consent() == ConsentMode::Off {
+        return consent::approve(st, headers, txn).await;
+    }
+    if let Err(e) = st
+        .records
+        .put_transaction(&txn.txn_id, &txn, st.transaction_ttl())
+        .await
+    {
+        return fail("temporarily_unavailable", &e.to_string());
+    }
+    // txn_id is base64url: no escaping needed.
+    redirect(&format!("{}?txn_id={}", st.url("/consent"), txn.txn_id))
+}
+
+/// A page for a transaction that is unknown or expired.
+pub fn expired_page() -> Response {
+    html::error_page(
+        StatusCode::BAD_REQUEST,
+        "Authorization expired",
+        "This authorization request is unknown, was already used, or has expired. Start again from your application.",
+        Some("invalid_request"),
+    )
+}

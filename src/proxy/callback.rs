@@ -1,0 +1,241 @@
+//! `GET {redirect_path}`: the upstream IdP sends the browser back here.
+//!
+//! The upstream `state` must match a stored approved flow exactly (single use, short
+//! expiry), and the browser must present the binding cookie set when it approved. Upstream
+//! errors are forwarded to the client as OAuth errors; otherwise the upstream code is
+//! exchanged (with the configured client authentication and the proxy's PKCE verifier), the
+//! upstream tokens stay server-side, and the client gets the proxy's own authorization code,
+//! bound to the client, its redirect URI and its PKCE challenge. Every redirect to the client
+//! carries RFC 9207 `iss`.
+
+use crate::oauth::{random_token, sha256_hex};
+use crate::proxy::cookies::BINDING;
+use crate::proxy::html::{client_error_redirect, client_redirect_url, error_page, redirect};
+use crate::proxy::params::{MAX_QUERY_BYTES, Params};
+use crate::proxy::redirect::check_authorization;
+use crate::proxy::state::ProxyState;
+use crate::proxy::store::{CodeRecord, Grant};
+use crate::proxy::upstream::subject_of;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use std::sync::Arc;
+
+/// Error codes passed through from the upstream as they are (RFC 6749 §4.1.2.1, OIDC).
+const KNOWN_ERRORS: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+];
+
+/// The handler.
+pub async fn callback(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let q = req.uri().query().unwrap_or("");
+    if q.len() > MAX_QUERY_BYTES {
+        return error_page(
+            StatusCode::URI_TOO_LONG,
+            "Invalid callback",
+            "The request is too long.",
+            Some("invalid_request"),
+        );
+    }
+    let params = Params::parse(q.as_bytes());
+    handle(&st, req.headers(), params).await
+}
+
+fn bad(msg: &str) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in failed",
+        msg,
+        Some("invalid_request"),
+    )
+}
+
+async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params) -> Response {
+    if let Some(d) = params.duplicate() {
+        return bad(&format!("The parameter {d} is repeated."));
+    }
+    let Some(state) = params.get("state") else {
+        return bad("The identity provider's answer has no state.");
+    };
+    let pending = match st
+        .records
+        .take_upstream_state(&sha256_hex(state.as_bytes()))
+        .await
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return bad(
+                "This sign-in is unknown, was already completed, or has expired. Start again from your application.",
+            );
+        }
+        Err(e) => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                &e.to_string(),
+                Some("temporarily_unavailable"),
+            );
+        }
+    };
+    if pending.created_at + st.config.transaction_ttl.as_secs() as i64 <= st.now() {
+        return bad("This sign-in has expired. Start again from your application.");
+    }
+    let bound = st.cookies.get(headers, BINDING).is_some_and(|c| {
+        crate::oauth::constant_time_eq(
+            sha256_hex(c.as_bytes()).as_bytes(),
+            pending.binding_hash.as_bytes(),
+        )
+    });
+    if !bound {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Authorization session mismatch",
+            "This sign-in was not started in this browser. Start again from your application.",
+            Some("access_denied"),
+        );
+    }
+    let txn = pending.txn;
+    let client = match crate::proxy::authorize::client_or_page(st, &txn.client_id).await {
+        Ok(c) => c,
+        Err(p) => return p,
+    };
+    if let Err(why) = check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            &why.to_string(),
+            Some("invalid_request"),
+        );
+    }
+    let fail = |code: &str, desc: &str| {
+        client_error_redirect(
+            &txn.redirect_uri,
+            code,
+            desc,
+            txn.state.as_deref(),
+            &st.issuer,
+        )
+    };
+
+    // RFC 9207 mix-up defence toward the upstream, when it names itself.
+    if let (Some(iss), Ok(endpoints)) = (params.get("iss"), st.upstream.endpoints().await)
+        && let Some(expected) = &endpoints.issuer
+        && iss != expected
+    {
+        tracing::warn!(got = iss, expected = %expected, "upstream iss mismatch");
+        return fail(
+            "server_error",
+            "the identity provider's iss does not match its issuer",
+        );
+    }
+    if let Some(error) = params.get("error") {
+        let code = if KNOWN_ERRORS.contains(&error) {
+            error
+        } else {
+            "server_error"
+        };
+        let desc = params
+            .get("error_description")
+            .map(|d| {
+                d.chars()
+                    .filter(|c| !c.is_control())
+                    .take(300)
+                    .collect::<String>()
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "the identity provider answered {}",
+                    crate::proxy::redirect::printable(error)
+                )
+            });
+        tracing::info!(client_id = %txn.client_id, error = code, "upstream authorization error forwarded");
+        return fail(code, &desc);
+    }
+    let Some(code) = params.get("code") else {
+        return fail(
+            "server_error",
+            "the identity provider answered without a code",
+        );
+    };
+    let upstream = match st
+        .upstream
+        .exchange_code(code, &pending.proxy_code_verifier, &txn.resource)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(client_id = %txn.client_id, error = %e, "upstream code exchange failed");
+            return fail(e.authorization_error_code(), &e.to_string());
+        }
+    };
+    let now = st.now();
+    let grant = Grant {
+        grant_id: random_token(24),
+        client_id: txn.client_id.clone(),
+        subject: subject_of(&upstream).unwrap_or_else(|| "unknown".into()),
+        scopes: txn.scopes.clone(),
+        resource: txn.resource.clone(),
+        upstream,
+        created_at: now,
+    };
+    let grant_ttl = st
+        .config
+        .refresh_token_ttl
+        .get()
+        .max(st.config.access_token_ttl.get())
+        + st.config.code_ttl.get();
+    if let Err(e) = st
+        .records
+        .put_grant(&grant.grant_id, &grant, grant_ttl)
+        .await
+    {
+        return fail("temporarily_unavailable", &e.to_string());
+    }
+    let our_code = random_token(32);
+    let rec = CodeRecord {
+        client_id: txn.client_id.clone(),
+        redirect_uri: txn.redirect_uri.clone(),
+        redirect_uri_explicit: txn.redirect_uri_explicit,
+        code_challenge: txn.code_challenge.clone(),
+        scopes: txn.scopes.clone(),
+        resource: txn.resource.clone(),
+        grant_id: grant.grant_id.clone(),
+        subject: grant.subject.clone(),
+        expires_at: now + st.config.code_ttl.as_secs() as i64,
+    };
+    if let Err(e) = st
+        .records
+        .put_code(
+            &sha256_hex(our_code.as_bytes()),
+            &rec,
+            st.config.code_ttl.get(),
+        )
+        .await
+    {
+        let _ = st.records.delete_grant(&grant.grant_id).await;
+        return fail("temporarily_unavailable", &e.to_string());
+    }
+    tracing::info!(client_id = %txn.client_id, subject = %grant.subject, "authorization completed upstream");
+    let mut params = vec![("code", our_code.as_str())];
+    if let Some(s) = txn.state.as_deref() {
+        params.push(("state", s));
+    }
+    let mut resp = redirect(&client_redirect_url(&txn.redirect_uri, &params, &st.issuer));
+    // The binding cookie has done its job for this flow; keep it for parallel flows but
+    // make sure the response is not cached.
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp
+}

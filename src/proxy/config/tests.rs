@@ -1,0 +1,301 @@
+use super::*;
+
+const MINIMAL: &str = "\
+upstream:
+  config_url: http://127.0.0.1:9000/.well-known/openid-configuration
+  client_id: upstream-app
+  client_secret: s3cret
+";
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn minimal_file_gets_defaults() {
+    let c = ProxyConfig::from_yaml_str(MINIMAL, "p.yaml").unwrap();
+    assert_eq!(c.mcp_path, "/mcp");
+    assert_eq!(c.redirect_path, "/auth/callback");
+    assert_eq!(c.consent, ConsentMode::Always);
+    assert_eq!(c.access_token_ttl.as_secs(), 3600);
+    assert_eq!(c.storage, StorageSpec::Memory);
+    assert_eq!(c.allowed_client_redirect_uris, None);
+    assert_eq!(
+        c.upstream.auth_method(),
+        ClientAuthMethod::ClientSecretBasic
+    );
+}
+
+#[test]
+fn full_issue_example_parses() {
+    let text = "\
+base_url: http://127.0.0.1:8000
+mcp_path: /mcp
+upstream:
+  config_url: http://127.0.0.1:9000/.well-known/openid-configuration
+  revocation_endpoint: http://127.0.0.1:9000/revoke
+  client_id: upstream-app
+  client_secret: s3cret
+  token_endpoint_auth_method: client_secret_post
+  scopes: [openid, email]
+  extra_authorize_params: {prompt: consent}
+  extra_token_params: {}
+  forward_resource: false
+redirect_path: /auth/callback
+allowed_client_redirect_uris: [\"http://localhost:*\"]
+valid_scopes: [openid, email]
+consent: off
+jwt_signing_key: 0123456789abcdef0123
+access_token_ttl: 30m
+backend: http://127.0.0.1:7000/mcp
+storage: memory
+cimd_allow_http_loopback: true
+";
+    let c = ProxyConfig::from_yaml_str(text, "p.yaml").unwrap();
+    assert_eq!(
+        c.consent,
+        ConsentMode::Off,
+        "YAML 1.2: off is the string \"off\""
+    );
+    assert_eq!(c.access_token_ttl.as_secs(), 1800);
+    assert_eq!(c.upstream.auth_method(), ClientAuthMethod::ClientSecretPost);
+    assert_eq!(
+        c.allowed_client_redirect_uris,
+        Some(vec!["http://localhost:*".to_string()])
+    );
+    assert_eq!(c.upstream.extra_authorize_params["prompt"], "consent");
+    assert!(c.cimd_allow_http_loopback);
+}
+
+#[test]
+fn empty_allow_list_is_distinct_from_absent() {
+    let c =
+        ProxyConfig::from_yaml_str(&format!("{MINIMAL}allowed_client_redirect_uris: []\n"), "p")
+            .unwrap();
+    assert_eq!(c.allowed_client_redirect_uris, Some(vec![]));
+}
+
+#[test]
+fn unknown_key_has_line_and_column() {
+    let text = format!("{MINIMAL}consnet: off\n");
+    let e = ProxyConfig::from_yaml_str(&text, "proxy.yaml").unwrap_err();
+    let ConfigError::Yaml(y) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!((y.line, y.column), (5, 1), "{e}");
+    assert!(e.to_string().starts_with("proxy.yaml:5:1: "), "{e}");
+    assert!(e.to_string().contains("consnet"), "{e}");
+
+    let nested = "upstream:\n  client_id: a\n  clinet_secret: b\n";
+    let e = ProxyConfig::from_yaml_str(nested, "proxy.yaml").unwrap_err();
+    assert!(e.to_string().starts_with("proxy.yaml:3:3: "), "{e}");
+}
+
+#[test]
+fn wrong_types_have_line_and_column() {
+    let e = ProxyConfig::from_yaml_str(&format!("{MINIMAL}access_token_ttl: soon\n"), "p.yaml")
+        .unwrap_err();
+    assert!(e.to_string().starts_with("p.yaml:5:"), "{e}");
+    let e =
+        ProxyConfig::from_yaml_str(&format!("{MINIMAL}consent: maybe\n"), "p.yaml").unwrap_err();
+    assert!(e.to_string().starts_with("p.yaml:5:"), "{e}");
+    // A YAML 1.1 boolean is not a boolean here, so `forward_resource: yes` is a type error.
+    let e = ProxyConfig::from_yaml_str(
+        &MINIMAL.replace("client_id:", "forward_resource: yes\n  client_id:"),
+        "p.yaml",
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("p.yaml:3:"), "{e}");
+}
+
+#[test]
+fn validation_names_each_problem() {
+    let text = "\
+base_url: ftp://example.com
+mcp_path: mcp
+upstream:
+  client_id: ''
+  token_endpoint_auth_method: client_secret_post
+  extra_authorize_params: {state: fixed}
+allowed_client_redirect_uris: ['http://localhost:*', 'https://*.*.example.com/cb']
+access_token_ttl: 0s
+";
+    let e = ProxyConfig::from_yaml_str(text, "p.yaml").unwrap_err();
+    let ConfigError::Invalid { problems, .. } = &e else {
+        panic!("{e}")
+    };
+    let all = problems.join("\n");
+    for needle in [
+        "base_url:",
+        "mcp_path: must start with '/'",
+        "upstream.client_id: required",
+        "upstream: set config_url",
+        "upstream.client_secret: required for token_endpoint_auth_method client_secret_post",
+        "upstream.extra_authorize_params: state",
+        "jwt_signing_key: required",
+        "allowed_client_redirect_uris:",
+        "access_token_ttl: must be at least 1s",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert!(e.to_string().contains("(p.yaml)"), "{e}");
+}
+
+#[test]
+fn secrets_are_masked_in_debug() {
+    let mut c = ProxyConfig::from_yaml_str(MINIMAL, "p").unwrap();
+    c.jwt_signing_key = Some(Secret::new("super-secret-signing-key"));
+    c.storage = StorageSpec::Redis("redis://:hunter2@127.0.0.1:6379/0".into());
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("s3cret"), "{dbg}");
+    assert!(!dbg.contains("super-secret-signing-key"), "{dbg}");
+    assert!(!c.storage.to_string().contains("hunter2"), "{}", c.storage);
+}
+
+#[test]
+fn env_overrides_file_and_supplies_everything() {
+    let vars = env(&[
+        ("AUTHPROOF_UPSTREAM__CLIENT_SECRET", "from-env"),
+        ("AUTHPROOF_VALID_SCOPES", "[\"openid\",\"email\"]"),
+        ("AUTHPROOF_CONSENT", "off"),
+        ("AUTHPROOF_UPSTREAM__FORWARD_RESOURCE", "true"),
+        (
+            "AUTHPROOF_UPSTREAM__EXTRA_AUTHORIZE_PARAMS",
+            "{\"prompt\":\"login\"}",
+        ),
+        ("AUTHPROOF_ALLOWED_CLIENT_REDIRECT_URIS", "[]"),
+        ("AUTHPROOF_ACCESS_TOKEN_TTL", "15m"),
+        ("AUTHPROOF_LOG", "debug"),
+        ("PATH", "/usr/bin"),
+    ]);
+    let c = ProxyConfig::from_yaml_and_env(MINIMAL, "p.yaml", vars.clone()).unwrap();
+    assert_eq!(
+        c.upstream.client_secret.as_ref().unwrap().expose(),
+        "from-env"
+    );
+    assert_eq!(c.valid_scopes, ["openid", "email"]);
+    assert_eq!(c.consent, ConsentMode::Off);
+    assert!(c.upstream.forward_resource);
+    assert_eq!(c.upstream.extra_authorize_params["prompt"], "login");
+    assert_eq!(c.allowed_client_redirect_uris, Some(vec![]));
+    assert_eq!(c.access_token_ttl.as_secs(), 900);
+    assert_eq!(c.upstream.client_id, "upstream-app", "file values stay");
+
+    // No file at all.
+    let only_env = env(&[
+        (
+            "AUTHPROOF_UPSTREAM__CONFIG_URL",
+            "http://127.0.0.1:9000/.well-known/openid-configuration",
+        ),
+        ("AUTHPROOF_UPSTREAM__CLIENT_ID", "upstream-app"),
+        ("AUTHPROOF_UPSTREAM__CLIENT_SECRET", "s3cret"),
+    ]);
+    let c = ProxyConfig::load_with_env(None, only_env).unwrap();
+    assert_eq!(c.upstream.client_id, "upstream-app");
+}
+
+#[test]
+fn env_errors_name_the_variable() {
+    let e = ProxyConfig::from_yaml_and_env(
+        MINIMAL,
+        "p",
+        env(&[("AUTHPROOF_VALID_SCOPES", "openid email")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("AUTHPROOF_VALID_SCOPES"), "{e}");
+    assert!(e.to_string().contains("JSON list"), "{e}");
+
+    let e = ProxyConfig::from_yaml_and_env(
+        MINIMAL,
+        "p",
+        env(&[("AUTHPROOF_UPSTREAM__CLIENT_SECRT", "x")]),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("unknown configuration key upstream.client_secrt"),
+        "{e}"
+    );
+
+    let e =
+        ProxyConfig::from_yaml_and_env(MINIMAL, "p", env(&[("AUTHPROOF_CONSENT", "sometimes")]))
+            .unwrap_err();
+    assert!(matches!(e, ConfigError::Merged(_)), "{e}");
+
+    let e = ProxyConfig::from_yaml_and_env(
+        MINIMAL,
+        "p",
+        env(&[("AUTHPROOF_CIMD_ALLOW_HTTP_LOOPBACK", "yes")]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("true or false"), "{e}");
+}
+
+#[test]
+fn empty_env_value_restores_the_default() {
+    let text = format!("{MINIMAL}mcp_path: /other\n");
+    let c = ProxyConfig::from_yaml_and_env(&text, "p", env(&[("AUTHPROOF_MCP_PATH", "")])).unwrap();
+    assert_eq!(c.mcp_path, "/mcp");
+}
+
+#[test]
+fn storage_specs() {
+    assert_eq!(StorageSpec::parse("memory").unwrap(), StorageSpec::Memory);
+    assert_eq!(
+        StorageSpec::parse("file:/tmp/x.redb").unwrap(),
+        StorageSpec::File("/tmp/x.redb".into())
+    );
+    assert!(matches!(
+        StorageSpec::parse("redis://127.0.0.1:6379/0"),
+        Ok(StorageSpec::Redis(_))
+    ));
+    assert!(StorageSpec::parse("file:").is_err());
+    assert!(StorageSpec::parse("sqlite://x").is_err());
+}
+
+#[test]
+fn round_trips_through_json() {
+    let c = ProxyConfig::from_yaml_str(MINIMAL, "p").unwrap();
+    let v = serde_json::to_value(&c).unwrap();
+    let back: ProxyConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn json_schema_matches_the_keys() {
+    let schema = serde_json::to_value(schemars::schema_for!(ProxyConfig)).unwrap();
+    assert_eq!(schema["additionalProperties"], false);
+    let props = schema["properties"].as_object().unwrap();
+    for key in [
+        "base_url",
+        "mcp_path",
+        "upstream",
+        "allowed_client_redirect_uris",
+        "consent",
+        "access_token_ttl",
+        "storage",
+        "cimd_allow_http_loopback",
+    ] {
+        assert!(props.contains_key(key), "{key}");
+    }
+    let text = schema.to_string();
+    assert!(
+        text.contains("\"remember\"") && text.contains("\"off\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/proxy.yaml"));
+    let c = ProxyConfig::load_with_env(Some(path), Vec::new()).unwrap();
+    assert_eq!(c.base_url.as_deref(), Some("http://127.0.0.1:8000"));
+    assert_eq!(c.upstream.client_id, "upstream-app");
+    assert_eq!(
+        c.upstream.auth_method(),
+        ClientAuthMethod::ClientSecretBasic
+    );
+}

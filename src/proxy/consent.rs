@@ -1,0 +1,373 @@
+//! `GET|POST /consent`: the user approves or denies a client before the upstream IdP is
+//! involved (the upstream may auto-approve the proxy's one static client, so the proxy must
+//! ask: MCP security best practices, confused deputy).
+//!
+//! - The page names the client, its redirect URI (and host) and the scopes, and warns when
+//!   the redirect goes to this machine (loopback).
+//! - CSRF: the form carries a random token, stored server-side (by hash) with the
+//!   transaction and the hash of a random per-browser cookie; the POST must present both.
+//! - Framing is forbidden (`frame-ancestors 'none'`, `X-Frame-Options: DENY`).
+//! - Approve: only now the proxy creates its own PKCE pair and a fresh random upstream
+//!   `state`, stores them server-side, sets the browser-binding cookie and redirects upstream.
+//! - Deny: `access_denied` back to the client (with `state` and `iss`).
+//! - `remember`: an approval is stored server-side under a hash of a random per-browser
+//!   cookie, the client and the redirect URI; it is used only when the browser says the
+//!   navigation is not cross-site (`Sec-Fetch-Site: none | same-origin | same-site`).
+
+use crate::oauth::{pkce, random_token, sha256_hex};
+use crate::proxy::authorize::{client_or_page, expired_page};
+use crate::proxy::config::ConsentMode;
+use crate::proxy::cookies::{BINDING, BROWSER, CSRF};
+use crate::proxy::html::{client_error_redirect, error_page, escape, page, redirect};
+use crate::proxy::params::{Params, read_form};
+use crate::proxy::redirect::{check_authorization, is_loopback_host};
+use crate::proxy::state::ProxyState;
+use crate::proxy::store::{ClientRecord, ConsentRecord, CsrfRecord, Transaction, UpstreamState};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a remembered consent lasts.
+pub const REMEMBER_FOR: Duration = Duration::from_secs(30 * 86_400);
+
+/// The handler for both methods.
+pub async fn consent(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if parts.method == Method::POST {
+        match read_form(&parts.headers, body).await {
+            Ok(p) => submit(&st, &parts.headers, p).await,
+            Err(e) => error_page(
+                e.status,
+                "Invalid consent submission",
+                e.description(),
+                Some(&e.error),
+            ),
+        }
+    } else {
+        let params = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
+        show(&st, &parts.headers, params).await
+    }
+}
+
+fn remember_key(browser_secret: &str, txn: &Transaction) -> String {
+    sha256_hex(format!("{browser_secret}\n{}\n{}", txn.client_id, txn.redirect_uri).as_bytes())
+}
+
+fn fetch_is_not_cross_site(headers: &HeaderMap) -> bool {
+    matches!(
+        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        Some("none" | "same-origin" | "same-site")
+    )
+}
+
+async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response {
+    if params.duplicate().is_some() {
+        return expired_page();
+    }
+    let Some(txn_id) = params.get("txn_id") else {
+        return expired_page();
+    };
+    let txn = match st.records.get_transaction(txn_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return expired_page(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let client = match client_or_page(st, &txn.client_id).await {
+        Ok(c) => c,
+        Err(p) => return p,
+    };
+    if st.consent() == ConsentMode::Remember
+        && fetch_is_not_cross_site(headers)
+        && let Some(secret) = st.cookies.get(headers, BROWSER)
+        && let Ok(Some(rec)) = st.records.get_consent(&remember_key(&secret, &txn)).await
+        && rec.client_id == txn.client_id
+    {
+        // Remembered: consume the transaction and go upstream.
+        return match st.records.take_transaction(txn_id).await {
+            Ok(Some(txn)) => approve(st, headers, txn).await,
+            Ok(None) => expired_page(),
+            Err(e) => unavailable(&e.to_string()),
+        };
+    }
+    let csrf_token = random_token(32);
+    let cookie = st
+        .cookies
+        .get(headers, CSRF)
+        .unwrap_or_else(|| random_token(32));
+    let rec = CsrfRecord {
+        txn_id: txn.txn_id.clone(),
+        cookie_hash: sha256_hex(cookie.as_bytes()),
+    };
+    if let Err(e) = st
+        .records
+        .put_csrf(
+            &sha256_hex(csrf_token.as_bytes()),
+            &rec,
+            st.transaction_ttl(),
+        )
+        .await
+    {
+        return unavailable(&e.to_string());
+    }
+    let mut resp = page(
+        StatusCode::OK,
+        "Authorize access",
+        &render(st, &client, &txn, &csrf_token),
+    );
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        st.cookies.set(CSRF, &cookie, st.transaction_ttl()),
+    );
+    resp
+}
+
+fn render(st: &ProxyState, client: &ClientRecord, txn: &Transaction, csrf_token: &str) -> String {
+    let redirect_host = url::Url::parse(&txn.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| txn.redirect_uri.clone());
+    let loopback = url::Url::parse(&txn.redirect_uri)
+        .ok()
+        .and_then(|u| u.host().map(|h| is_loopback_host(&h)))
+        .unwrap_or(false);
+    let warn = if loopback {
+        "<p class=\"warn\">The application will receive access on <strong>this computer</strong> \
+         (a local address). Only continue if you just started signing in from an application you trust.</p>"
+    } else {
+        ""
+    };
+    let cimd = if client.cimd {
+        format!(
+            "<dt>Client ID (metadata document)</dt><dd><code>{}</code></dd>",
+            escape(&client.client_id)
+        )
+    } else {
+        format!(
+            "<dt>Client ID</dt><dd><code>{}</code></dd>",
+            escape(&client.client_id)
+        )
+    };
+    let scopes = if txn.scopes.is_empty() {
+        "<em>none</em>".to_string()
+    } else {
+        txn.scopes
+            .iter()
+            .map(|s| format!("<code>{}</code>", escape(s)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "<h1>Authorize {name}</h1>\n\
+<p>The application <strong>{name}</strong> wants to access <strong>{resource}</strong> on your behalf. \
+You will sign in with your identity provider next.</p>\n\
+<p>Credentials will be sent to <strong>{host}</strong>.</p>\n{warn}\n\
+<dl><dt>Application</dt><dd>{name}</dd>{cimd}\
+<dt>Redirect URI</dt><dd><code>{redirect}</code></dd><dt>Scopes</dt><dd>{scopes}</dd></dl>\n\
+<form method=\"post\" action=\"{action}\">\n\
+<input type=\"hidden\" name=\"txn_id\" value=\"{txn_id}\">\n\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\n\
+<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\">Allow access</button>\n\
+<button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></div>\n</form>",
+        name = escape(client.display_name()),
+        resource = escape(&st.resource),
+        host = escape(&redirect_host),
+        redirect = escape(&txn.redirect_uri),
+        action = escape(&st.url("/consent")),
+        txn_id = escape(&txn.txn_id),
+        csrf = escape(csrf_token),
+    )
+}
+
+fn unavailable(why: &str) -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        &format!("The server cannot handle the request right now ({why}). Please try again."),
+        Some("temporarily_unavailable"),
+    )
+}
+
+fn forbidden(msg: &str) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Authorization session mismatch",
+        msg,
+        Some("access_denied"),
+    )
+}
+
+async fn submit(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response {
+    if let Err(e) = params.check() {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid consent submission",
+            e.description(),
+            Some("invalid_request"),
+        );
+    }
+    let (Some(txn_id), Some(csrf_token)) = (params.get("txn_id"), params.get("csrf_token")) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid consent submission",
+            "txn_id and csrf_token are required.",
+            Some("invalid_request"),
+        );
+    };
+    let approve_it = match params.get("action") {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid consent submission",
+                "action must be approve or deny.",
+                Some("invalid_request"),
+            );
+        }
+    };
+    // CSRF: the token (single use) must belong to this transaction and to this browser.
+    let csrf = match st
+        .records
+        .take_csrf(&sha256_hex(csrf_token.as_bytes()))
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return forbidden(
+                "The consent form is unknown, was already submitted, or has expired. Start again from your application.",
+            );
+        }
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let cookie_ok = st.cookies.get(headers, CSRF).is_some_and(|c| {
+        crate::oauth::constant_time_eq(
+            sha256_hex(c.as_bytes()).as_bytes(),
+            csrf.cookie_hash.as_bytes(),
+        )
+    });
+    if csrf.txn_id != txn_id || !cookie_ok {
+        return forbidden(
+            "This consent form was not shown to this browser. Start again from your application.",
+        );
+    }
+    let txn = match st.records.take_transaction(txn_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return expired_page(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    // The allow-list may have changed since: re-check before any redirect to the client.
+    let client = match client_or_page(st, &txn.client_id).await {
+        Ok(c) => c,
+        Err(p) => return p,
+    };
+    if let Err(why) = check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            &why.to_string(),
+            Some("invalid_request"),
+        );
+    }
+    if !approve_it {
+        tracing::info!(client_id = %txn.client_id, "consent denied");
+        return client_error_redirect(
+            &txn.redirect_uri,
+            "access_denied",
+            "the user denied the request",
+            txn.state.as_deref(),
+            &st.issuer,
+        );
+    }
+    let mut extra_cookie = None;
+    if st.consent() == ConsentMode::Remember {
+        let secret = st
+            .cookies
+            .get(headers, BROWSER)
+            .unwrap_or_else(|| random_token(32));
+        let rec = ConsentRecord {
+            client_id: txn.client_id.clone(),
+            approved_at: st.now(),
+        };
+        if st
+            .records
+            .put_consent(&remember_key(&secret, &txn), &rec, REMEMBER_FOR)
+            .await
+            .is_ok()
+        {
+            extra_cookie = Some(st.cookies.set(BROWSER, &secret, REMEMBER_FOR));
+        }
+    }
+    let mut resp = approve(st, headers, txn).await;
+    if let Some(c) = extra_cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// Send an approved transaction upstream: the proxy's own PKCE pair and a fresh random
+/// `state` are created now, stored server-side with the hash of the browser-binding cookie,
+/// and the browser goes to the upstream authorization endpoint.
+pub async fn approve(st: &ProxyState, headers: &HeaderMap, txn: Transaction) -> Response {
+    let fail = |code: &str, desc: &str| {
+        client_error_redirect(
+            &txn.redirect_uri,
+            code,
+            desc,
+            txn.state.as_deref(),
+            &st.issuer,
+        )
+    };
+    let endpoints = match st.upstream.endpoints().await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream discovery failed");
+            return fail(e.authorization_error_code(), &e.to_string());
+        }
+    };
+    let state = random_token(32);
+    let verifier = pkce::new_verifier();
+    let binding = st
+        .cookies
+        .get(headers, BINDING)
+        .unwrap_or_else(|| random_token(32));
+    let url = st.upstream.authorize_url(
+        endpoints,
+        &state,
+        &pkce::challenge_s256(&verifier),
+        &txn.scopes,
+        &txn.resource,
+        txn.login_hint.as_deref(),
+    );
+    let pending = UpstreamState {
+        txn: txn.clone(),
+        proxy_code_verifier: verifier,
+        binding_hash: sha256_hex(binding.as_bytes()),
+        created_at: st.now(),
+    };
+    if let Err(e) = st
+        .records
+        .put_upstream_state(
+            &sha256_hex(state.as_bytes()),
+            &pending,
+            st.transaction_ttl(),
+        )
+        .await
+    {
+        return fail("temporarily_unavailable", &e.to_string());
+    }
+    tracing::debug!(client_id = %txn.client_id, "consent approved; sending the browser upstream");
+    let mut resp = redirect(&url);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        st.cookies.set(BINDING, &binding, st.transaction_ttl()),
+    );
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    resp.headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}

@@ -1,0 +1,198 @@
+//! `POST /register`: RFC 7591 dynamic client registration, for public clients.
+//!
+//! Choices (FastMCP does the same): the proxy registers public clients only. A request for
+//! `client_secret_basic` or `client_secret_post` is *coerced* to `none` (no secret is issued,
+//! and the 201 response says `token_endpoint_auth_method: none`, so a conforming client uses
+//! none); `private_key_jwt` and unknown methods are refused with `invalid_client_metadata`.
+//! `grant_types` must include `authorization_code` and may add `refresh_token` (default
+//! both); `response_types` is `["code"]`. Every redirect URI must pass the DESIGN.md
+//! registration rules (allow-list and `application_type`), else `invalid_redirect_uri`.
+
+use crate::oauth::error::OAuthError;
+use crate::proxy::params::{MAX_JSON_BYTES, has_content_type, read_body};
+use crate::proxy::redirect::{ApplicationType, check_registration};
+use crate::proxy::state::ProxyState;
+use crate::proxy::store::ClientRecord;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// At most this many redirect URIs per client.
+pub const MAX_REDIRECT_URIS: usize = 20;
+const STRING_FIELDS: &[&str] = &[
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+];
+
+/// The handler.
+pub async fn register(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    match handle(&st, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(st: &ProxyState, req: Request) -> Result<Response, OAuthError> {
+    let (parts, body) = req.into_parts();
+    if !has_content_type(&parts.headers, "application/json") {
+        return Err(OAuthError::invalid_client_metadata(
+            "the body must be application/json",
+        ));
+    }
+    let bytes = read_body(body, MAX_JSON_BYTES).await?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("the body is not JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| OAuthError::invalid_client_metadata("the body must be a JSON object"))?;
+    let client = build_client(st, obj)?;
+    st.records
+        .put_client(&client.client_id, &client, st.config.client_ttl.get())
+        .await
+        .map_err(|e| OAuthError::temporarily_unavailable(e.to_string()))?;
+    tracing::info!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
+    let mut resp = (StatusCode::CREATED, Json(client.to_registration_response())).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, OAuthError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    OAuthError::invalid_client_metadata(format!("{key} must be a list of strings"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(OAuthError::invalid_client_metadata(format!(
+            "{key} must be a list of strings"
+        ))),
+    }
+}
+
+fn opt_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, OAuthError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(OAuthError::invalid_client_metadata(format!(
+            "{key} must be a string"
+        ))),
+    }
+}
+
+/// Validate registration metadata into a client record.
+pub fn build_client(st: &ProxyState, obj: &Map<String, Value>) -> Result<ClientRecord, OAuthError> {
+    let app: ApplicationType = match opt_string(obj, "application_type")? {
+        None => ApplicationType::Native,
+        Some(s) => s.parse().map_err(OAuthError::invalid_client_metadata)?,
+    };
+    let redirect_uris = string_list(obj, "redirect_uris")?
+        .ok_or_else(|| OAuthError::invalid_redirect_uri("redirect_uris is required"))?;
+    if redirect_uris.is_empty() {
+        return Err(OAuthError::invalid_redirect_uri(
+            "redirect_uris must not be empty",
+        ));
+    }
+    if redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::invalid_redirect_uri(format!(
+            "at most {MAX_REDIRECT_URIS} redirect_uris"
+        )));
+    }
+    for uri in &redirect_uris {
+        check_registration(uri, &st.allow, app).map_err(|r| {
+            OAuthError::invalid_redirect_uri(format!(
+                "redirect URI {} is not allowed: {r}",
+                printable(uri)
+            ))
+        })?;
+    }
+    match opt_string(obj, "token_endpoint_auth_method")?.as_deref() {
+        None | Some("none" | "client_secret_basic" | "client_secret_post") => {}
+        Some(other) => {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "token_endpoint_auth_method {} is not supported: this server registers public clients (none)",
+                printable(other)
+            )));
+        }
+    }
+    let grant_types = string_list(obj, "grant_types")?
+        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(OAuthError::invalid_client_metadata(
+            "grant_types must include authorization_code",
+        ));
+    }
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+    {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "grant type {} is not supported",
+            printable(g)
+        )));
+    }
+    let response_types = string_list(obj, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types.iter().any(|r| r != "code") || response_types.is_empty() {
+        return Err(OAuthError::invalid_client_metadata(
+            "response_types must be [\"code\"]",
+        ));
+    }
+    let scope = match opt_string(obj, "scope")? {
+        None => None,
+        Some(s) => {
+            let bad: Vec<&str> = s
+                .split_ascii_whitespace()
+                .filter(|x| !st.config.valid_scopes.iter().any(|v| v == x))
+                .collect();
+            if !bad.is_empty() {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "requested scopes are not offered by this server: {}",
+                    printable(&bad.join(" "))
+                )));
+            }
+            let s = s.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+            (!s.is_empty()).then_some(s)
+        }
+    };
+    let client_name = opt_string(obj, "client_name")?.map(|n| n.chars().take(200).collect());
+    let mut extra = Map::new();
+    for k in STRING_FIELDS {
+        if let Some(v) = opt_string(obj, k)? {
+            extra.insert((*k).into(), v.into());
+        }
+    }
+    if let Some(c) = string_list(obj, "contacts")? {
+        extra.insert("contacts".into(), c.into());
+    }
+    Ok(ClientRecord {
+        client_id: uuid::Uuid::new_v4().to_string(),
+        redirect_uris,
+        application_type: app,
+        client_name,
+        scope,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method: "none".into(),
+        client_id_issued_at: st.now(),
+        extra,
+        cimd: false,
+    })
+}
+
+fn printable(s: &str) -> String {
+    crate::proxy::redirect::printable(s)
+}

@@ -1,0 +1,1056 @@
+//! The scenario file format: serde types with `deny_unknown_fields`, so that every typo is a
+//! load error naming the file, line and column and listing the valid field names.
+//!
+//! Leaves that may hold a template are [`Tmpl<T>`]: either a literal `T` (checked at load time)
+//! or a string containing `{{ … }}` (rendered at run time, then checked as `T`). The `idp:` and
+//! `proxy:` sections are kept as JSON values with their location; they are rendered and then
+//! deserialized into the mock IdP's and the proxy's own config types.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A value with the place it was written (1-based line and column, 0 when unknown).
+pub type Located<T> = Spanned<T>;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "authproof scenario")]
+pub struct Scenario {
+    /// A short, unique name (the trial is named `area::<file stem>[variant]`).
+    pub name: String,
+    /// What the scenario checks and why.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The spec clauses the scenario checks, e.g. `RFC7591-3.2.2`, `MCP-2025-11-25-authorization`.
+    #[serde(default)]
+    pub spec: Vec<String>,
+    /// Free tags for `--filter tag:NAME`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `failure` (default) fails the run; `warning` reports but does not fail it.
+    #[serde(default)]
+    pub severity: Severity,
+    /// What the target must be configured like; against an external target the scenario is
+    /// skipped (with the reason) when the profile does not satisfy it.
+    #[serde(default)]
+    pub requires: Requires,
+    /// Variants: every combination of the values is its own trial.
+    #[serde(default)]
+    pub matrix: OrderedMap<Vec<Value>>,
+    /// The mock IdP's configuration (`mock_idp::config::IdpConfig`), templated.
+    #[serde(default)]
+    #[schemars(with = "Option<IdpSection>")]
+    pub idp: Option<Located<Value>>,
+    /// The embedded proxy's configuration (`ProxyConfig`), templated with `idp.*` available.
+    #[serde(default)]
+    #[schemars(with = "Option<ProxySection>")]
+    pub proxy: Option<Located<Value>>,
+    /// The steps, run in order; the first failing step ends the scenario.
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Located<Step>>,
+    /// Steps that always run after `steps`, even when a step failed.
+    #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
+    pub teardown: Vec<Located<Step>>,
+}
+
+/// Placeholder schema types for the sections owned by other crates.
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+#[allow(dead_code)]
+struct IdpSection(serde_json::Map<String, Value>);
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+#[allow(dead_code)]
+struct ProxySection(serde_json::Map<String, Value>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Failure,
+    Warning,
+}
+
+/// What a scenario needs from the target's configuration. Values may be templated from the
+/// matrix (`upstream_auth_method: "{{ method }}"`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    /// The proxy's consent mode: `always`, `remember` or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Tmpl<String>>,
+    /// The kind of `allowed_client_redirect_uris`: `absent`, `deny_all` or `patterns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_list: Option<Tmpl<String>>,
+    /// The upstream token-endpoint auth method the proxy uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_auth_method: Option<Tmpl<String>>,
+    /// The mock IdP flavor the target's upstream is: `oidc`, `workos`, `github`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_flavor: Option<Tmpl<String>>,
+    /// Named features: `dcr`, `cimd`, `refresh_rotation`, `embedded` (needs the embedded
+    /// target: its own proxy configuration, the shared clock), …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+}
+
+/// One step: exactly one action key, plus the common keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// A label for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+
+    /// Fetch the proxy's RFC 8414 / RFC 9728 metadata (`{}` or `{ what: … }`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub discover: Option<DiscoverStep>,
+    /// Dynamic client registration (RFC 7591): the JSON body to POST.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    pub register: Option<Value>,
+    /// The authorization request, followed through consent and the IdP login.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub authorize: Option<AuthorizeStep>,
+    /// Deliver an authorization response to the proxy's callback by hand.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback: Option<CallbackStep>,
+    /// The token endpoint (code grant by default, with the code and verifier carried along).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token: Option<TokenStep>,
+    /// A refresh-token grant (the last refresh token by default).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub refresh: Option<RefreshStep>,
+    /// Token revocation (RFC 7009).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoke: Option<RevokeStep>,
+    /// A JSON-RPC call to the guarded MCP endpoint.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mcp: Option<McpStep>,
+    /// A raw HTTP request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpStep>,
+    /// Add a fault to the mock IdP (`mock_idp::config::FaultSpec`).
+    #[serde(
+        rename = "idp.fault",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    pub idp_fault: Option<Value>,
+    /// Move the shared clock of the mock IdP and the proxy.
+    #[serde(
+        rename = "idp.clock",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idp_clock: Option<ClockStep>,
+    /// Rotate the mock IdP's signing keys (`idp.rotate_keys: {}`).
+    #[serde(
+        rename = "idp.rotate_keys",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idp_rotate_keys: Option<RotateKeysStep>,
+    /// Read the mock IdP's request journal.
+    #[serde(
+        rename = "idp.journal",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idp_journal: Option<JournalStep>,
+    /// Run the steps of another file with inputs; its outputs become variables.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include: Option<IncludeStep>,
+
+    /// What the step's result must look like.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+    /// Variables to capture: `name: SOURCE` where SOURCE is a JSONPath (`$.client_id`),
+    /// `header:NAME`, `query:NAME` (of the redirect), `jwt:FIELD:$.claim`, `status` or `body`.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub save: OrderedMap<String>,
+    /// Run the step again until its expectations hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+}
+
+/// The action keys of a step, in the order they are listed in errors.
+pub const ACTIONS: &[&str] = &[
+    "discover",
+    "register",
+    "authorize",
+    "callback",
+    "token",
+    "refresh",
+    "revoke",
+    "mcp",
+    "http",
+    "idp.fault",
+    "idp.clock",
+    "idp.rotate_keys",
+    "idp.journal",
+    "include",
+];
+
+impl Step {
+    /// The action keys present in this step (exactly one is valid).
+    pub fn actions(&self) -> Vec<&'static str> {
+        let present = [
+            self.discover.is_some(),
+            self.register.is_some(),
+            self.authorize.is_some(),
+            self.callback.is_some(),
+            self.token.is_some(),
+            self.refresh.is_some(),
+            self.revoke.is_some(),
+            self.mcp.is_some(),
+            self.http.is_some(),
+            self.idp_fault.is_some(),
+            self.idp_clock.is_some(),
+            self.idp_rotate_keys.is_some(),
+            self.idp_journal.is_some(),
+            self.include.is_some(),
+        ];
+        ACTIONS
+            .iter()
+            .zip(present)
+            .filter_map(|(name, p)| p.then_some(*name))
+            .collect()
+    }
+
+    /// The one action of a validated step.
+    pub fn action(&self) -> &'static str {
+        self.actions().first().copied().unwrap_or("step")
+    }
+
+    /// A label for reports: the step's name, or its action.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{} ({n})", self.action()),
+            None => self.action().to_string(),
+        }
+    }
+}
+
+/// Which metadata document `discover` fetches.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverStep {
+    /// Discovery as an MCP client does it (401 challenge → RFC 9728 → RFC 8414); the step
+    /// observes `authorization_server` (default: the RFC 8414 document), `protected_resource`
+    /// (the RFC 9728 document) or `challenge` (the unauthenticated probe's 401). `openid`
+    /// fetches the OIDC discovery document instead (which the proxy must not serve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what: Option<Tmpl<DiscoverWhat>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoverWhat {
+    AuthorizationServer,
+    ProtectedResource,
+    Challenge,
+    Openid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentAction {
+    /// Approve on the consent page.
+    Approve,
+    /// Deny on the consent page.
+    Deny,
+    /// Stop at the consent page (or wherever the flow stops) without answering.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PkceMode {
+    /// A fresh verifier and its S256 challenge (default).
+    S256,
+    /// `code_challenge_method=plain` (the proxy must refuse it).
+    Plain,
+    /// No PKCE parameters at all.
+    None,
+}
+
+/// PKCE for `authorize`: a mode, or an explicit challenge/verifier pair.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PkceSpec {
+    Mode(PkceMode),
+    Custom(PkceCustom),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PkceCustom {
+    /// The `code_challenge` sent (may be omitted to send none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// `code_challenge_method` (default `S256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The `code_verifier` later sent by `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeStep {
+    /// Default: the client registered last.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub client_id: Param,
+    /// Default: the first redirect URI of the last registration.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub redirect_uri: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub scope: Param,
+    /// RFC 8707 resource (default: the remembered resource; `null` sends none).
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub resource: Param,
+    /// Default: a fresh random state.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub state: Param,
+    /// Default: `code`.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub response_type: Param,
+    /// The mock IdP user to log in as (headless login via `login_hint`).
+    #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
+    pub as_user: Option<Tmpl<String>>,
+    /// `approve` (default), `deny` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Tmpl<ConsentAction>>,
+    /// `s256` (default), `plain`, `none` or `{ challenge, verifier, method }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce: Option<Tmpl<PkceSpec>>,
+    /// Extra query parameters for the authorization request (a map, or a template giving one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Tmpl<OrderedMap<Value>>>,
+}
+
+/// Send an authorization response to the proxy's callback (`redirect_path`) directly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackStep {
+    /// Query parameters (`code`, `state`, `error`, …).
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub query: OrderedMap<Value>,
+    /// Path of the callback (default `/auth/callback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Tmpl<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenStep {
+    /// Default `authorization_code`.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub grant_type: Param,
+    /// Default: the code from the last `authorize`.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub code: Param,
+    /// Default: the verifier of the last `authorize` (`null` sends none).
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub code_verifier: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub client_id: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub redirect_uri: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub resource: Param,
+    /// Extra form fields, sent after the others (repeat a field to test duplicates).
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub form: OrderedMap<Value>,
+    /// Client authentication: `auto` (default), `none`, `basic`, `post`, `nothing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Tmpl<AuthKind>>,
+    /// The secret for `basic` / `post` (default: the registration's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Tmpl<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshStep {
+    /// Default: the last refresh token issued.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub refresh_token: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub client_id: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub scope: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub resource: Param,
+    /// Client authentication: `auto` (default), `none`, `basic`, `post`, `nothing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Tmpl<AuthKind>>,
+    /// The secret for `basic` / `post` (default: the registration's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Tmpl<String>>,
+    /// Extra form fields.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub form: OrderedMap<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeStep {
+    /// Default: the last access token.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub token: Param,
+    /// `access_token` or `refresh_token`: which carried token to revoke, and the hint sent.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub token_type_hint: Param,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub client_id: Param,
+    /// Client authentication: `auto` (default), `none`, `basic`, `post`, `nothing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Tmpl<AuthKind>>,
+    /// The secret for `basic` / `post` (default: the registration's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Tmpl<String>>,
+    /// Extra form fields.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub form: OrderedMap<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpStep {
+    /// JSON-RPC method (default `tools/list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Tmpl<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    /// Bearer token (default: the last access token; `null` sends no Authorization header).
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Tmpl<String>>")]
+    pub token: Param,
+    /// Extra headers.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub headers: OrderedMap<Value>,
+    /// A whole JSON-RPC body instead of `method`/`params`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    /// Default `GET`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Tmpl<String>>,
+    /// Absolute, or a path relative to the proxy (`/register`).
+    pub url: Tmpl<String>,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub headers: OrderedMap<Value>,
+    /// Query parameters added to the URL.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub query: OrderedMap<Value>,
+    /// A form body (`application/x-www-form-urlencoded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<OrderedMap<Value>>,
+    /// A JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    /// A raw body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Tmpl<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockStep {
+    /// Move time forward: `30s`, `5m`, `1h`, `2d`, `1h30m`, `500ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance: Option<Tmpl<String>>,
+    /// Stop the clock (`freeze: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<Tmpl<bool>>,
+    /// Let a frozen clock run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Tmpl<bool>>,
+    /// Set the time (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<Tmpl<i64>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeysStep {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalStep {
+    /// Only requests to this path (exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Tmpl<String>>,
+    /// Only requests with this method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Tmpl<String>>,
+    /// Only the last matching request (the expectations then see one entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<Tmpl<bool>>,
+    /// Only requests recorded since the scenario's previous `idp.journal` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_last: Option<Tmpl<bool>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncludeStep {
+    /// The file of steps, relative to the including file.
+    pub file: String,
+    /// Inputs of the included file.
+    #[serde(default, rename = "with", skip_serializing_if = "OrderedMap::is_empty")]
+    pub with: OrderedMap<Value>,
+}
+
+/// A file of steps for `include`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncludeFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Input names, with a default value or `null` when required.
+    #[serde(default)]
+    pub inputs: OrderedMap<Value>,
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Located<Step>>,
+    /// Values handed back to the including scenario (templates over the included scope).
+    #[serde(default)]
+    pub outputs: OrderedMap<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// How many more attempts after the first.
+    pub times: u32,
+    /// Pause between attempts (`100ms`, `1s`; default `200ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<String>,
+}
+
+/// What a step's result must look like.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// A status (`200`), a class (`4xx`), or a list of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Value>")]
+    pub status: Option<Value>,
+    /// Header name → exact value, `regex:…`, `null` (absent), or a predicate.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub headers: OrderedMap<Value>,
+    /// JSONPath → expected value or predicate (`exists`, `absent`, `contains`, `regex`,
+    /// `one_of`, `type`, `length`, `gt`, `lt`, `ge`, `le`, `eq`, `ne`, `starts_with`, …).
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub json: OrderedMap<Value>,
+    /// Field (or JSONPath) holding a JWT → `{ header, claims, signature }` or a claims map.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub jwt: OrderedMap<Value>,
+    /// The redirect: the authorization response, or a `Location` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Tmpl<RedirectExpect>>,
+    /// The HTML (or any text) body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<Tmpl<HtmlExpect>>,
+    /// The raw body: exact string or predicate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// The mock IdP requests made during this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<Tmpl<JournalExpect>>,
+    /// `idp.journal` steps: the form of each selected request.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub form: OrderedMap<Value>,
+    /// `idp.journal` steps: the query of each selected request.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub query: OrderedMap<Value>,
+    /// `idp.journal` steps: the client authentication of each selected request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<Value>,
+    /// `idp.journal` steps: how many requests were selected (number or predicate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectExpect {
+    /// The redirect target without its query: a prefix match (exact when it has a path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Query parameter → expected value or predicate.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub query: OrderedMap<Value>,
+    /// Query parameters that must not be there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// `false`: there must be no redirect at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HtmlExpect {
+    /// Text the body must contain (as written, or after decoding HTML entities).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "one_or_many")]
+    #[schemars(with = "OneOrMany")]
+    pub contains: Vec<String>,
+    /// Text the raw body must not contain (`&lt;script` is not `<script`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "one_or_many")]
+    #[schemars(with = "OneOrMany")]
+    pub not_contains: Vec<String>,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalExpect {
+    /// Only requests to this path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Number of matching requests (number or predicate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Value>,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub form: OrderedMap<Value>,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub query: OrderedMap<Value>,
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub headers: OrderedMap<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<Value>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: templated leaves, ordered maps, "present even when null".
+
+/// A request field of a flow step: absent (`None`) = the flow client's automatic value
+/// (remembered or generated); `null` (`Some(None)`) = leave the parameter out; a value = send it.
+pub type Param = Option<Option<Tmpl<String>>>;
+
+fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Param, D::Error> {
+    Option::<Tmpl<String>>::deserialize(d).map(Some)
+}
+
+/// How `token`, `refresh` and `revoke` authenticate the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// From the registration (default).
+    Auto,
+    /// `client_id` in the form, no secret.
+    None,
+    /// HTTP Basic with `client_secret`.
+    Basic,
+    /// `client_id` and `client_secret` in the form.
+    Post,
+    /// Neither `client_id` nor a secret.
+    Nothing,
+}
+
+/// A leaf that is either a literal `T` or a template string (`"{{ … }}"`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tmpl<T> {
+    Lit(T),
+    Template(String),
+}
+
+impl<T> Tmpl<T> {
+    /// The literal value (after rendering every leaf is a literal).
+    pub fn lit(&self) -> Option<&T> {
+        match self {
+            Tmpl::Lit(v) => Some(v),
+            Tmpl::Template(_) => None,
+        }
+    }
+}
+
+/// Whether a string holds template syntax.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Tmpl<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use de::IntoDeserializer;
+        use de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+
+        struct TmplVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> TmplVisitor<T> {
+            /// A scalar as `T`, or (for `state: 123` into a string) its text.
+            fn scalar<E: de::Error, V>(v: V, text: String) -> Result<Tmpl<T>, E>
+            where
+                V: IntoDeserializer<'de, E>,
+            {
+                match T::deserialize(v.into_deserializer()) {
+                    Ok(t) => Ok(Tmpl::Lit(t)),
+                    Err(e) => T::deserialize(text.into_deserializer())
+                        .map(Tmpl::Lit)
+                        .map_err(|_: E| e),
+                }
+            }
+        }
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for TmplVisitor<T> {
+            type Value = Tmpl<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value or a template string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if is_template(v) {
+                    return Ok(Tmpl::Template(v.to_string()));
+                }
+                T::deserialize(v.into_deserializer()).map(Tmpl::Lit)
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                self.visit_str(&v)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Self::scalar(v, v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Self::scalar(v, v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Self::scalar(v, v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Self::scalar(v, v.to_string())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                T::deserialize(().into_deserializer()).map(Tmpl::Lit)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                self.visit_unit()
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                Tmpl::deserialize(d)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Tmpl::Lit)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(SeqAccessDeserializer::new(seq)).map(Tmpl::Lit)
+            }
+        }
+
+        d.deserialize_any(TmplVisitor(PhantomData))
+    }
+}
+
+impl<T: Serialize> Serialize for Tmpl<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Tmpl::Lit(v) => v.serialize(s),
+            Tmpl::Template(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Tmpl<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Templated_{}", T::schema_name()).into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let inner = generator.subschema_for::<T>();
+        json_schema!({
+            "anyOf": [inner, { "type": "string", "pattern": "\\{\\{", "description": "a template" }]
+        })
+    }
+}
+
+/// A map that keeps the order it was written in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<V> OrderedMap<V> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V2<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OrderedMap::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(String, V)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format!("duplicate key `{key}`")));
+                    }
+                    let value = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(V2(PhantomData))
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for OrderedMap<V> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let inner = generator.subschema_for::<V>();
+        json_schema!({ "type": "object", "additionalProperties": inner })
+    }
+}
+
+/// `key:` with a null value still counts as present (`idp.rotate_keys:`, `discover:`). The
+/// value is deserialized directly (not through a JSON value), so nested errors keep their
+/// exact line and column.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    struct PresentVisitor<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for PresentVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a step argument")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Some(T::default()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Some(T::default()))
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            T::deserialize(d).map(Some)
+        }
+    }
+    d.deserialize_option(PresentVisitor(PhantomData))
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Value::deserialize(d)?;
+    match v {
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s),
+                other => Err(de::Error::custom(format!(
+                    "expected a string, found {other}"
+                ))),
+            })
+            .collect(),
+        other => Err(de::Error::custom(format!(
+            "expected a string or a list of strings, found {other}"
+        ))),
+    }
+}

@@ -1,0 +1,203 @@
+//! External targets: the profile that describes a target's configuration (which scenarios
+//! apply), and the expected-failures file (known failures; the run fails when they change).
+
+use super::model::{Requires, Scenario, Tmpl};
+use serde::Deserialize;
+use std::path::Path;
+
+/// What an external target is configured like (`--profile FILE`, YAML).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// `always`, `remember` or `off`.
+    #[serde(default)]
+    pub consent: Option<String>,
+    /// `absent`, `deny_all` or `patterns`.
+    #[serde(default)]
+    pub allow_list: Option<String>,
+    /// The upstream auth method the target uses toward the IdP.
+    #[serde(default)]
+    pub upstream_auth_method: Option<String>,
+    /// The flavor of the mock IdP the target's upstream points at.
+    #[serde(default)]
+    pub idp_flavor: Option<String>,
+    /// Features the target has (`dcr`, `cimd`, `refresh_rotation`, …).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The MCP path of the target (default `/mcp`).
+    #[serde(default)]
+    pub mcp_path: Option<String>,
+    /// The callback path of the target (default `/auth/callback`).
+    #[serde(default)]
+    pub redirect_path: Option<String>,
+    /// The upstream client the target uses at the mock IdP (added through its control API).
+    #[serde(default)]
+    pub upstream_client: Option<serde_json::Value>,
+    /// The HMAC key of the target's tokens, when known (for `signature: valid`).
+    #[serde(default)]
+    pub jwt_hmac_key: Option<String>,
+}
+
+impl Profile {
+    pub fn load(path: &Path) -> Result<Profile, String> {
+        mock_idp::yaml::from_file(path).map_err(|e| e.to_string())
+    }
+
+    /// `None` when the profile satisfies `requires` (already rendered for the variant), else
+    /// the reason to skip.
+    pub fn unsatisfied(&self, requires: &Requires, implicit: &[&str]) -> Option<String> {
+        let check = |what: &str, want: &Option<Tmpl<String>>, have: &Option<String>| {
+            let want = want.as_ref()?.lit()?;
+            match have {
+                Some(h) if h == want => None,
+                Some(h) => Some(format!("requires {what}: {want} (the target has {h})")),
+                None => Some(format!(
+                    "requires {what}: {want} (the profile does not say)"
+                )),
+            }
+        };
+        if let Some(r) = check("consent", &requires.consent, &self.consent) {
+            return Some(r);
+        }
+        if let Some(r) = check("allow_list", &requires.allow_list, &self.allow_list) {
+            return Some(r);
+        }
+        if let Some(r) = check(
+            "upstream_auth_method",
+            &requires.upstream_auth_method,
+            &self.upstream_auth_method,
+        ) {
+            return Some(r);
+        }
+        if let Some(r) = check("idp_flavor", &requires.idp_flavor, &self.idp_flavor) {
+            return Some(r);
+        }
+        for f in requires
+            .features
+            .iter()
+            .map(String::as_str)
+            .chain(implicit.iter().copied())
+        {
+            if !self.features.iter().any(|x| x == f) {
+                return Some(format!(
+                    "requires feature `{f}`, which the profile does not list"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Features a scenario needs without saying so: moving the clock needs a target that shares
+/// the runner's clock (only the embedded one does).
+pub fn implicit_features(s: &Scenario) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let uses_clock = s
+        .steps
+        .iter()
+        .chain(s.teardown.iter())
+        .any(|st| st.value.idp_clock.is_some());
+    if uses_clock {
+        out.push("shared_clock");
+    }
+    out
+}
+
+/// Known failing trials (`--expected-failures FILE`): one trial name per line, `#` comments,
+/// `*` matches any run of characters.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedFailures {
+    pub patterns: Vec<String>,
+}
+
+impl ExpectedFailures {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Ok(Self::parse(&text))
+    }
+
+    pub fn parse(text: &str) -> Self {
+        let patterns = text
+            .lines()
+            .map(|l| l.split_once('#').map(|(a, _)| a).unwrap_or(l).trim())
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        ExpectedFailures { patterns }
+    }
+
+    pub fn contains(&self, trial: &str) -> bool {
+        self.patterns.iter().any(|p| glob(p, trial))
+    }
+}
+
+/// `*` wildcard matching over a trial name (not over URLs: trial names only).
+fn glob(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let mut rest = s;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requires_against_profile() {
+        let p = Profile {
+            consent: Some("always".into()),
+            upstream_auth_method: Some("client_secret_basic".into()),
+            features: vec!["dcr".into()],
+            ..Default::default()
+        };
+        let mut r = Requires::default();
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        r.consent = Some(Tmpl::Lit("off".into()));
+        assert!(
+            p.unsatisfied(&r, &[])
+                .unwrap()
+                .contains("consent: off (the target has always)")
+        );
+        r.consent = None;
+        r.upstream_auth_method = Some(Tmpl::Lit("client_secret_basic".into()));
+        r.features = vec!["dcr".into()];
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        assert!(
+            p.unsatisfied(&r, &["shared_clock"])
+                .unwrap()
+                .contains("shared_clock")
+        );
+        r.allow_list = Some(Tmpl::Lit("patterns".into()));
+        assert!(p.unsatisfied(&r, &[]).unwrap().contains("does not say"));
+    }
+
+    #[test]
+    fn expected_failures_globs() {
+        let e =
+            ExpectedFailures::parse("# known\ndcr::a\nredirects::*[method=none]  # why\n*::slow\n");
+        assert!(e.contains("dcr::a"));
+        assert!(!e.contains("dcr::ab"));
+        assert!(e.contains("redirects::x[method=none]"));
+        assert!(!e.contains("redirects::x[method=post]"));
+        assert!(e.contains("faults::slow"));
+    }
+}

@@ -1,0 +1,888 @@
+//! Running one trial: the target, the variables, and each step with its expectations,
+//! captures and retries. OAuth steps go through the one flow client ([`FlowClient`]); `idp.*`
+//! steps through the mock IdP handle (or its control API).
+
+use super::expect::{self, Mismatch, Observation};
+use super::jwt::JwtKeys;
+use super::load::{LoadedScenario, Variant, parse_duration, resolve_include};
+use super::model::{
+    AuthKind, ConsentAction, DiscoverWhat, Expect, IncludeFile, Located, OrderedMap, Param,
+    PkceMode, PkceSpec, Requires, Step, Tmpl,
+};
+use super::profile::implicit_features;
+use super::record::Masker;
+use super::report::{Outcome, TrialResult, ms};
+use super::run::TargetConfig;
+use super::save;
+use super::target::{ClockOp, Target, from_value_with_path};
+use super::template;
+use crate::client::{
+    AuthorizeOutcome, AuthorizeRequest, ClientAuth, ClientError, Consent, Exchange, FlowClient,
+    FollowOptions, McpRequest, Pkce, RawBody, RawRequest, RefreshRequest, RevokeRequest,
+    TokenCodeRequest,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// Run one scenario variant against the target and report.
+pub async fn run_trial(
+    sc: &LoadedScenario,
+    variant: &Variant,
+    target_cfg: &TargetConfig,
+) -> TrialResult {
+    let started = Instant::now();
+    let mut result = TrialResult {
+        name: sc.trial_name(variant),
+        area: sc.area.clone(),
+        title: sc.scenario.name.clone(),
+        file: sc.path.display().to_string(),
+        variant: variant.name.clone(),
+        spec: sc.scenario.spec.clone(),
+        tags: sc.scenario.tags.clone(),
+        outcome: Outcome::Passed,
+        expected_failure: false,
+        duration_ms: 0.0,
+        setup_ms: None,
+        steps_run: 0,
+    };
+    let failed = |msg: String| match sc.scenario.severity {
+        super::model::Severity::Failure => Outcome::Failed { message: msg },
+        super::model::Severity::Warning => Outcome::Warning { message: msg },
+    };
+    let base = base_context(sc, variant);
+    let base_value = Value::Object(base.clone());
+    let requires: Requires = match render_typed(&sc.scenario.requires, &base_value, "requires") {
+        Ok(r) => r,
+        Err(e) => {
+            result.outcome = failed(format!("{}: {e}", sc.path.display()));
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
+    };
+    let target = match target_cfg {
+        TargetConfig::Embedded => Target::embedded(sc, &base).await,
+        TargetConfig::External(ext) => {
+            if let Some(reason) = ext
+                .profile
+                .unsatisfied(&requires, &implicit_features(&sc.scenario))
+            {
+                result.outcome = Outcome::Skipped { reason };
+                result.duration_ms = ms(started.elapsed());
+                return result;
+            }
+            Target::external(sc, ext, &base).await
+        }
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => {
+            result.outcome = failed(format!("the target did not start: {e}"));
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
+    };
+    result.setup_ms = Some(ms(target.setup));
+    let mut session = match Session::new(sc, base, &target).await {
+        Ok(s) => s,
+        Err(e) => {
+            target.shutdown().await;
+            result.outcome = failed(e);
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
+    };
+    let mut failure = session
+        .run_steps(&sc.path, &sc.scenario.steps, "step")
+        .await
+        .err();
+    let teardown = session
+        .run_steps(&sc.path, &sc.scenario.teardown, "teardown step")
+        .await
+        .err();
+    if failure.is_none() {
+        failure = teardown;
+    } else if let (Some(f), Some(t)) = (failure.as_mut(), teardown) {
+        f.push_str("\n\nteardown also failed:\n");
+        f.push_str(&t);
+    }
+    result.steps_run = session.steps_run;
+    drop(session);
+    target.shutdown().await;
+    if let Some(message) = failure {
+        let mut text = message;
+        if !sc.scenario.spec.is_empty() {
+            text.push_str(&format!("\n\nspec: {}", sc.scenario.spec.join(", ")));
+        }
+        result.outcome = failed(text);
+    }
+    result.duration_ms = ms(started.elapsed());
+    result
+}
+
+/// Matrix values, `env.*` and `scenario.*`.
+fn base_context(sc: &LoadedScenario, variant: &Variant) -> Map<String, Value> {
+    let mut base = Map::new();
+    for (k, v) in &variant.values {
+        base.insert(k.clone(), v.clone());
+    }
+    let env: Map<String, Value> = std::env::vars()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    base.insert("env".into(), Value::Object(env));
+    base.insert(
+        "scenario".into(),
+        json!({ "name": sc.scenario.name, "area": sc.area, "variant": variant.name }),
+    );
+    base
+}
+
+/// Serialize `v`, render every template in it, deserialize it back (errors carry the path).
+fn render_typed<T: Serialize + DeserializeOwned>(
+    v: &T,
+    ctx: &Value,
+    section: &str,
+) -> Result<T, String> {
+    let raw = serde_json::to_value(v).map_err(|e| e.to_string())?;
+    let rendered = template::render_value(&raw, ctx).map_err(|e| format!("{section}: {e}"))?;
+    from_value_with_path(rendered, section)
+}
+
+/// What a step produced.
+struct StepOutput {
+    obs: Observation,
+    /// The HTTP exchanges, as text (already masked by the flow client).
+    transcript: Vec<String>,
+}
+
+impl StepOutput {
+    fn none() -> Self {
+        StepOutput {
+            obs: Observation::default(),
+            transcript: Vec::new(),
+        }
+    }
+
+    fn from_exchange(ex: &Exchange) -> Self {
+        StepOutput {
+            obs: observe(ex),
+            transcript: vec![ex.to_string()],
+        }
+    }
+}
+
+fn observe(ex: &Exchange) -> Observation {
+    let redirect = ex.header("location").map(|l| {
+        url::Url::parse(&ex.request.url)
+            .ok()
+            .and_then(|base| base.join(l).ok())
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| l.to_string())
+    });
+    Observation {
+        status: Some(ex.status),
+        headers: ex.headers.clone(),
+        body: Some(ex.body.clone()),
+        json: ex.json.clone(),
+        redirect,
+        url: Some(ex.request.url.clone()),
+        ..Default::default()
+    }
+}
+
+fn observe_authorize(o: &AuthorizeOutcome) -> StepOutput {
+    let last = o.hops.last();
+    let redirect = if o.reached_redirect_uri {
+        Some(o.final_url.clone())
+    } else {
+        last.and_then(|h| h.location.clone())
+    };
+    let json = serde_json::from_str(&o.final_body).ok();
+    StepOutput {
+        obs: Observation {
+            status: Some(o.final_status),
+            headers: last.map(|h| h.headers.clone()).unwrap_or_default(),
+            body: Some(o.final_body.clone()),
+            json,
+            redirect,
+            url: Some(o.final_url.clone()),
+            ..Default::default()
+        },
+        transcript: vec![o.to_string()],
+    }
+}
+
+fn client_error(e: ClientError) -> String {
+    let mut msg = e.to_string();
+    match &e {
+        ClientError::Discovery { exchanges, .. } => {
+            for ex in exchanges {
+                msg.push_str(&format!("\n\n{ex}"));
+            }
+        }
+        ClientError::TooManyRedirects { hops, .. } => {
+            for h in hops {
+                msg.push_str(&format!("\n  {h}"));
+            }
+        }
+        _ => {}
+    }
+    msg
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// The state of one running trial.
+struct Session<'t> {
+    target: &'t Target,
+    includes: &'t std::collections::BTreeMap<PathBuf, (PathBuf, std::sync::Arc<IncludeFile>)>,
+    client: FlowClient,
+    /// Matrix values and saved variables (the current scope).
+    vars: Map<String, Value>,
+    keys: JwtKeys,
+    masker: Masker,
+    /// The highest journal sequence number an `idp.journal` step has seen.
+    journal_seen: u64,
+    steps_run: usize,
+    mcp_id: u64,
+}
+
+impl<'t> Session<'t> {
+    async fn new(
+        sc: &'t LoadedScenario,
+        vars: Map<String, Value>,
+        target: &'t Target,
+    ) -> Result<Session<'t>, String> {
+        let client = FlowClient::new(&target.facts.proxy_url)
+            .map_err(|e| format!("cannot build the flow client: {e}"))?;
+        client.set_mcp_url(&target.facts.proxy_resource);
+        let mut masker = Masker::default();
+        for s in &target.secrets {
+            masker.add(s);
+        }
+        for (k, v) in vars
+            .get("env")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let upper = k.to_ascii_uppercase();
+            if ["SECRET", "TOKEN", "PASSWORD", "KEY"]
+                .iter()
+                .any(|w| upper.contains(w))
+                && let Some(s) = v.as_str()
+            {
+                masker.add(s);
+            }
+        }
+        let mut keys = JwtKeys::default();
+        if let Some(h) = &target.hmac {
+            keys.hmac.push(h.clone());
+        }
+        Ok(Session {
+            target,
+            includes: &sc.includes,
+            client,
+            vars,
+            keys,
+            masker,
+            journal_seen: 0,
+            steps_run: 0,
+            mcp_id: 0,
+        })
+    }
+
+    /// The template context: variables, target facts, the flow's memory.
+    fn context(&self) -> Value {
+        let mut ctx = self.vars.clone();
+        ctx.insert("proxy".into(), self.target.facts.proxy_value());
+        ctx.insert("idp".into(), self.target.facts.idp_value());
+        let m = self.client.memory();
+        ctx.insert(
+            "flow".into(),
+            json!({
+                "client_id": m.client_id, "client_secret": m.client_secret,
+                "redirect_uri": m.redirect_uri, "state": m.state, "code": m.code,
+                "code_verifier": m.code_verifier, "iss": m.iss,
+                "access_token": m.access_token, "refresh_token": m.refresh_token,
+                "resource": m.resource, "scope": m.scope,
+            }),
+        );
+        Value::Object(ctx)
+    }
+
+    fn run_steps<'a>(
+        &'a mut self,
+        file: &'a Path,
+        steps: &'a [Located<Step>],
+        kind: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            for (i, step) in steps.iter().enumerate() {
+                self.run_step(file, i + 1, step, kind).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn run_step(
+        &mut self,
+        file: &Path,
+        index: usize,
+        located: &Located<Step>,
+        kind: &str,
+    ) -> Result<(), String> {
+        let step = &located.value;
+        self.steps_run += 1;
+        let place = format!(
+            "{kind} {index} `{}` at {}:{}:{}",
+            step.label(),
+            file.display(),
+            located.referenced.line(),
+            located.referenced.column()
+        );
+        if let Some(inc) = &step.include {
+            return self.run_include(file, inc, &place).await;
+        }
+        let attempts = 1 + step.retry.as_ref().map(|r| r.times).unwrap_or(0);
+        let delay = step
+            .retry
+            .as_ref()
+            .and_then(|r| r.delay.as_deref())
+            .and_then(|d| parse_duration(d).ok())
+            .unwrap_or(Duration::from_millis(200));
+        let wants_journal = step.expect.as_ref().is_some_and(|e| e.journal.is_some());
+        let mut last_failure = String::new();
+        for attempt in 1..=attempts {
+            let before = if wants_journal {
+                match self.target.idp.journal().await {
+                    Ok(j) => max_seq(&j),
+                    Err(e) => return Err(format!("{place}\n  cannot read the IdP journal: {e}")),
+                }
+            } else {
+                0
+            };
+            let outcome = self.execute(step).await;
+            let retry_note = if attempts > 1 {
+                format!(" (attempt {attempt} of {attempts})")
+            } else {
+                String::new()
+            };
+            match outcome {
+                Err(e) => {
+                    last_failure = format!("{place}{retry_note}\n  {}", self.masker.mask(&e));
+                }
+                Ok(mut out) => {
+                    if let Some(j) = &out.obs.json {
+                        self.masker.add_from_json(j);
+                    }
+                    if wants_journal {
+                        match self.target.idp.journal().await {
+                            Ok(j) => {
+                                out.obs.journal =
+                                    j.into_iter().filter(|e| seq(e) > before).collect();
+                            }
+                            Err(e) => {
+                                return Err(format!("{place}\n  cannot read the IdP journal: {e}"));
+                            }
+                        }
+                    }
+                    let mismatches = match &step.expect {
+                        None => Ok(Vec::new()),
+                        Some(e) => self.check(e, &out.obs).await,
+                    };
+                    match mismatches {
+                        Err(e) => return Err(format!("{place}\n  {}", self.masker.mask(&e))),
+                        Ok(m) if m.is_empty() => {
+                            return self
+                                .save(&step.save, &out.obs)
+                                .map_err(|e| format!("{place}\n  {}", self.masker.mask(&e)));
+                        }
+                        Ok(m) => last_failure = self.describe(&place, &retry_note, &m, &out),
+                    }
+                }
+            }
+            if attempt < attempts {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        Err(last_failure)
+    }
+
+    fn describe(
+        &self,
+        place: &str,
+        retry_note: &str,
+        mismatches: &[Mismatch],
+        out: &StepOutput,
+    ) -> String {
+        let mut text = format!("{place}{retry_note}");
+        for m in mismatches {
+            text.push_str(&format!(
+                "\n  {}\n    expected: {}\n    actual:   {}",
+                m.what,
+                self.masker.mask(&m.expected),
+                self.masker.mask(&m.actual)
+            ));
+        }
+        for t in &out.transcript {
+            text.push_str("\n\n");
+            for line in self.masker.mask(t).lines() {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
+        text.trim_end().to_string()
+    }
+
+    async fn check(&mut self, expect: &Expect, obs: &Observation) -> Result<Vec<Mismatch>, String> {
+        let expect: Expect = render_typed(expect, &self.context(), "expect")?;
+        let needs_jwks = expect
+            .jwt
+            .iter()
+            .any(|(_, spec)| spec.get("signature").is_some());
+        if needs_jwks && let Some(j) = self.target.idp.jwks().await {
+            // Keys rotate: always check against the current JWKS.
+            self.keys.jwks = vec![j];
+        }
+        Ok(expect::check(&expect, obs, &self.keys))
+    }
+
+    fn save(&mut self, saves: &OrderedMap<String>, obs: &Observation) -> Result<(), String> {
+        let ctx = self.context();
+        for (name, source) in saves.iter() {
+            let source =
+                template::render_string(source, &ctx).map_err(|e| format!("save `{name}`: {e}"))?;
+            let parsed = save::parse_source(&source).map_err(|e| format!("save `{name}`: {e}"))?;
+            let value = save::extract(&parsed, obs)
+                .map_err(|e| format!("save `{name}` from `{source}`: {e}"))?;
+            self.vars.insert(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    async fn run_include(
+        &mut self,
+        file: &Path,
+        inc: &super::model::IncludeStep,
+        place: &str,
+    ) -> Result<(), String> {
+        let target = resolve_include(file, &inc.file);
+        let key = std::fs::canonicalize(&target).unwrap_or(target.clone());
+        let Some((path, parsed)) = self.includes.get(&key).cloned() else {
+            return Err(format!("{place}\n  include `{}` was not loaded", inc.file));
+        };
+        let ctx = self.context();
+        let mut scope = Map::new();
+        for (k, v) in &self.vars {
+            // Matrix values and env stay visible; saved variables do not leak in.
+            if k == "env" || k == "scenario" {
+                scope.insert(k.clone(), v.clone());
+            }
+        }
+        for (name, default) in parsed.inputs.iter() {
+            let value = match inc.with.get(name) {
+                Some(v) => template::render_value(v, &ctx)
+                    .map_err(|e| format!("{place}\n  include input `{name}`: {e}"))?,
+                None => default.clone(),
+            };
+            scope.insert(name.clone(), value);
+        }
+        let outer = std::mem::replace(&mut self.vars, scope);
+        let result = self.run_steps(&path, &parsed.steps, "step").await;
+        let inner = std::mem::replace(&mut self.vars, outer);
+        result.map_err(|e| format!("{place}\n  in the included file:\n{e}"))?;
+        let mut inner_ctx = self.context();
+        if let Value::Object(m) = &mut inner_ctx {
+            for (k, v) in inner {
+                m.insert(k, v);
+            }
+        }
+        for (name, tmpl) in parsed.outputs.iter() {
+            let value = template::render_value(tmpl, &inner_ctx)
+                .map_err(|e| format!("{place}\n  include output `{name}`: {e}"))?;
+            self.vars.insert(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// Render the step's action and perform it.
+    async fn execute(&mut self, step: &Step) -> Result<StepOutput, String> {
+        let ctx = self.context();
+        if let Some(d) = &step.discover {
+            let d = render_typed(d, &ctx, "discover")?;
+            return self.discover(d.what.and_then(|w| w.lit().copied())).await;
+        }
+        if let Some(body) = &step.register {
+            let body = template::render_value(body, &ctx).map_err(|e| format!("register: {e}"))?;
+            let body = if body.is_null() { json!({}) } else { body };
+            let ex = self.client.register(&body).await.map_err(client_error)?;
+            if let Some(secret) = self.client.memory().client_secret {
+                self.masker.add(&secret);
+            }
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        if let Some(a) = &step.authorize {
+            let a = render_typed(a, &ctx, "authorize")?;
+            let pkce = match a.pkce.as_ref().and_then(|p| p.lit()) {
+                None | Some(PkceSpec::Mode(PkceMode::S256)) => Pkce::Auto,
+                Some(PkceSpec::Mode(PkceMode::None)) => Pkce::None,
+                Some(PkceSpec::Mode(PkceMode::Plain)) => {
+                    let v = crate::oauth::pkce::new_verifier();
+                    Pkce::Raw {
+                        code_challenge: Some(v.clone()),
+                        code_challenge_method: Some("plain".into()),
+                        verifier: Some(v),
+                    }
+                }
+                Some(PkceSpec::Custom(c)) => Pkce::Raw {
+                    code_challenge: c.challenge.clone(),
+                    code_challenge_method: c
+                        .method
+                        .clone()
+                        .or_else(|| c.challenge.as_ref().map(|_| "S256".to_string())),
+                    verifier: c.verifier.clone(),
+                },
+            };
+            let consent = match a.consent.as_ref().and_then(|c| c.lit().copied()) {
+                None | Some(ConsentAction::Approve) => Consent::Approve,
+                Some(ConsentAction::Deny) => Consent::Deny,
+                Some(ConsentAction::None) => Consent::Skip,
+            };
+            let request = AuthorizeRequest {
+                client_id: param(&a.client_id),
+                redirect_uri: param(&a.redirect_uri),
+                scope: param(&a.scope),
+                resource: param(&a.resource),
+                state: param(&a.state),
+                response_type: param(&a.response_type),
+                pkce,
+                as_user: a.as_user.as_ref().and_then(|u| u.lit().cloned()),
+                consent,
+                extra: a
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.lit())
+                    .map(pairs)
+                    .unwrap_or_default(),
+                ..AuthorizeRequest::default()
+            };
+            let outcome = self.client.authorize(request).await.map_err(client_error)?;
+            for s in [&outcome.code, &outcome.pkce_verifier]
+                .into_iter()
+                .flatten()
+            {
+                self.masker.add(s);
+            }
+            return Ok(observe_authorize(&outcome));
+        }
+        if let Some(c) = &step.callback {
+            let c = render_typed(c, &ctx, "callback")?;
+            let path = c
+                .path
+                .as_ref()
+                .and_then(|p| p.lit().cloned())
+                .unwrap_or_else(|| self.target.facts.redirect_path.clone());
+            let mut url = url::Url::parse(&format!("{}{path}", self.target.facts.proxy_url))
+                .map_err(|e| format!("callback: {e}"))?;
+            if !c.query.is_empty() {
+                url.query_pairs_mut().extend_pairs(pairs(&c.query));
+            }
+            let options = FollowOptions {
+                stop_at: self.client.memory().redirect_uri,
+                ..FollowOptions::default()
+            };
+            let outcome = self
+                .client
+                .follow(RawRequest::get(url.to_string()), options)
+                .await
+                .map_err(client_error)?;
+            return Ok(observe_authorize(&outcome));
+        }
+        if let Some(t) = &step.token {
+            let t = render_typed(t, &ctx, "token")?;
+            let request = TokenCodeRequest {
+                grant_type: param(&t.grant_type),
+                code: param(&t.code),
+                code_verifier: param(&t.code_verifier),
+                redirect_uri: param(&t.redirect_uri),
+                client_id: param(&t.client_id),
+                resource: param(&t.resource),
+                auth: self.auth(&t.auth, &t.client_secret),
+                extra: pairs(&t.form),
+            };
+            let ex = self
+                .client
+                .token_code(request)
+                .await
+                .map_err(client_error)?;
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        if let Some(r) = &step.refresh {
+            let r = render_typed(r, &ctx, "refresh")?;
+            let request = RefreshRequest {
+                refresh_token: param(&r.refresh_token),
+                client_id: param(&r.client_id),
+                scope: param(&r.scope),
+                resource: param(&r.resource),
+                auth: self.auth(&r.auth, &r.client_secret),
+                extra: pairs(&r.form),
+            };
+            let ex = self.client.refresh(request).await.map_err(client_error)?;
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        if let Some(r) = &step.revoke {
+            let r = render_typed(r, &ctx, "revoke")?;
+            let request = RevokeRequest {
+                token: param(&r.token),
+                token_type_hint: param(&r.token_type_hint),
+                client_id: param(&r.client_id),
+                auth: self.auth(&r.auth, &r.client_secret),
+                extra: pairs(&r.form),
+            };
+            let ex = self.client.revoke(request).await.map_err(client_error)?;
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        if let Some(m) = &step.mcp {
+            let m = render_typed(m, &ctx, "mcp")?;
+            self.mcp_id += 1;
+            let body = match &m.body {
+                Some(b) => b.clone(),
+                None => {
+                    let method = m
+                        .method
+                        .as_ref()
+                        .and_then(|x| x.lit().cloned())
+                        .unwrap_or_else(|| "tools/list".into());
+                    let mut body = json!({ "jsonrpc": "2.0", "id": self.mcp_id, "method": method });
+                    if let Some(p) = &m.params {
+                        body["params"] = p.clone();
+                    }
+                    body
+                }
+            };
+            let request = McpRequest {
+                token: param(&m.token),
+                body,
+                headers: pairs(&m.headers),
+                ..McpRequest::default()
+            };
+            let ex = self.client.mcp_with(request).await.map_err(client_error)?;
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        if let Some(h) = &step.http {
+            let h = render_typed(h, &ctx, "http")?;
+            let mut url = h.url.lit().cloned().unwrap_or_default();
+            if !h.query.is_empty() {
+                let mut parsed = if url.starts_with('/') {
+                    url::Url::parse(&format!("{}{url}", self.target.facts.proxy_url))
+                } else {
+                    url::Url::parse(&url)
+                }
+                .map_err(|e| format!("http: `{url}` is not a URL: {e}"))?;
+                parsed.query_pairs_mut().extend_pairs(pairs(&h.query));
+                url = parsed.to_string();
+            }
+            let body = if let Some(form) = &h.form {
+                RawBody::Form(pairs(form))
+            } else if let Some(j) = &h.json {
+                RawBody::Json(j.clone())
+            } else if let Some(b) = &h.body {
+                RawBody::Text {
+                    content_type: None,
+                    text: b.lit().cloned().unwrap_or_default(),
+                }
+            } else {
+                RawBody::None
+            };
+            let request = RawRequest {
+                method: h
+                    .method
+                    .as_ref()
+                    .and_then(|m| m.lit().cloned())
+                    .unwrap_or_else(|| "GET".into())
+                    .to_ascii_uppercase(),
+                url,
+                headers: pairs(&h.headers),
+                body,
+            };
+            let ex = self.client.request(request).await.map_err(client_error)?;
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        if let Some(f) = &step.idp_fault {
+            let f = template::render_value(f, &ctx).map_err(|e| format!("idp.fault: {e}"))?;
+            self.target.idp.add_fault(f).await?;
+            return Ok(StepOutput::none());
+        }
+        if let Some(c) = &step.idp_clock {
+            let c = render_typed(c, &ctx, "idp.clock")?;
+            let op = if let Some(Tmpl::Lit(d)) = &c.advance {
+                ClockOp::Advance(parse_duration(d).map_err(|e| format!("idp.clock.advance: {e}"))?)
+            } else if c.freeze.is_some() {
+                ClockOp::Freeze
+            } else if c.resume.is_some() {
+                ClockOp::Resume
+            } else if let Some(Tmpl::Lit(t)) = &c.set {
+                ClockOp::Set(*t)
+            } else {
+                return Err("idp.clock: give one of `advance`, `freeze`, `resume`, `set`".into());
+            };
+            self.target.idp.clock(op).await?;
+            return Ok(StepOutput::none());
+        }
+        if step.idp_rotate_keys.is_some() {
+            self.target.idp.rotate_keys().await?;
+            return Ok(StepOutput::none());
+        }
+        if let Some(j) = &step.idp_journal {
+            let j = render_typed(j, &ctx, "idp.journal")?;
+            let all = self.target.idp.journal().await?;
+            let since = if j
+                .since_last
+                .as_ref()
+                .and_then(|b| b.lit().copied())
+                .unwrap_or(false)
+            {
+                self.journal_seen
+            } else {
+                0
+            };
+            self.journal_seen = self.journal_seen.max(max_seq(&all));
+            let path = j.path.as_ref().and_then(|p| p.lit().cloned());
+            let method = j.method.as_ref().and_then(|p| p.lit().cloned());
+            let mut selected: Vec<Value> = all
+                .into_iter()
+                .filter(|e| seq(e) > since)
+                .filter(|e| {
+                    path.as_deref()
+                        .is_none_or(|p| e.get("path").and_then(Value::as_str) == Some(p))
+                })
+                .filter(|e| {
+                    method.as_deref().is_none_or(|m| {
+                        e.get("method")
+                            .and_then(Value::as_str)
+                            .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                    })
+                })
+                .collect();
+            if j.last
+                .as_ref()
+                .and_then(|b| b.lit().copied())
+                .unwrap_or(false)
+            {
+                selected = selected.pop().into_iter().collect();
+            }
+            let json = match selected.len() {
+                1 => Some(selected[0].clone()),
+                _ => Some(Value::Array(selected.clone())),
+            };
+            for e in &selected {
+                if let Some(form) = e.get("form") {
+                    self.masker.add_from_json(form);
+                }
+            }
+            let transcript = selected
+                .iter()
+                .map(|e| format!("IdP journal entry: {}", crate::client::mask_json(e)))
+                .collect();
+            return Ok(StepOutput {
+                obs: Observation {
+                    status: selected
+                        .last()
+                        .and_then(|e| e.get("status"))
+                        .and_then(Value::as_u64)
+                        .map(|s| s as u16),
+                    json,
+                    selected: Some(selected),
+                    ..Default::default()
+                },
+                transcript,
+            });
+        }
+        Err("the step has no action".into())
+    }
+
+    async fn discover(&mut self, what: Option<DiscoverWhat>) -> Result<StepOutput, String> {
+        if what == Some(DiscoverWhat::Openid) {
+            let ex = self
+                .client
+                .request(RawRequest::get("/.well-known/openid-configuration"))
+                .await
+                .map_err(client_error)?;
+            return Ok(StepOutput::from_exchange(&ex));
+        }
+        let d = self.client.discover().await.map_err(client_error)?;
+        let transcript: Vec<String> = d.exchanges.iter().map(|e| e.to_string()).collect();
+        let wanted = match what {
+            Some(DiscoverWhat::Challenge) => d.exchanges.first(),
+            Some(DiscoverWhat::ProtectedResource) => d
+                .exchanges
+                .iter()
+                .find(|e| e.request.url == d.resource_metadata_url),
+            _ => d.exchanges.last(),
+        };
+        let Some(ex) = wanted else {
+            return Err("discovery made no request".into());
+        };
+        Ok(StepOutput {
+            obs: observe(ex),
+            transcript,
+        })
+    }
+
+    fn auth(&self, kind: &Option<Tmpl<AuthKind>>, secret: &Option<Tmpl<String>>) -> ClientAuth {
+        let secret = secret
+            .as_ref()
+            .and_then(|s| s.lit().cloned())
+            .or_else(|| self.client.memory().client_secret)
+            .unwrap_or_default();
+        match kind.as_ref().and_then(|k| k.lit().copied()) {
+            None | Some(AuthKind::Auto) => ClientAuth::Auto,
+            Some(AuthKind::None) => ClientAuth::None,
+            Some(AuthKind::Basic) => ClientAuth::Basic { secret },
+            Some(AuthKind::Post) => ClientAuth::Post { secret },
+            Some(AuthKind::Nothing) => ClientAuth::Nothing,
+        }
+    }
+}
+
+/// A step field to the flow client's `Param`.
+fn param(p: &Param) -> crate::client::Param {
+    match p {
+        None => crate::client::Param::Auto,
+        Some(None) => crate::client::Param::Omit,
+        Some(Some(t)) => match t.lit() {
+            Some(v) => crate::client::Param::Value(v.clone()),
+            None => crate::client::Param::Auto,
+        },
+    }
+}
+
+/// Map entries as string pairs (non-strings written as JSON; lists repeat the name).
+fn pairs(m: &OrderedMap<Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in m.iter() {
+        match v {
+            Value::Null => {}
+            Value::String(s) => out.push((k.clone(), s.clone())),
+            Value::Array(items) => {
+                for i in items {
+                    out.push((k.clone(), super::load::display_value(i)));
+                }
+            }
+            other => out.push((k.clone(), other.to_string())),
+        }
+    }
+    out
+}
+
+fn seq(entry: &Value) -> u64 {
+    entry.get("seq").and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn max_seq(entries: &[Value]) -> u64 {
+    entries.iter().map(seq).max().unwrap_or(0)
+}

@@ -1,0 +1,164 @@
+//! The whole flow against the real mock IdP, for each upstream client-auth method:
+//! register → authorize → consent → upstream login → callback → token → guarded MCP call.
+
+mod proxy_common;
+
+use authproof::client::{RefreshRequest, RevokeRequest};
+use authproof::oauth::client_auth::basic_header;
+use proxy_common::*;
+use serde_json::json;
+
+async fn full_flow(method: &str) {
+    let env = start(method).await;
+    let (fc, out) = env.authorized().await;
+    assert_eq!(
+        out.iss.as_deref(),
+        Some(env.proxy.issuer().as_str()),
+        "RFC 9207 iss"
+    );
+    assert_eq!(out.state, out.sent_state, "state echoed");
+    assert!(
+        out.consent_page
+            .as_deref()
+            .unwrap_or("")
+            .contains("Test Client"),
+        "consent names the client"
+    );
+
+    // The upstream authorization request: the proxy's own PKCE and a fresh state.
+    let authz = env.journal("/authorize");
+    let up = authz.last().expect("upstream authorize");
+    assert_eq!(up.query["client_id"], "upstream-app");
+    assert_eq!(up.query["code_challenge_method"], "S256");
+    assert_eq!(
+        up.query["redirect_uri"],
+        format!("{}/auth/callback", env.proxy.url())
+    );
+    assert!(up.query["state"].len() >= 40);
+    assert_ne!(
+        Some(up.query["state"].clone()),
+        out.sent_state,
+        "upstream state is the proxy's own"
+    );
+    assert_eq!(up.query["scope"], "openid email");
+
+    let tok = fc.token_code(Default::default()).await.unwrap();
+    assert_eq!(tok.status, 200, "{}", tok.body);
+    assert_eq!(tok.header("cache-control"), Some("no-store"));
+    assert_eq!(tok.header("pragma"), Some("no-cache"));
+    let json = tok.json.clone().unwrap();
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["scope"], "openid email");
+    let access = json["access_token"].as_str().unwrap().to_string();
+    let claims = env
+        .proxy
+        .state()
+        .tokens
+        .verify(&access, authproof::proxy::tokens::TokenUse::Access)
+        .unwrap();
+    assert_eq!(claims.aud, env.proxy.resource());
+    assert_eq!(claims.iss, env.proxy.issuer());
+    assert_eq!(claims.sub, "alice");
+
+    // The upstream code exchange used the configured client authentication.
+    let token_calls = env.journal("/token");
+    let exchange = token_calls.last().expect("upstream token call");
+    assert_eq!(exchange.status, 200);
+    assert_eq!(exchange.client_auth.as_deref(), Some(method));
+    assert_eq!(exchange.form["grant_type"], "authorization_code");
+    assert!(
+        exchange.form.contains_key("code_verifier"),
+        "proxy PKCE verifier sent upstream"
+    );
+    assert_ne!(
+        Some(exchange.form["code_verifier"].clone()),
+        out.pkce_verifier,
+        "client verifier never goes upstream"
+    );
+    match method {
+        "client_secret_post" => {
+            assert_eq!(exchange.form["client_id"], "upstream-app");
+            assert_eq!(exchange.form["client_secret"], "s3cret");
+            assert!(
+                !exchange.headers.contains_key("authorization"),
+                "post: no Authorization header"
+            );
+        }
+        "client_secret_basic" => {
+            assert!(
+                !exchange.form.contains_key("client_secret"),
+                "basic: no secret in the form"
+            );
+            assert_eq!(
+                exchange.headers["authorization"],
+                basic_header("upstream-app", "s3cret")
+            );
+        }
+        "none" => {
+            assert_eq!(exchange.form["client_id"], "upstream-app");
+            assert!(!exchange.form.contains_key("client_secret"));
+            assert!(!exchange.headers.contains_key("authorization"));
+        }
+        _ => unreachable!(),
+    }
+
+    // The guarded MCP endpoint accepts the proxy's access token.
+    let mcp = fc.mcp(&access, &mcp_init()).await.unwrap();
+    assert_eq!(mcp.status, 200, "{}", mcp.body);
+    let tools = fc
+        .mcp(
+            &access,
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tools.status, 200, "{}", tools.body);
+
+    // Refresh rotates, and refreshes upstream with the same client authentication.
+    env.idp.clear_journal();
+    let r = fc.refresh(RefreshRequest::default()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rj = r.json.clone().unwrap();
+    assert_ne!(
+        rj["refresh_token"], json["refresh_token"],
+        "refresh tokens rotate"
+    );
+    let up_refresh = env.journal("/token");
+    let up_refresh = up_refresh.last().expect("upstream refresh");
+    assert_eq!(up_refresh.form["grant_type"], "refresh_token");
+    assert_eq!(up_refresh.client_auth.as_deref(), Some(method));
+    let new_access = rj["access_token"].as_str().unwrap();
+    let mcp = fc.mcp(new_access, &mcp_init()).await.unwrap();
+    assert_eq!(mcp.status, 200, "{}", mcp.body);
+
+    // Revocation removes the grant; the access token stops working.
+    let rv = fc.revoke(RevokeRequest::default()).await.unwrap();
+    assert_eq!(rv.status, 200, "{}", rv.body);
+    let mcp = fc.mcp(new_access, &mcp_init()).await.unwrap();
+    assert_eq!(mcp.status, 401, "revoked grant: {}", mcp.body);
+    let revs = env.journal("/revoke");
+    let rev = revs.last().expect("upstream revocation");
+    assert_eq!(rev.client_auth.as_deref(), Some(method));
+    assert_ne!(
+        rev.form["token"],
+        rj["refresh_token"].as_str().unwrap(),
+        "the proxy's token never goes upstream"
+    );
+    assert_ne!(rev.form["token"], new_access);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn flow_client_secret_basic() {
+    full_flow("client_secret_basic").await;
+}
+
+#[tokio::test]
+async fn flow_client_secret_post() {
+    full_flow("client_secret_post").await;
+}
+
+#[tokio::test]
+async fn flow_none() {
+    full_flow("none").await;
+}

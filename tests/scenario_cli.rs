@@ -1,0 +1,223 @@
+//! `authproof test` end to end: exit codes, reports, load errors and secret masking.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let p = std::env::temp_dir().join(format!("authproof-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn authproof(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_authproof"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run authproof")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const PASSING: &str = "name: passes
+steps:
+  - register: { redirect_uris: [http://localhost:3000/cb] }
+    expect: { status: 201 }
+";
+
+#[test]
+fn passing_run_exits_0_and_writes_reports() {
+    let d = Dir::new();
+    d.write("scen/dcr/ok.yaml", PASSING);
+    let o = authproof(
+        &[
+            "test",
+            "scen",
+            "--report",
+            "junit=out/j.xml",
+            "--report",
+            "json=out/r.json",
+        ],
+        &d.0,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.lines().any(|l| l == "1 passed, 0 failed, 0 skipped"),
+        "{t}"
+    );
+    let xml = std::fs::read_to_string(d.0.join("out/j.xml")).unwrap();
+    assert!(xml.contains("<testcase name=\"dcr::ok\""), "{xml}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.0.join("out/r.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["passed"], 1);
+    assert_eq!(json["results"][0]["name"], "dcr::ok");
+}
+
+#[test]
+fn failures_exit_1_with_the_step_and_masked_secrets() {
+    let d = Dir::new();
+    d.write(
+        "scen/auth/fails.yaml",
+        "name: fails
+idp:
+  flavor: oidc
+  clients: [{ id: upstream-app, secret: very-secret-value, token_endpoint_auth_method: client_secret_post }]
+  users: [{ sub: alice }]
+proxy: { consent: \"off\" }
+steps:
+  - register: { redirect_uris: [http://localhost:3000/cb] }
+  - authorize: { as: alice }
+  - token: {}
+    expect: { status: 200 }
+  - idp.journal: { path: /token, last: true }
+    expect: { client_auth: client_secret_basic }
+",
+    );
+    let o = authproof(&["test", "scen"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("step 4 `idp.journal` at scen/auth/fails.yaml:12:5"),
+        "{t}"
+    );
+    assert!(t.contains("expected: \"client_secret_basic\""), "{t}");
+    assert!(t.contains("actual:   \"client_secret_post\""), "{t}");
+    assert!(
+        !t.contains("very-secret-value"),
+        "the IdP client secret leaked:\n{t}"
+    );
+    assert!(
+        t.lines().any(|l| l == "0 passed, 1 failed, 0 skipped"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_typo_is_a_load_error_with_place_and_exit_2() {
+    let d = Dir::new();
+    d.write("scen/dcr/ok.yaml", PASSING);
+    d.write(
+        "scen/dcr/typo.yaml",
+        "name: typo\nsteps:\n  - reigster: { redirect_uris: [http://localhost:3000/cb] }\n",
+    );
+    let o = authproof(&["test", "scen"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("scen/dcr/typo.yaml:3:5: unknown field `reigster`; expected one of:"),
+        "{t}"
+    );
+    assert!(t.contains("`register`"), "{t}");
+    assert!(
+        t.lines().any(|l| l == "1 passed, 1 failed, 0 skipped"),
+        "{t}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = Dir::new();
+    d.write("scen/dcr/ok.yaml", PASSING);
+    let o = authproof(&["test", "scen", "--report", "html=x"], &d.0);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = authproof(&["test", "missing-folder"], &d.0);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = authproof(&["test", "scen", "-j", "0"], &d.0);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn filters_and_expected_failures() {
+    let d = Dir::new();
+    d.write("scen/dcr/ok.yaml", PASSING);
+    d.write(
+        "scen/dcr/known.yaml",
+        "name: known gap\nsteps:\n  - register: { redirect_uris: [http://localhost:3000/cb] }\n    expect: { status: 418 }\n",
+    );
+    // The known failure is listed: the run passes.
+    d.write("expected.txt", "# known gaps\ndcr::known\n");
+    let o = authproof(
+        &["test", "scen", "--expected-failures", "expected.txt"],
+        &d.0,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A listed trial that passes fails the run.
+    d.write("expected.txt", "dcr::ok\n");
+    let o = authproof(
+        &[
+            "test",
+            "scen",
+            "--filter",
+            "dcr::ok",
+            "--expected-failures",
+            "expected.txt",
+        ],
+        &d.0,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("now pass: dcr::ok"), "{t}");
+    // Filters select trials.
+    let o = authproof(&["test", "scen", "--filter", "known"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.lines().any(|l| l == "0 passed, 1 failed, 0 skipped"),
+        "{t}"
+    );
+}
+
+#[test]
+fn external_target_skips_unsatisfied_requires() {
+    let d = Dir::new();
+    d.write(
+        "scen/consent/needs-off.yaml",
+        "name: needs consent off\nrequires: { consent: \"off\" }\nsteps:\n  - discover: {}\n",
+    );
+    d.write("profile.yaml", "consent: always\n");
+    // Nothing listens on port 9: the trial must be skipped before any request is made.
+    let o = authproof(
+        &[
+            "test",
+            "scen",
+            "--target",
+            "http://127.0.0.1:9",
+            "--profile",
+            "profile.yaml",
+        ],
+        &d.0,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("requires consent: off (the target has always)"),
+        "{t}"
+    );
+    assert!(
+        t.lines().any(|l| l == "0 passed, 0 failed, 1 skipped"),
+        "{t}"
+    );
+}
