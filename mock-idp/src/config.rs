@@ -5,12 +5,14 @@
 //! [`crate::yaml`]. Durations are whole seconds (`*_secs`).
 
 use crate::faults::FaultSpec;
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// The whole mock IdP configuration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "mock-idp configuration")]
 #[serde(deny_unknown_fields, default)]
 pub struct IdpConfig {
     /// Which provider to play: `oidc` (default), `workos` (AuthKit) or `github`.
@@ -50,7 +52,7 @@ pub struct IdpConfig {
 }
 
 /// The provider being emulated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// A generic OpenID Connect provider.
@@ -73,7 +75,7 @@ impl fmt::Display for Flavor {
 }
 
 /// How the signing keys are made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// Seed for deterministic RSA keys: an integer or a string. Same seed → same JWKS.
@@ -98,7 +100,7 @@ impl Default for KeysConfig {
 }
 
 /// A key loaded from PEM (PKCS#8 or PKCS#1), inline or from a file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PemKey {
     /// The key id; default: the RFC 7638 thumbprint.
@@ -169,8 +171,25 @@ impl<'de> Deserialize<'de> for KeySeed {
     }
 }
 
+/// What [`KeySeed`]'s deserializer accepts: a non-negative integer or any string.
+impl JsonSchema for KeySeed {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KeySeed".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A key seed: a non-negative integer or a string. Same seed → same JWKS.",
+            "oneOf": [
+                { "type": "integer", "minimum": 0, "maximum": u64::MAX },
+                { "type": "string" }
+            ]
+        })
+    }
+}
+
 /// A static client.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
     /// `client_id`.
@@ -213,7 +232,7 @@ impl ClientConfig {
 }
 
 /// A token-endpoint client authentication method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// HTTP Basic with form-urlencoded id and secret (RFC 6749 §2.3.1).
@@ -256,7 +275,7 @@ impl fmt::Display for AuthMethod {
 }
 
 /// Per-client PKCE policy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PkcePolicy {
     /// Checked when the authorization request carried a challenge (S256 or plain).
@@ -269,7 +288,7 @@ pub enum PkcePolicy {
 }
 
 /// A user.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserConfig {
     /// The subject (`sub`); for the workos flavor use an id like `user_01…`.
@@ -279,7 +298,7 @@ pub struct UserConfig {
 }
 
 /// `consent: auto | prompt`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
     /// Approve without asking.
@@ -290,7 +309,7 @@ pub enum ConsentMode {
 }
 
 /// Token lifetimes and refresh behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {
     /// Authorization code lifetime.
@@ -327,7 +346,7 @@ impl Default for TokensConfig {
 }
 
 /// When refresh tokens are issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshIssue {
     /// With every code grant.
@@ -339,7 +358,7 @@ pub enum RefreshIssue {
 }
 
 /// Refresh-token rotation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rotation {
     /// The same refresh token stays valid.
@@ -352,7 +371,7 @@ pub enum Rotation {
 }
 
 /// Access-token format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessTokenFormat {
     /// RS256 JWT.
@@ -363,7 +382,7 @@ pub enum AccessTokenFormat {
 }
 
 /// Dynamic client registration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrationConfig {
     /// On or off; default on for workos, off otherwise.
@@ -375,7 +394,7 @@ pub struct RegistrationConfig {
 }
 
 /// WorkOS AuthKit specifics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkosConfig {
     /// `org_id` put into access tokens unless the user has an `org_id` claim.
@@ -384,7 +403,7 @@ pub struct WorkosConfig {
 }
 
 /// GitHub specifics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GithubConfig {
     /// Answer token-endpoint errors with HTTP 200 and an `error` field, as GitHub does.
@@ -400,7 +419,7 @@ impl Default for GithubConfig {
 }
 
 /// Request limits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest accepted request body.
@@ -416,7 +435,7 @@ impl Default for LimitsConfig {
 }
 
 /// Request journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct JournalConfig {
     /// Oldest entries are dropped beyond this many.

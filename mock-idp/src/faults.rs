@@ -14,12 +14,13 @@
 //!   - action: { token_response: { omit: [refresh_token], set: { expires_in: 5 } } }
 //! ```
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// One fault.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Which requests it hits (all of them when empty).
@@ -37,7 +38,7 @@ pub struct FaultSpec {
 }
 
 /// Request matcher: every field given must match.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultMatch {
     /// Endpoint name: discovery, authorization_server_metadata, jwks, authorize, login,
@@ -116,8 +117,27 @@ impl<'de> Deserialize<'de> for Times {
     }
 }
 
+/// What [`Times`]' deserializer accepts: `once`, `always`, a positive integer, or a string of
+/// digits (an optional `+`, as `u64::from_str` takes) whose value is positive.
+impl JsonSchema for Times {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Times".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How many times a fault fires: `once`, `always` or a positive number.",
+            "oneOf": [
+                { "type": "string", "enum": ["once", "always"] },
+                { "type": "integer", "minimum": 1, "maximum": u64::MAX },
+                { "type": "string", "pattern": "^\\+?0*[1-9][0-9]*$" }
+            ]
+        })
+    }
+}
+
 /// What a fault does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultAction {
     /// Answer with this status, JSON body and headers instead of the real answer.
@@ -137,7 +157,7 @@ pub enum FaultAction {
 }
 
 /// A canned answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RespondSpec {
     /// HTTP status.
@@ -154,7 +174,7 @@ pub struct RespondSpec {
 }
 
 /// A token mutation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mutation {
     /// `iss` of another issuer, validly signed.
@@ -172,7 +192,7 @@ pub enum Mutation {
 }
 
 /// Changes to a token response.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenResponseOverride {
     /// Fields to remove (e.g. `refresh_token`).

@@ -1,0 +1,810 @@
+//! Proxy benchmark (a plain program, not a timed test). Everything runs on loopback, and the
+//! load generator shares the machine's cores with the proxy and the mock IdP.
+//!
+//! 1. cold start: `Proxy::spawn` to the first RFC 8414 metadata answer, in-process (the first
+//!    spawn of the process and the median of the next ones), and the `authproof` binary as a
+//!    fresh process;
+//! 2. complete flows per second at 16 concurrent flows: register → authorize with consent
+//!    (the consent form is parsed and approved) → headless login at an in-process
+//!    `mock_idp::MockIdp` → proxy callback → token, through `authproof::client::FlowClient`
+//!    (one shared connection pool, one cookie jar per flow). Twice: with the mock IdP issuing
+//!    an ID token and a JWT access token (2 RS256 signatures per flow at the IdP) and with an
+//!    opaque access token (1 signature);
+//! 3. guarded MCP requests per second at 64 keep-alive connections: `POST /mcp` `tools/list`
+//!    with a valid Bearer token obtained once through a real flow, answered by the built-in echo
+//!    endpoint, with p50/p99 latency. The load generator is a minimal HTTP/1.1 client on raw
+//!    tokio sockets (one request in flight per connection, like `wrk`), so that it takes as
+//!    little of the shared CPU as possible;
+//! 4. memory: VmRSS of this process (proxy + mock IdP + load generator) after the load, the
+//!    proxy's store sizes, the store after every TTL has passed, and VmRSS of the `authproof
+//!    serve` binary after the same kind of load when run as its own process.
+//!
+//! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
+//! length (default 4).
+
+use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
+use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret};
+use authproof::proxy::store::{Collection, MemoryStore, Store};
+use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
+use mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+const CONNECTIONS: usize = 64;
+const FLOW_CONCURRENCY: usize = 16;
+const REDIRECT: &str = "http://127.0.0.1:7777/cb";
+const COLD_RUNS: usize = 41;
+
+fn idp_config(access_token_format: &str) -> IdpConfig {
+    let text = format!(
+        "flavor: oidc\n\
+         clients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }}]\n\
+         users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}]\n\
+         default_user: alice\n\
+         tokens: {{ access_token_format: {access_token_format} }}\n\
+         journal: {{ max_entries: 1000 }}\n"
+    );
+    mock_idp::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
+}
+
+fn proxy_config(idp: &MockIdpHandle) -> ProxyConfig {
+    let mut c = ProxyConfig::default();
+    c.upstream.config_url = Some(idp.discovery_url());
+    c.upstream.client_id = "upstream-app".into();
+    c.upstream.client_secret = Some(Secret::new("s3cret"));
+    c.upstream.token_endpoint_auth_method = Some("client_secret_post".parse().expect("method"));
+    c.upstream.scopes = vec!["openid".into(), "email".into()];
+    c.upstream.timeout = HumanDuration::secs(10);
+    c.valid_scopes = vec!["openid".into(), "email".into()];
+    c.allowed_client_redirect_uris = Some(vec!["http://127.0.0.1:*".into()]);
+    c.consent = ConsentMode::Always;
+    c.jwt_signing_key = Some(Secret::new("bench-signing-key-0123456789abcdef"));
+    c
+}
+
+/// The same configuration as YAML, for the `authproof serve` binary.
+fn proxy_yaml(idp: &MockIdpHandle) -> String {
+    format!(
+        "upstream:\n\
+         \x20 config_url: {}\n\
+         \x20 client_id: upstream-app\n\
+         \x20 client_secret: s3cret\n\
+         \x20 token_endpoint_auth_method: client_secret_post\n\
+         \x20 scopes: [openid, email]\n\
+         \x20 timeout: 10s\n\
+         valid_scopes: [openid, email]\n\
+         allowed_client_redirect_uris: ['http://127.0.0.1:*']\n\
+         consent: always\n\
+         jwt_signing_key: bench-signing-key-0123456789abcdef\n",
+        idp.discovery_url()
+    )
+}
+
+fn rss_kib_of(status_path: &str) -> u64 {
+    std::fs::read_to_string(status_path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    rss_kib_of("/proc/self/status")
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+fn bench_secs() -> f64 {
+    std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(4.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// GET `url` until it answers 2xx.
+async fn first_answer(client: &reqwest::Client, url: &str) {
+    loop {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            let _ = r.bytes().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// A proxy in front of a mock IdP, both in-process, sharing one clock; the store is kept to
+/// read its sizes.
+struct Stack {
+    idp: MockIdpHandle,
+    proxy: ProxyHandle,
+    store: Arc<MemoryStore>,
+    clock: Clock,
+}
+
+impl Stack {
+    async fn start(access_token_format: &str) -> Stack {
+        let clock = Clock::system();
+        let idp = MockIdp::builder()
+            .config(idp_config(access_token_format))
+            .clock(clock.clone())
+            .spawn()
+            .await
+            .expect("mock idp");
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let proxy = Proxy::spawn_with_store(
+            proxy_config(&idp),
+            SpawnOptions {
+                clock: clock.clone(),
+                ..SpawnOptions::default()
+            },
+            dyn_store,
+        )
+        .await
+        .expect("proxy");
+        Stack {
+            idp,
+            proxy,
+            store,
+            clock,
+        }
+    }
+
+    async fn stop(self) {
+        self.proxy.shutdown().await;
+        self.idp.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cold start
+
+struct ColdStart {
+    first_ms: f64,
+    spawn_ms: Vec<f64>,
+    answer_ms: Vec<f64>,
+    setup_ms: Vec<f64>,
+    idp_ms: Vec<f64>,
+    reqwest_build_ms: Vec<f64>,
+}
+
+async fn cold_start() -> ColdStart {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("reqwest");
+    let idp = MockIdp::builder()
+        .config(idp_config("jwt"))
+        .spawn()
+        .await
+        .expect("mock idp");
+    let metadata = "/.well-known/oauth-authorization-server";
+    let mut first_ms = f64::NAN;
+    let (mut spawn_ms, mut answer_ms) = (Vec::new(), Vec::new());
+    for i in 0..COLD_RUNS {
+        let t = Instant::now();
+        let proxy = Proxy::spawn(proxy_config(&idp), SpawnOptions::default())
+            .await
+            .expect("proxy");
+        let spawned = t.elapsed().as_secs_f64() * 1e3;
+        first_answer(&client, &format!("{}{metadata}", proxy.url())).await;
+        let answered = t.elapsed().as_secs_f64() * 1e3;
+        if i == 0 {
+            first_ms = answered;
+        } else {
+            spawn_ms.push(spawned);
+            answer_ms.push(answered);
+        }
+        proxy.shutdown().await;
+    }
+    idp.shutdown().await;
+
+    // A whole scenario setup: a fresh mock IdP and a fresh proxy, both answering.
+    let (mut setup_ms, mut idp_ms) = (Vec::new(), Vec::new());
+    for _ in 0..COLD_RUNS / 2 {
+        let t = Instant::now();
+        let idp = MockIdp::builder()
+            .config(idp_config("jwt"))
+            .spawn()
+            .await
+            .expect("mock idp");
+        idp_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let proxy = Proxy::spawn(proxy_config(&idp), SpawnOptions::default())
+            .await
+            .expect("proxy");
+        first_answer(&client, &format!("{}{metadata}", proxy.url())).await;
+        setup_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        proxy.shutdown().await;
+        idp.shutdown().await;
+    }
+
+    // For comparison: what building one reqwest client with the default TLS setup costs.
+    let mut reqwest_build_ms = Vec::new();
+    for _ in 0..11 {
+        let t = Instant::now();
+        let c = reqwest::Client::builder().build().expect("reqwest");
+        reqwest_build_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(c);
+    }
+    ColdStart {
+        first_ms,
+        spawn_ms: sorted(spawn_ms),
+        answer_ms: sorted(answer_ms),
+        setup_ms: sorted(setup_ms),
+        idp_ms: sorted(idp_ms),
+        reqwest_build_ms: sorted(reqwest_build_ms),
+    }
+}
+
+/// The `authproof serve` binary as a new process: spawn to first metadata answer.
+async fn cold_start_binary(config_path: &std::path::Path) -> Option<f64> {
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server");
+    let t = Instant::now();
+    let mut child = spawn_binary(config_path, port).ok()?;
+    let ok = tokio::time::timeout(Duration::from_secs(20), first_answer(&client, &url))
+        .await
+        .is_ok();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let _ = child.kill();
+    let _ = child.wait();
+    ok.then_some(ms)
+}
+
+fn spawn_binary(config_path: &std::path::Path, port: u16) -> std::io::Result<std::process::Child> {
+    std::process::Command::new(env!("CARGO_BIN_EXE_authproof"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Complete flows
+
+/// One complete flow; returns the access token.
+async fn one_flow(http: &reqwest::Client, proxy: &str, resource: &str) -> Result<String, String> {
+    let fc = FlowClient::with_http(proxy, http.clone()).map_err(|e| e.to_string())?;
+    fc.set_mcp_url(resource);
+    let reg = fc
+        .register(&json!({"redirect_uris": [REDIRECT], "client_name": "bench"}))
+        .await
+        .map_err(|e| e.to_string())?;
+    if reg.status != 201 {
+        return Err(format!("register answered {}: {}", reg.status, reg.body));
+    }
+    let out = fc
+        .authorize(AuthorizeRequest {
+            as_user: Some("alice".into()),
+            ..AuthorizeRequest::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.consent_page.is_none() {
+        return Err(format!("no consent page was shown:\n{out}"));
+    }
+    if !(out.reached_redirect_uri && out.code.is_some()) {
+        return Err(format!("authorization did not produce a code:\n{out}"));
+    }
+    let tok = fc
+        .token_code(TokenCodeRequest::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tok.json_str("access_token") {
+        Some(t) if tok.status == 200 => Ok(t.to_owned()),
+        _ => Err(format!("token answered {}: {}", tok.status, tok.body)),
+    }
+}
+
+struct FlowFigures {
+    rate: f64,
+    done: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latency_ms: Vec<f64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guarded MCP requests on raw keep-alive connections
+
+async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Read more bytes into `buf`; an error at end of stream.
+async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        stream.readable().await?;
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Read one HTTP/1.1 response (Content-Length or chunked); returns its status and body.
+async fn read_response(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        read_more(stream, buf).await?;
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| bad("head is not UTF-8"))?;
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    let mut content_length = None;
+    let mut chunked = false;
+    for line in head.split("\r\n").skip(1) {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse::<usize>().ok();
+            } else if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+            {
+                chunked = true;
+            }
+        }
+    }
+    buf.drain(..head_end);
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let line_end = loop {
+                if let Some(i) = find(buf, b"\r\n") {
+                    break i;
+                }
+                read_more(stream, buf).await?;
+            };
+            let size_text = std::str::from_utf8(&buf[..line_end]).map_err(|_| bad("chunk"))?;
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| bad("chunk size"))?;
+            while buf.len() < line_end + 2 + size + 2 {
+                read_more(stream, buf).await?;
+            }
+            body.extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
+            buf.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let n = content_length.ok_or_else(|| bad("no content-length"))?;
+        while buf.len() < n {
+            read_more(stream, buf).await?;
+        }
+        body.extend(buf.drain(..n));
+    }
+    Ok((status, body))
+}
+
+struct RequestFigures {
+    rate: f64,
+    done: u64,
+    bad: u64,
+    first_bad: Option<String>,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+async fn guarded_requests(addr: SocketAddr, path: &str, token: &str, secs: f64) -> RequestFigures {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let request = Arc::new(request.into_bytes());
+    let warmup = Duration::from_millis(500);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let deadline = measure_from + Duration::from_secs_f64(secs);
+    let bad = Arc::new(AtomicU64::new(0));
+    let first_bad = Arc::new(parking_lot::Mutex::new(None::<String>));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (request, bad, first_bad) = (request.clone(), bad.clone(), first_bad.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat_us: Vec<u32> = Vec::with_capacity(1 << 14);
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut buf = Vec::with_capacity(16 * 1024);
+            let mut checked = false;
+            loop {
+                let s = Instant::now();
+                if s >= deadline {
+                    break;
+                }
+                if let Err(e) = write_all(&stream, &request).await {
+                    first_bad.lock().get_or_insert(format!("write: {e}"));
+                    bad.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                match read_response(&stream, &mut buf).await {
+                    Ok((200, body)) => {
+                        if !checked {
+                            let v: serde_json::Value =
+                                serde_json::from_slice(&body).unwrap_or_default();
+                            assert!(
+                                v["result"]["tools"].is_array(),
+                                "tools/list answered {}",
+                                String::from_utf8_lossy(&body)
+                            );
+                            checked = true;
+                        }
+                        if s >= measure_from {
+                            lat_us.push(s.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        }
+                    }
+                    Ok((status, body)) => {
+                        bad.fetch_add(1, Ordering::Relaxed);
+                        first_bad.lock().get_or_insert(format!(
+                            "HTTP {status}: {}",
+                            String::from_utf8_lossy(&body)
+                        ));
+                    }
+                    Err(e) => {
+                        bad.fetch_add(1, Ordering::Relaxed);
+                        first_bad.lock().get_or_insert(format!("read: {e}"));
+                        break;
+                    }
+                }
+            }
+            lat_us
+        }));
+    }
+    let mut lat = Vec::new();
+    for task in tasks {
+        lat.extend(task.await.expect("request task"));
+    }
+    let measured = Instant::now().saturating_duration_since(measure_from);
+    let mut lat: Vec<f64> = lat.into_iter().map(|us| us as f64 / 1e3).collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    RequestFigures {
+        rate: lat.len() as f64 / measured.as_secs_f64(),
+        done: lat.len() as u64,
+        bad: bad.load(Ordering::Relaxed),
+        first_bad: first_bad.lock().take(),
+        p50_ms: percentile(&lat, 0.50),
+        p99_ms: percentile(&lat, 0.99),
+        max_ms: lat.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary as its own process: memory after load
+
+struct BinaryFigures {
+    cold_ms: Vec<f64>,
+    rss_idle_kib: u64,
+    rss_after_kib: u64,
+    flows: FlowFigures,
+    requests: RequestFigures,
+}
+
+async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
+    let idp = MockIdp::builder()
+        .config(idp_config("jwt"))
+        .spawn()
+        .await
+        .ok()?;
+    let dir = std::env::temp_dir().join(format!("authproof-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let config_path = dir.join("proxy.yaml");
+    std::fs::write(&config_path, proxy_yaml(&idp)).ok()?;
+    let mut cold_ms = Vec::new();
+    for _ in 0..5 {
+        cold_ms.push(cold_start_binary(&config_path).await?);
+    }
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_binary(&config_path, port).ok()?;
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let ready = tokio::time::timeout(
+        Duration::from_secs(20),
+        first_answer(
+            &client,
+            &format!("{base}/.well-known/oauth-authorization-server"),
+        ),
+    )
+    .await
+    .is_ok();
+    let status = format!("/proc/{}/status", child.id());
+    let result = if ready {
+        let rss_idle_kib = rss_kib_of(&status);
+        let http = FlowClient::http_client(Duration::from_secs(30)).ok()?;
+        let resource = format!("{base}/mcp");
+        let token = one_flow(&http, &base, &resource).await.ok()?;
+        let flows = flows(&base, &resource, secs / 2.0).await;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let requests = guarded_requests(addr, "/mcp", &token, secs / 2.0).await;
+        let rss_after_kib = rss_kib_of(&status);
+        Some(BinaryFigures {
+            cold_ms: sorted(cold_ms),
+            rss_idle_kib,
+            rss_after_kib,
+            flows,
+            requests,
+        })
+    } else {
+        None
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    idp.shutdown().await;
+    result
+}
+
+/// Complete flows for `secs` at [`FLOW_CONCURRENCY`], after one warm-up flow (pool, upstream
+/// discovery).
+async fn flows(base: &str, resource: &str, secs: f64) -> FlowFigures {
+    let http = FlowClient::http_client(Duration::from_secs(30)).expect("http client");
+    one_flow(&http, base, resource).await.expect("warm-up flow");
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(parking_lot::Mutex::new(None::<String>));
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..FLOW_CONCURRENCY {
+        let (http, url, resource) = (http.clone(), base.to_owned(), resource.to_owned());
+        let (done, errors, first_error) = (done.clone(), errors.clone(), first_error.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let s = Instant::now();
+                match one_flow(&http, &url, &resource).await {
+                    Ok(_) => {
+                        lat.push(s.elapsed().as_secs_f64() * 1e3);
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        first_error.lock().get_or_insert(e);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut latency_ms = Vec::new();
+    for task in tasks {
+        latency_ms.extend(task.await.expect("flow task"));
+    }
+    let done = done.load(Ordering::Relaxed);
+    FlowFigures {
+        rate: done as f64 / t.elapsed().as_secs_f64(),
+        done,
+        errors: errors.load(Ordering::Relaxed),
+        first_error: first_error.lock().take(),
+        latency_ms: sorted(latency_ms),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn store_sizes(store: &MemoryStore) -> String {
+    Collection::ALL
+        .iter()
+        .map(|c| format!("{} {}", c.name(), store.len(*c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn flow_row(label: &str, f: &FlowFigures) -> String {
+    format!(
+        "| {label} | {:.0} flows/s ({} flows, {} errors; latency p50 {:.1} ms, p99 {:.1} ms) |",
+        f.rate,
+        f.done,
+        f.errors,
+        percentile(&f.latency_ms, 0.5),
+        percentile(&f.latency_ms, 0.99)
+    )
+}
+
+fn request_row(label: &str, r: &RequestFigures) -> String {
+    format!(
+        "| {label} | {:.0} req/s ({} requests, {} failed; p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms) |",
+        r.rate, r.done, r.bad, r.p50_ms, r.p99_ms, r.max_ms
+    )
+}
+
+fn main() {
+    // `cargo bench` passes `--bench` (and maybe a filter): arguments are ignored.
+    let secs = bench_secs();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(secs));
+}
+
+async fn run(secs: f64) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    eprintln!("proxy bench: {secs} s per load phase, {cores} cores, loopback only");
+
+    eprintln!("cold start…");
+    let cold = cold_start().await;
+
+    eprintln!("flows (ID token + JWT access token at the IdP)…");
+    let jwt = Stack::start("jwt").await;
+    let flows_jwt = flows(&jwt.proxy.url(), &jwt.proxy.resource(), secs).await;
+    if let Some(e) = &flows_jwt.first_error {
+        eprintln!("first flow error: {e}");
+    }
+
+    eprintln!("guarded MCP requests, {CONNECTIONS} connections…");
+    let http = FlowClient::http_client(Duration::from_secs(30)).expect("http client");
+    let token = one_flow(&http, &jwt.proxy.url(), &jwt.proxy.resource())
+        .await
+        .expect("token for the request phase");
+    let mcp_path = url::Url::parse(&jwt.proxy.resource())
+        .expect("resource URL")
+        .path()
+        .to_owned();
+    let requests = guarded_requests(jwt.proxy.local_addr(), &mcp_path, &token, secs).await;
+    if let Some(e) = &requests.first_bad {
+        eprintln!("first failed request: {e}");
+    }
+    let rss_after_load = rss_kib();
+    let sizes_after_load = store_sizes(&jwt.store);
+
+    eprintln!("flows (ID token only, opaque access token at the IdP)…");
+    let opaque = Stack::start("opaque").await;
+    let flows_opaque = flows(&opaque.proxy.url(), &opaque.proxy.resource(), secs).await;
+    if let Some(e) = &flows_opaque.first_error {
+        eprintln!("first flow error: {e}");
+    }
+    let rss_after_all = rss_kib();
+
+    // Every TTL passes: the store must be empty after a sweep.
+    jwt.clock.advance(Duration::from_secs(91 * 86_400));
+    jwt.store.sweep();
+    let sizes_after_expiry = store_sizes(&jwt.store);
+    jwt.stop().await;
+    opaque.stop().await;
+
+    eprintln!("the authproof binary as its own process…");
+    let binary = binary_phase(secs).await;
+
+    let med = |v: &[f64]| percentile(v, 0.5);
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    println!(
+        "| cold start in-process, `Proxy::spawn` to first metadata answer | {:.2} ms median (p90 {:.2} ms; first of the process {:.2} ms) |",
+        med(&cold.answer_ms),
+        percentile(&cold.answer_ms, 0.9),
+        cold.first_ms
+    );
+    println!(
+        "| `Proxy::spawn` alone | {:.2} ms median |",
+        med(&cold.spawn_ms)
+    );
+    println!(
+        "| scenario setup: fresh mock IdP + fresh proxy, both answering | {:.2} ms median (mock IdP alone {:.2} ms) |",
+        med(&cold.setup_ms),
+        med(&cold.idp_ms)
+    );
+    println!(
+        "| (reference) one `reqwest::Client::builder().build()` | {:.2} ms median |",
+        med(&cold.reqwest_build_ms)
+    );
+    if let Some(b) = &binary {
+        println!(
+            "| cold start of `authproof serve` as a new process | {:.1} ms median |",
+            med(&b.cold_ms)
+        );
+    }
+    println!(
+        "{}",
+        flow_row(
+            &format!("complete flows, {FLOW_CONCURRENCY} concurrent, IdP signs ID token + JWT access token"),
+            &flows_jwt
+        )
+    );
+    println!(
+        "{}",
+        flow_row(
+            &format!("complete flows, {FLOW_CONCURRENCY} concurrent, IdP signs ID token only"),
+            &flows_opaque
+        )
+    );
+    println!(
+        "{}",
+        request_row(
+            &format!("guarded MCP `tools/list`, {CONNECTIONS} connections, echo endpoint"),
+            &requests
+        )
+    );
+    println!(
+        "| VmRSS of this process (proxy + mock IdP + load generator) after flows + requests | {} (after both flow phases: {}) |",
+        mib(rss_after_load),
+        mib(rss_after_all)
+    );
+    println!("| proxy store after load | {sizes_after_load} |");
+    println!("| proxy store once every TTL has passed | {sizes_after_expiry} |");
+    if let Some(b) = &binary {
+        println!(
+            "| `authproof serve` VmRSS: idle / after {} flows + {} requests | {} / {} |",
+            b.flows.done,
+            b.requests.done,
+            mib(b.rss_idle_kib),
+            mib(b.rss_after_kib)
+        );
+        println!(
+            "{}",
+            flow_row("(binary) complete flows, 16 concurrent", &b.flows)
+        );
+        println!(
+            "{}",
+            request_row("(binary) guarded MCP requests, 64 connections", &b.requests)
+        );
+    } else {
+        println!("| `authproof serve` as a process | could not be started |");
+    }
+}
