@@ -763,7 +763,9 @@ async fn run(secs: f64) {
     println!(
         "{}",
         flow_row(
-            &format!("complete flows, {FLOW_CONCURRENCY} concurrent, IdP signs ID token + JWT access token"),
+            &format!(
+                "complete flows, {FLOW_CONCURRENCY} concurrent, IdP signs ID token + JWT access token"
+            ),
             &flows_jwt
         )
     );
