@@ -84,19 +84,48 @@ fn proxy_yaml(idp: &MockIdpHandle) -> String {
     )
 }
 
-fn rss_kib_of(status_path: &str) -> u64 {
-    std::fs::read_to_string(status_path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+/// Resident memory from a `/proc/<pid>/status` file, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rss {
+    /// VmRSS.
+    total: u64,
+    /// RssAnon: heap and stacks, what the process really holds.
+    anon: u64,
+    /// RssFile: pages of the executable and libraries (clean, shared, reclaimable).
+    file: u64,
 }
 
-fn rss_kib() -> u64 {
-    rss_kib_of("/proc/self/status")
+impl Rss {
+    fn of(status_path: &str) -> Rss {
+        let text = std::fs::read_to_string(status_path).unwrap_or_default();
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+                .unwrap_or(0)
+        };
+        Rss {
+            total: field("VmRSS:"),
+            anon: field("RssAnon:"),
+            file: field("RssFile:"),
+        }
+    }
+
+    fn this_process() -> Rss {
+        Rss::of("/proc/self/status")
+    }
+}
+
+impl std::fmt::Display for Rss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (anon {}, file {})",
+            mib(self.total),
+            mib(self.anon),
+            mib(self.file)
+        )
+    }
 }
 
 fn mib(kib: u64) -> String {
@@ -131,9 +160,11 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// GET `url` until it answers 2xx.
+/// GET `url` until it answers 2xx (at most 20 s).
 async fn first_answer(client: &reqwest::Client, url: &str) {
+    let give_up = Instant::now() + Duration::from_secs(20);
     loop {
+        assert!(Instant::now() < give_up, "{url} never answered");
         if let Ok(r) = client.get(url).send().await
             && r.status().is_success()
         {
@@ -198,6 +229,7 @@ struct ColdStart {
     setup_ms: Vec<f64>,
     idp_ms: Vec<f64>,
     reqwest_build_ms: Vec<f64>,
+    reqwest_plain_build_ms: Vec<f64>,
 }
 
 async fn cold_start() -> ColdStart {
@@ -250,12 +282,21 @@ async fn cold_start() -> ColdStart {
         idp.shutdown().await;
     }
 
-    // For comparison: what building one reqwest client with the default TLS setup costs.
-    let mut reqwest_build_ms = Vec::new();
+    // For comparison: building one reqwest client with the default TLS setup (the platform
+    // verifier loads the system's root certificates), and one without a trust store (what the
+    // proxy builds for plain-http upstreams).
+    let (mut reqwest_build_ms, mut reqwest_plain_build_ms) = (Vec::new(), Vec::new());
     for _ in 0..11 {
         let t = Instant::now();
         let c = reqwest::Client::builder().build().expect("reqwest");
         reqwest_build_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(c);
+        let t = Instant::now();
+        let c = reqwest::Client::builder()
+            .tls_certs_only(Vec::new())
+            .build()
+            .expect("reqwest");
+        reqwest_plain_build_ms.push(t.elapsed().as_secs_f64() * 1e3);
         drop(c);
     }
     ColdStart {
@@ -265,6 +306,7 @@ async fn cold_start() -> ColdStart {
         setup_ms: sorted(setup_ms),
         idp_ms: sorted(idp_ms),
         reqwest_build_ms: sorted(reqwest_build_ms),
+        reqwest_plain_build_ms: sorted(reqwest_plain_build_ms),
     }
 }
 
@@ -275,7 +317,7 @@ async fn cold_start_binary(config_path: &std::path::Path) -> Option<f64> {
     let url = format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server");
     let t = Instant::now();
     let mut child = spawn_binary(config_path, port).ok()?;
-    let ok = tokio::time::timeout(Duration::from_secs(20), first_answer(&client, &url))
+    let ok = tokio::time::timeout(Duration::from_secs(15), first_answer(&client, &url))
         .await
         .is_ok();
     let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -539,8 +581,8 @@ async fn guarded_requests(addr: SocketAddr, path: &str, token: &str, secs: f64) 
 
 struct BinaryFigures {
     cold_ms: Vec<f64>,
-    rss_idle_kib: u64,
-    rss_after_kib: u64,
+    rss_idle: Rss,
+    rss_after: Rss,
     flows: FlowFigures,
     requests: RequestFigures,
 }
@@ -564,7 +606,7 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
     let mut child = spawn_binary(&config_path, port).ok()?;
     let client = reqwest::Client::builder().no_proxy().build().ok()?;
     let ready = tokio::time::timeout(
-        Duration::from_secs(20),
+        Duration::from_secs(15),
         first_answer(
             &client,
             &format!("{base}/.well-known/oauth-authorization-server"),
@@ -574,18 +616,18 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
     .is_ok();
     let status = format!("/proc/{}/status", child.id());
     let result = if ready {
-        let rss_idle_kib = rss_kib_of(&status);
+        let rss_idle = Rss::of(&status);
         let http = FlowClient::http_client(Duration::from_secs(30)).ok()?;
         let resource = format!("{base}/mcp");
         let token = one_flow(&http, &base, &resource).await.ok()?;
         let flows = flows(&base, &resource, secs / 2.0).await;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let requests = guarded_requests(addr, "/mcp", &token, secs / 2.0).await;
-        let rss_after_kib = rss_kib_of(&status);
+        let rss_after = Rss::of(&status);
         Some(BinaryFigures {
             cold_ms: sorted(cold_ms),
-            rss_idle_kib,
-            rss_after_kib,
+            rss_idle,
+            rss_after,
             flows,
             requests,
         })
@@ -710,7 +752,7 @@ async fn run(secs: f64) {
     if let Some(e) = &requests.first_bad {
         eprintln!("first failed request: {e}");
     }
-    let rss_after_load = rss_kib();
+    let rss_after_load = Rss::this_process();
     let sizes_after_load = store_sizes(&jwt.store);
 
     eprintln!("flows (ID token only, opaque access token at the IdP)…");
@@ -719,7 +761,7 @@ async fn run(secs: f64) {
     if let Some(e) = &flows_opaque.first_error {
         eprintln!("first flow error: {e}");
     }
-    let rss_after_all = rss_kib();
+    let rss_after_all = Rss::this_process();
 
     // Every TTL passes: the store must be empty after a sweep.
     jwt.clock.advance(Duration::from_secs(91 * 86_400));
@@ -751,8 +793,9 @@ async fn run(secs: f64) {
         med(&cold.idp_ms)
     );
     println!(
-        "| (reference) one `reqwest::Client::builder().build()` | {:.2} ms median |",
-        med(&cold.reqwest_build_ms)
+        "| (reference) building one reqwest client: default TLS / no trust store | {:.2} ms / {:.3} ms median |",
+        med(&cold.reqwest_build_ms),
+        med(&cold.reqwest_plain_build_ms)
     );
     if let Some(b) = &binary {
         println!(
@@ -785,18 +828,14 @@ async fn run(secs: f64) {
     );
     println!(
         "| VmRSS of this process (proxy + mock IdP + load generator) after flows + requests | {} (after both flow phases: {}) |",
-        mib(rss_after_load),
-        mib(rss_after_all)
+        rss_after_load, rss_after_all
     );
     println!("| proxy store after load | {sizes_after_load} |");
     println!("| proxy store once every TTL has passed | {sizes_after_expiry} |");
     if let Some(b) = &binary {
         println!(
             "| `authproof serve` VmRSS: idle / after {} flows + {} requests | {} / {} |",
-            b.flows.done,
-            b.requests.done,
-            mib(b.rss_idle_kib),
-            mib(b.rss_after_kib)
+            b.flows.done, b.requests.done, b.rss_idle, b.rss_after
         );
         println!(
             "{}",

@@ -10,13 +10,13 @@
 //! are ignored; at least one must pass.
 
 use crate::proxy::redirect::{AllowList, ApplicationType, check_registration};
-use crate::proxy::ssrf::{PublicOnlyResolver, check_literal_host};
+use crate::proxy::ssrf::{check_literal_host, safe_clients};
 use crate::proxy::store::ClientRecord;
+use crate::proxy::upstream::SchemeClients;
 use mock_idp::Clock;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// The largest document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
@@ -43,7 +43,7 @@ struct Cached {
 
 /// Fetches, caches and validates client ID metadata documents.
 pub struct CimdFetcher {
-    http: reqwest::Client,
+    http: SchemeClients,
     allow_http_loopback: bool,
     clock: Clock,
     cache: Mutex<HashMap<String, Cached>>,
@@ -51,20 +51,10 @@ pub struct CimdFetcher {
 
 impl CimdFetcher {
     /// A fetcher; `allow_http_loopback` also admits `http://` documents on loopback hosts.
+    /// The SSRF-safe HTTP clients ([`safe_clients`]) are built on the first fetch.
     pub fn new(allow_http_loopback: bool, clock: Clock) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(PublicOnlyResolver {
-                allow_loopback: allow_http_loopback,
-            })
-            .no_proxy()
-            .https_only(!allow_http_loopback)
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .user_agent(concat!("authproof/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            http,
+            http: safe_clients(allow_http_loopback),
             allow_http_loopback,
             clock,
             cache: Mutex::new(HashMap::new()),
@@ -151,8 +141,11 @@ impl CimdFetcher {
             return Err("only https URLs are fetched".into());
         }
         check_literal_host(&url, self.allow_http_loopback)?;
-        let resp = self
+        let http = self
             .http
+            .for_url(url.as_str())
+            .map_err(|e| format!("the HTTP client cannot be built: {e}"))?;
+        let resp = http
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()

@@ -5,8 +5,10 @@
 //! the address checked is the address used (no resolve-then-fetch race, no DNS rebinding).
 //! IP-literal hosts never reach a resolver, so [`check_literal_host`] checks them first.
 
+use crate::proxy::upstream::SchemeClients;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 /// Whether `ip` is a public unicast address (not private, loopback, link-local, CGNAT,
 /// multicast, documentation, benchmarking, reserved, or a v6 form embedding one of those).
@@ -91,6 +93,29 @@ impl Resolve for PublicOnlyResolver {
             Ok(addrs)
         })
     }
+}
+
+/// The longest wait for a connection when fetching a client-chosen URL.
+pub const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest a whole fetch of a client-chosen URL may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP clients for URLs that clients choose (CIMD documents), built on first use (see
+/// [`SchemeClients`]): every name resolved through [`PublicOnlyResolver`], https only unless
+/// `allow_loopback`, no redirects, no environment proxies, no cookies,
+/// [`FETCH_CONNECT_TIMEOUT`] and [`FETCH_TIMEOUT`]. IP-literal hosts still need
+/// [`check_literal_host`] before the request.
+pub fn safe_clients(allow_loopback: bool) -> SchemeClients {
+    SchemeClients::new(move || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(PublicOnlyResolver { allow_loopback })
+            .no_proxy()
+            .https_only(!allow_loopback)
+            .connect_timeout(FETCH_CONNECT_TIMEOUT)
+            .timeout(FETCH_TIMEOUT)
+            .user_agent(concat!("authproof/", env!("CARGO_PKG_VERSION")))
+    })
 }
 
 /// For IP-literal hosts, which no resolver sees: the address must be allowed.

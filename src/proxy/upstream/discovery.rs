@@ -3,6 +3,7 @@
 use super::{MAX_RESPONSE_BYTES, UpstreamError, read_limited, reqwest_error};
 use crate::proxy::config::UpstreamConfig;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The upstream endpoints the proxy uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +41,15 @@ fn http_url(what: &str, s: &str) -> Result<url::Url, UpstreamError> {
     Ok(u)
 }
 
-/// Fetch and parse a discovery document.
+/// Fetch and parse a discovery document, within `timeout` (the whole request).
 pub async fn discover(
     http: &reqwest::Client,
     config_url: &str,
+    timeout: Duration,
 ) -> Result<Discovered, UpstreamError> {
     let resp = http
         .get(config_url)
+        .timeout(timeout)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await

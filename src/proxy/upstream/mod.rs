@@ -9,7 +9,7 @@ mod discovery;
 mod http;
 
 pub use discovery::{Endpoints, discover};
-pub use http::read_limited;
+pub use http::{SchemeClients, read_limited};
 
 use crate::oauth::client_auth::{ClientAuthMethod, basic_header};
 use crate::oauth::error::OAuthError;
@@ -22,6 +22,18 @@ use std::time::Duration;
 
 /// The largest upstream response body read.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// The longest wait for a TCP (and TLS) connection to the IdP; the configured
+/// `upstream.timeout`, applied to every request as a whole, can make it shorter.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the HTTP clients for the IdP are built: no redirects, no cookie store; the configured
+/// timeout is set on each request.
+fn upstream_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("authproof/", env!("CARGO_PKG_VERSION")))
+}
 
 /// An upstream call that did not give a usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +106,9 @@ fn without_url(e: &reqwest::Error) -> String {
 /// The upstream IdP as the proxy sees it.
 pub struct Upstream {
     cfg: UpstreamConfig,
-    http: reqwest::Client,
+    /// Built on first use, per scheme (an https-capable client costs milliseconds to build).
+    http: SchemeClients,
+    timeout: Duration,
     endpoints: tokio::sync::OnceCell<Endpoints>,
     redirect_uri: String,
     clock: Clock,
@@ -172,20 +186,23 @@ fn as_string(v: Option<&Value>) -> Option<String> {
 
 impl Upstream {
     /// A client for the configured IdP; `redirect_uri` is the proxy's callback URL.
+    ///
+    /// Cheap: no HTTP client is built until the first upstream call.
     pub fn new(cfg: UpstreamConfig, redirect_uri: String, clock: Clock) -> anyhow::Result<Self> {
-        let timeout = cfg.timeout.get();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            .user_agent(concat!("authproof/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
+            timeout: cfg.timeout.get(),
             cfg,
-            http,
+            http: SchemeClients::new(upstream_http),
             endpoints: tokio::sync::OnceCell::new(),
             redirect_uri,
             clock,
+        })
+    }
+
+    /// The HTTP client for a request to `url` (each request must set `.timeout(self.timeout)`).
+    fn http(&self, url: &str) -> Result<&reqwest::Client, UpstreamError> {
+        self.http.for_url(url).map_err(|e| {
+            UpstreamError::Unavailable(format!("the HTTP client cannot be built: {e}"))
         })
     }
 
@@ -205,7 +222,7 @@ impl Upstream {
         self.endpoints
             .get_or_try_init(|| async {
                 let discovered = match &self.cfg.config_url {
-                    Some(u) => Some(discover(&self.http, u).await?),
+                    Some(u) => Some(discover(self.http(u)?, u, self.timeout).await?),
                     None => None,
                 };
                 Endpoints::merge(&self.cfg, discovered)
@@ -343,8 +360,9 @@ impl Upstream {
             form.push((k.clone(), v.clone()));
         }
         let mut req = self
-            .http
+            .http(endpoint.as_str())?
             .post(endpoint)
+            .timeout(self.timeout)
             .header(reqwest::header::ACCEPT, "application/json");
         let secret = self
             .cfg
