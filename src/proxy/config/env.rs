@@ -29,11 +29,14 @@ const KEYS: &[(&str, Kind)] = &[
     ("jwt_signing_key", Kind::Str),
     ("access_token_ttl", Kind::Str),
     ("refresh_token_ttl", Kind::Str),
+    ("refresh_grace_window", Kind::Str),
     ("code_ttl", Kind::Str),
     ("transaction_ttl", Kind::Str),
     ("client_ttl", Kind::Str),
     ("backend", Kind::Str),
     ("storage", Kind::Str),
+    ("storage_key", Kind::Str),
+    ("storage_previous_keys", Kind::List),
     ("cimd_enabled", Kind::Bool),
     ("cimd_allow_http_loopback", Kind::Bool),
     ("upstream.config_url", Kind::Str),
@@ -48,6 +51,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("upstream.extra_token_params", Kind::Map),
     ("upstream.forward_resource", Kind::Bool),
     ("upstream.timeout", Kind::Str),
+    ("upstream.expiry_threshold", Kind::Str),
 ];
 
 /// Top-level names that have sub-keys.

@@ -55,6 +55,10 @@ pub struct ProxyConfig {
     pub access_token_ttl: HumanDuration,
     /// Lifetime of the proxy's refresh tokens.
     pub refresh_token_ttl: HumanDuration,
+    /// How long the refresh token just rotated out stays usable once more (a client retrying
+    /// a lost response): within it, it yields a new successor and the earlier successor is
+    /// revoked. `0s` turns it off (any reuse revokes the family).
+    pub refresh_grace_window: HumanDuration,
     /// Lifetime of the proxy's authorization codes.
     pub code_ttl: HumanDuration,
     /// How long an authorization may wait at consent and at the upstream IdP.
@@ -66,6 +70,14 @@ pub struct ProxyConfig {
     pub backend: Option<String>,
     /// `memory` | `file:PATH` | `redis://HOST:PORT/DB`.
     pub storage: StorageSpec,
+    /// Key that seals upstream tokens and secrets at rest (AES-256-GCM; at least 32
+    /// characters, e.g. `openssl rand -base64 32`). Also `AUTHPROOF_STORAGE_KEY`.
+    /// Default: derived from jwt_signing_key (or the upstream secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_key: Option<Secret>,
+    /// Earlier storage keys, still accepted for reading (key rotation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub storage_previous_keys: Vec<Secret>,
     /// Accept client ID metadata documents (CIMD) for https URL client_ids.
     pub cimd_enabled: bool,
     /// Also accept CIMD documents over http from loopback hosts (tests only).
@@ -87,11 +99,14 @@ impl Default for ProxyConfig {
             jwt_signing_key: None,
             access_token_ttl: HumanDuration::secs(3600),
             refresh_token_ttl: HumanDuration::secs(30 * 86_400),
+            refresh_grace_window: HumanDuration::secs(10),
             code_ttl: HumanDuration::secs(300),
             transaction_ttl: HumanDuration::secs(600),
             client_ttl: HumanDuration::secs(90 * 86_400),
             backend: None,
             storage: StorageSpec::Memory,
+            storage_key: None,
+            storage_previous_keys: Vec::new(),
             cimd_enabled: true,
             cimd_allow_http_loopback: false,
         }
@@ -133,6 +148,9 @@ pub struct UpstreamConfig {
     pub forward_resource: bool,
     /// Total time limit of each upstream call (connect: at most 5 s of it).
     pub timeout: HumanDuration,
+    /// Treat the upstream access token as expired this long before it does (the guard then
+    /// refreshes it upstream ahead of time).
+    pub expiry_threshold: HumanDuration,
 }
 
 impl Default for UpstreamConfig {
@@ -150,6 +168,7 @@ impl Default for UpstreamConfig {
             extra_token_params: BTreeMap::new(),
             forward_resource: false,
             timeout: HumanDuration::secs(10),
+            expiry_threshold: HumanDuration::secs(0),
         }
     }
 }
@@ -562,6 +581,23 @@ impl ProxyConfig {
                     .into(),
             ),
             _ => {}
+        }
+        for (i, k) in self
+            .storage_key
+            .iter()
+            .chain(self.storage_previous_keys.iter())
+            .enumerate()
+        {
+            if k.expose().chars().count() < 32 {
+                let key = if i == 0 && self.storage_key.is_some() {
+                    "storage_key".to_string()
+                } else {
+                    "storage_previous_keys".to_string()
+                };
+                p.push(format!(
+                    "{key}: use at least 32 random characters (e.g. `openssl rand -base64 32`)"
+                ));
+            }
         }
         if let Err(e) = AllowList::from_config(self.allowed_client_redirect_uris.as_deref()) {
             p.push(format!("allowed_client_redirect_uris: {e}"));

@@ -46,11 +46,15 @@ pub enum Collection {
     TokenMappings,
     /// Refresh-token families, by family id.
     RefreshFamilies,
+    /// Short-lived locks shared by every instance (single-flight upstream refresh), by name.
+    Locks,
+    /// Facts about the store itself (the sealing-key check value), by name.
+    Meta,
 }
 
 impl Collection {
     /// Every collection.
-    pub const ALL: [Collection; 10] = [
+    pub const ALL: [Collection; 12] = [
         Collection::Clients,
         Collection::Transactions,
         Collection::ConsentCsrf,
@@ -61,6 +65,8 @@ impl Collection {
         Collection::Grants,
         Collection::TokenMappings,
         Collection::RefreshFamilies,
+        Collection::Locks,
+        Collection::Meta,
     ];
 
     /// A short stable name (key prefix in shared backends).
@@ -76,6 +82,8 @@ impl Collection {
             Collection::Grants => "grants",
             Collection::TokenMappings => "token_mappings",
             Collection::RefreshFamilies => "refresh_families",
+            Collection::Locks => "locks",
+            Collection::Meta => "meta",
         }
     }
 
