@@ -6,21 +6,10 @@ use axum::response::{IntoResponse, Response};
 /// Content-Security-Policy of every page: no scripts, no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; frame-ancestors 'none'";
 
-/// Escape text for HTML element content and quoted attribute values.
+/// Escape text for HTML element content and quoted attribute values (the one escaper, shared
+/// with the mock IdP's pages).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    mock_idp::ids::html_escape(s)
 }
 
 /// Headers every page carries: no caching, no framing, no referrer, no sniffing.

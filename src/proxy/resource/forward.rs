@@ -39,21 +39,25 @@ const HOP_BY_HOP: [&str; 9] = [
 #[derive(Clone)]
 pub(super) struct Backend {
     url: Url,
-    http: reqwest::Client,
+    /// Built on the first forwarded request: an https-capable client costs milliseconds.
+    http: std::sync::Arc<crate::proxy::upstream::SchemeClients>,
 }
 
 impl Backend {
     pub(super) fn new(url: Url) -> Backend {
         // Connect timeout and idle-pool timeout only: a total or read timeout would cut
         // long-lived SSE streams. No redirects, no environment proxies, no cookie jar.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Backend { url, http }
+        let http = crate::proxy::upstream::SchemeClients::new(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .no_proxy()
+        });
+        Backend {
+            url,
+            http: std::sync::Arc::new(http),
+        }
     }
 
     /// Sends the authorized request to the backend and streams the answer back.
@@ -72,8 +76,18 @@ impl Backend {
         };
         let headers = request_headers(&parts.headers, principal);
         let body = Body::new(Limited::new(body, MAX_REQUEST_BODY_BYTES));
-        let request = self
-            .http
+        let http = match self.http.for_url(target.as_str()) {
+            Ok(h) => h,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot build the HTTP client for the MCP backend");
+                return error_json(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "The MCP backend cannot be reached (HTTP client setup failed)",
+                );
+            }
+        };
+        let request = http
             .request(parts.method, target)
             .headers(headers)
             .body(reqwest::Body::wrap_stream(body.into_data_stream()));
