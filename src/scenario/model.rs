@@ -53,6 +53,11 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Option<ProxySection>")]
     pub proxy: Option<Located<Value>>,
+    /// Local servers the trial needs: JSON documents (CIMD) and a reporting MCP backend;
+    /// `fixtures.*` is available to every later section and step.
+    #[serde(default)]
+    #[schemars(with = "Option<super::fixtures::FixturesSpec>")]
+    pub fixtures: Option<Located<Value>>,
     /// The steps, run in order; the first failing step ends the scenario.
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Located<Step>>,

@@ -3,6 +3,7 @@
 //! steps through the mock IdP handle (or its control API).
 
 use super::expect::{self, Mismatch, Observation};
+use super::fixtures::Fixtures;
 use super::jwt::JwtKeys;
 use super::load::{LoadedScenario, Variant, parse_duration, resolve_include};
 use super::model::{
@@ -54,7 +55,21 @@ pub async fn run_trial(
         super::model::Severity::Failure => Outcome::Failed { message: msg },
         super::model::Severity::Warning => Outcome::Warning { message: msg },
     };
-    let base = base_context(sc, variant);
+    let mut base = base_context(sc, variant);
+    let fixtures = match &sc.scenario.fixtures {
+        Some(loc) => match Fixtures::spawn(sc, loc, &base).await {
+            Ok(f) => {
+                base.insert("fixtures".into(), f.value());
+                Some(f)
+            }
+            Err(e) => {
+                result.outcome = failed(format!("the fixtures did not start: {e}"));
+                result.duration_ms = ms(started.elapsed());
+                return result;
+            }
+        },
+        None => None,
+    };
     let base_value = Value::Object(base.clone());
     let requires: Requires = match render_typed(&sc.scenario.requires, &base_value, "requires") {
         Ok(r) => r,
@@ -113,6 +128,10 @@ pub async fn run_trial(
     result.steps_run = session.steps_run;
     drop(session);
     target.shutdown().await;
+    // (An early return drops the fixtures, which stops their server too.)
+    if let Some(f) = fixtures {
+        f.shutdown().await;
+    }
     if let Some(message) = failure {
         let mut text = message;
         if !sc.scenario.spec.is_empty() {

@@ -218,7 +218,7 @@ pub fn from_value_with_path<T: DeserializeOwned>(v: Value, section: &str) -> Res
     })
 }
 
-fn located_error(sc: &LoadedScenario, loc: &Located<Value>, message: String) -> String {
+pub(crate) fn located_error(sc: &LoadedScenario, loc: &Located<Value>, message: String) -> String {
     if loc.referenced.line() == 0 {
         return format!("{}: {message}", sc.path.display());
     }
