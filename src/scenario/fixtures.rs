@@ -86,8 +86,8 @@ impl Fixtures {
         ctx.insert("fixtures".into(), facts(&url, true));
         let rendered = template::render_value(&loc.value, &Value::Object(ctx))
             .map_err(|e| located_error(sc, loc, format!("fixtures: {e}")))?;
-        let spec: FixturesSpec = from_value_with_path(rendered, "fixtures")
-            .map_err(|m| located_error(sc, loc, m))?;
+        let spec: FixturesSpec =
+            from_value_with_path(rendered, "fixtures").map_err(|m| located_error(sc, loc, m))?;
         if let Some(bad) = spec.documents.keys().find(|n| !is_document_name(n)) {
             return Err(located_error(
                 sc,
@@ -228,7 +228,16 @@ mod tests {
     fn document_names_stay_inside_the_server() {
         assert!(is_document_name("client.json"));
         assert!(is_document_name("clients/a-1_b.json"));
-        for bad in ["", "../x", "a//b", "a/./b", "_hits", "mcp-backend", "a b", "a?b"] {
+        for bad in [
+            "",
+            "../x",
+            "a//b",
+            "a/./b",
+            "_hits",
+            "mcp-backend",
+            "a b",
+            "a?b",
+        ] {
             assert!(!is_document_name(bad), "{bad}");
         }
     }
