@@ -9,5 +9,6 @@ pub mod client;
 pub mod oauth;
 pub mod proxy;
 pub mod scenario;
+pub mod validate;
 
 pub use mock_idp;

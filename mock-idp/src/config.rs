@@ -217,6 +217,22 @@ pub struct ClientConfig {
     pub name: Option<String>,
     /// Extra claims put into access tokens issued to this client.
     pub access_token_claims: BTreeMap<String, serde_json::Value>,
+    /// Auth0's API identifier: an authorization request with `audience=<this>` gets JWT
+    /// access tokens with this `aud`; without `audience` the access token is opaque (good
+    /// for userinfo only, as Auth0 does); another value is refused (`access_denied`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Entra ID: a `resource` parameter at the authorization or token endpoint is refused
+    /// (`invalid_target`, AADSTS9010010).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reject_resource: bool,
+    /// Entra ID: a refresh request without `scope` is refused (`invalid_request`, AADSTS90014).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub refresh_requires_scope: bool,
+    /// Google: refresh tokens only when the authorization request had `access_type=offline`
+    /// and `prompt=consent` (otherwise none, whatever the refresh policy says).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offline_via_access_type: bool,
 }
 
 impl ClientConfig {
@@ -329,6 +345,10 @@ pub struct TokensConfig {
     pub refresh_rotation: Rotation,
     /// Access token format: `jwt` or `opaque`. Default jwt (github: always opaque).
     pub access_token_format: AccessTokenFormat,
+    /// Send `refresh_expires_in` with every refresh token (Keycloak does; with a short
+    /// `refresh_token_ttl_secs` this reproduces its short offline sessions).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub send_refresh_expires_in: bool,
 }
 
 impl Default for TokensConfig {
@@ -341,6 +361,7 @@ impl Default for TokensConfig {
             refresh_tokens: None,
             refresh_rotation: Rotation::On,
             access_token_format: AccessTokenFormat::Jwt,
+            send_refresh_expires_in: false,
         }
     }
 }

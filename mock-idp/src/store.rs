@@ -33,6 +33,9 @@ pub struct CodeRecord {
     pub challenge: Option<(String, String)>,
     /// RFC 8707 resources.
     pub resources: Vec<String>,
+    /// Whether the request asked for offline access Google-style (`access_type=offline`
+    /// with `prompt=consent`).
+    pub offline: bool,
     /// When the user logged in.
     pub auth_time: i64,
     /// Expiry (unix seconds).

@@ -110,7 +110,13 @@ pub fn access_token(idp: &Idp, s: &Subject<'_>) -> Result<(String, u64), OAuthEr
     };
     let token = if idp.flavor == Flavor::Github {
         github_token("gho_", 36)
-    } else if format == AccessTokenFormat::Opaque {
+    } else if format == AccessTokenFormat::Opaque
+        || s.client
+            .audience
+            .as_ref()
+            .is_some_and(|api| !s.resources.contains(api))
+    {
+        // Auth0 without `audience`: an opaque token, good for userinfo only.
         ids::random_token()
     } else {
         let user_claims = s

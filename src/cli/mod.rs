@@ -8,6 +8,7 @@ pub mod redirects;
 pub mod schema;
 pub mod serve;
 pub mod test;
+pub mod validate;
 
 /// OAuth proxy, mock IdP and conformance scenario runner for MCP servers.
 #[derive(Debug, Parser)]
@@ -29,6 +30,8 @@ pub enum Command {
     Redirects(redirects::RedirectsArgs),
     /// Print a JSON Schema for editors.
     Schema(schema::SchemaArgs),
+    /// Check a proxy configuration before deploying it (statically, and live with --live).
+    Validate(validate::ValidateArgs),
 }
 
 /// Dispatch a parsed command line.
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::MockIdp(args) => mock_idp::run(args),
         Command::Redirects(args) => redirects::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Validate(args) => validate::run(args),
     }
 }
 

@@ -1,11 +1,21 @@
 //! `authproof serve`: run the proxy.
+//!
+//! Storage: unlike an in-process [`Proxy::spawn`] (memory by default, for tests and the
+//! scenario runner), `serve` keeps its state in the embedded file store
+//! [`DEFAULT_STATE_FILE`] (in the working directory) when neither the configuration file nor
+//! `AUTHPROOF_STORAGE` sets `storage`, so that registrations, consents and refresh tokens
+//! survive a restart. `storage: memory` opts out; `redis://…` shares state between instances.
+//! It stops gracefully on Ctrl-C (SIGINT) and on SIGTERM.
 
-use crate::proxy::config::{ConsentMode, ProxyConfig};
+use crate::proxy::config::{ConsentMode, ENV_PREFIX, ProxyConfig, StorageSpec};
 use crate::proxy::{Proxy, SpawnOptions};
 use clap::Args;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The file store `serve` uses when the configuration does not set `storage`.
+pub const DEFAULT_STATE_FILE: &str = "authproof-state.redb";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -39,6 +49,55 @@ pub fn listen_addr(args_listen: Option<&str>, config: &ProxyConfig) -> Result<So
         .ok_or_else(|| format!("base_url's host {host} has no address (use --listen)"))
 }
 
+/// Whether the configuration file or the environment sets `storage` (an empty
+/// `AUTHPROOF_STORAGE` removes the key, so it does not count).
+pub fn storage_is_set(
+    config_path: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> bool {
+    let var = format!("{ENV_PREFIX}STORAGE");
+    if let Some((_, v)) = vars.into_iter().find(|(k, _)| *k == var) {
+        return !v.is_empty();
+    }
+    let Some(path) = config_path else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let origin = path.display().to_string();
+    mock_idp::yaml::from_str::<serde_json::Value>(&text, &origin)
+        .ok()
+        .and_then(|v| v.get("storage").map(|s| !s.is_null()))
+        .unwrap_or(false)
+}
+
+/// Resolves when the process is asked to stop (SIGINT / Ctrl-C, or SIGTERM on Unix).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "cannot wait for Ctrl-C");
+                            term.recv().await;
+                        }
+                    }
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot wait for SIGTERM"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot wait for Ctrl-C; shutting down");
+    }
+}
+
 pub fn run(args: ServeArgs) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -47,13 +106,20 @@ pub fn run(args: ServeArgs) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let config = match ProxyConfig::load(args.config.as_deref()) {
+    let mut config = match ProxyConfig::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("authproof serve: {e}");
             return ExitCode::from(2);
         }
     };
+    if !storage_is_set(args.config.as_deref(), std::env::vars()) {
+        config.storage = StorageSpec::File(PathBuf::from(DEFAULT_STATE_FILE));
+        tracing::info!(
+            storage = %config.storage,
+            "storage not configured: using the embedded file store (set `storage:` to memory, file:PATH or redis://HOST:PORT/DB)"
+        );
+    }
     let listen = match listen_addr(args.listen.as_deref(), &config) {
         Ok(a) => a,
         Err(e) => {
@@ -95,10 +161,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         if st.config.consent == ConsentMode::Off {
             tracing::warn!("consent: off — do not use this in production");
         }
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => tracing::info!("shutting down"),
-            Err(e) => tracing::warn!(error = %e, "cannot wait for Ctrl-C; shutting down"),
-        }
+        stop_signal().await;
+        tracing::info!("shutting down");
         handle.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -125,5 +189,34 @@ mod tests {
             "0.0.0.0:9999".parse().unwrap()
         );
         assert!(listen_addr(Some("nonsense"), &c).is_err());
+    }
+
+    #[test]
+    fn storage_set_by_file_or_environment() {
+        let dir = std::env::temp_dir().join(format!(
+            "authproof-serve-{}-{}",
+            std::process::id(),
+            crate::oauth::random_token(6)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with = dir.join("with.yaml");
+        let without = dir.join("without.yaml");
+        std::fs::write(&with, "storage: memory\nupstream: { client_id: x }\n").unwrap();
+        std::fs::write(&without, "upstream: { client_id: x }\n").unwrap();
+        let none = Vec::<(String, String)>::new;
+        assert!(storage_is_set(Some(&with), none()));
+        assert!(!storage_is_set(Some(&without), none()));
+        assert!(!storage_is_set(None, none()));
+        let env = |v: &str| vec![("AUTHPROOF_STORAGE".to_string(), v.to_string())];
+        assert!(storage_is_set(
+            Some(&without),
+            env("redis://127.0.0.1:6379/0")
+        ));
+        assert!(storage_is_set(None, env("memory")));
+        assert!(
+            !storage_is_set(Some(&with), env("")),
+            "an empty variable removes the key"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,13 @@
 //! upstream tokens stay server-side, and the client gets the proxy's own authorization code,
 //! bound to the client, its redirect URI and its PKCE challenge. Every redirect to the client
 //! carries RFC 9207 `iss`.
+//!
+//! Before the grant is stored, the upstream tokens are verified
+//! ([`crate::proxy::upstream::verify`]): in OIDC modes the ID token's signature, issuer,
+//! audience (our client_id) and expiry, and the access token with the configured verifier
+//! (required scopes included). The subject is the verified ID token's `sub`, else what the
+//! verifier established; only the generic OAuth proxy without a verifier falls back to an
+//! unverified `sub`.
 
 use crate::oauth::{random_token, sha256_hex};
 use crate::proxy::cookies::BINDING;
@@ -178,11 +185,36 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
             return fail(e.authorization_error_code(), &e.to_string());
         }
     };
+    // What the IdP issued must verify: the ID token in OIDC modes (signature, iss, aud =
+    // our client_id, exp) and the access token with the configured verifier.
+    let identity = match st
+        .upstream_verifier
+        .at_callback(&st.upstream, &upstream, state)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(client_id = %txn.client_id, error = %e, "upstream tokens refused at the callback");
+            return fail(e.authorization_error_code(), &e.to_string());
+        }
+    };
+    let subject = match identity.subject {
+        Some(s) => s,
+        // OIDC modes never take an unverified subject.
+        None if st.upstream_verifier.verifies_id_tokens() => {
+            tracing::warn!(client_id = %txn.client_id, "no verified subject from the identity provider");
+            return fail(
+                "server_error",
+                "the identity provider sent no verifiable ID token (request the openid scope)",
+            );
+        }
+        None => subject_of(&upstream).unwrap_or_else(|| "unknown".into()),
+    };
     let now = st.now();
     let grant = Grant {
         grant_id: random_token(24),
         client_id: txn.client_id.clone(),
-        subject: subject_of(&upstream).unwrap_or_else(|| "unknown".into()),
+        subject,
         scopes: txn.scopes.clone(),
         resource: txn.resource.clone(),
         upstream,

@@ -1,5 +1,7 @@
 //! RFC 8414 authorization-server metadata and RFC 9728 protected-resource metadata.
-//! No OIDC discovery document: the proxy issues no ID tokens.
+//! No OIDC discovery document: the proxy issues no ID tokens. In remote-auth mode
+//! (`provider: authkit`) the RFC 9728 document names AuthKit instead, and the RFC 8414
+//! document is AuthKit's own ([`crate::proxy::providers::authkit`]).
 
 use crate::proxy::state::ProxyState;
 use axum::Json;
@@ -37,6 +39,9 @@ pub fn authorization_server(st: &ProxyState) -> Value {
 
 /// The RFC 9728 document.
 pub fn protected_resource(st: &ProxyState) -> Value {
+    if st.config.provider.is_remote_auth() {
+        return crate::proxy::providers::authkit::protected_resource(st);
+    }
     json!({
         "resource": st.resource,
         "authorization_servers": [st.issuer],

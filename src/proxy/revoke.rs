@@ -1,12 +1,16 @@
 //! `POST /revoke` (RFC 7009). Always 200 for tokens that are unknown, expired or belong to
-//! another client (nothing is revealed). Revoking an access token removes its mapping;
-//! revoking a refresh token removes its family and grant (every token of the grant stops
-//! working). The upstream token is revoked at the upstream revocation endpoint, when there is
-//! one, with the configured client authentication; the proxy's own token never goes upstream.
+//! another client (nothing is revealed). Revoking an access token removes its mapping and
+//! revokes the upstream access token; revoking a refresh token (the live one, or the one just
+//! rotated out while the grace window still honours it) removes its family and grant, so every
+//! token of the grant stops working, and revokes the upstream refresh token. Upstream
+//! revocation goes to the upstream revocation endpoint, when there is one, with the configured
+//! client authentication; the proxy's own token never goes upstream. An older rotated refresh
+//! token is dead already: revoking it changes nothing.
 
 use crate::oauth::error::OAuthError;
 use crate::oauth::sha256_hex;
 use crate::proxy::params::{Params, read_form};
+use crate::proxy::refresh::family::{self, Presented};
 use crate::proxy::state::ProxyState;
 use crate::proxy::token::{authenticate, revoke_upstream, unavailable};
 use crate::proxy::tokens::TokenUse;
@@ -72,8 +76,13 @@ async fn handle(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<
             let Some(family) = st.records.get_family(fid).await.map_err(unavailable)? else {
                 return Ok(());
             };
-            if family.current_hash != sha256_hex(token.as_bytes()) {
-                // An already rotated token: it is dead already.
+            let presented = family::classify(
+                &family,
+                &sha256_hex(token.as_bytes()),
+                st.clock.now_millis(),
+                st.config.refresh_grace_window.get(),
+            );
+            if !matches!(presented, Presented::Current | Presented::PreviousInGrace) {
                 return Ok(());
             }
             st.records.delete_family(fid).await.map_err(unavailable)?;

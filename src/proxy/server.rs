@@ -5,7 +5,7 @@ use crate::proxy::config::{ConsentMode, ProxyConfig, StorageSpec};
 use crate::proxy::params::MAX_FORM_BYTES;
 use crate::proxy::resource::{self, ResourceGuard};
 use crate::proxy::state::ProxyState;
-use crate::proxy::store::{MemoryStore, Store};
+use crate::proxy::store::Store;
 use crate::proxy::verifier::ProxyVerifier;
 use crate::proxy::{authorize, callback, consent, metadata, register, revoke, token};
 use axum::Router;
@@ -25,6 +25,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 /// The proxy's HTTP routes: OAuth endpoints, metadata, the callback, consent, and the guarded
 /// MCP endpoint at `mcp_path` (all under the path of base_url).
 pub fn router(st: Arc<ProxyState>) -> Router {
+    if st.config.provider.is_remote_auth() {
+        return crate::proxy::providers::authkit::router(st);
+    }
     let bp = st.base_path.clone();
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -96,7 +99,8 @@ async fn json_413(resp: Response) -> Response {
     resp
 }
 
-async fn not_found() -> Response {
+/// 404 JSON for every path the proxy does not serve.
+pub(crate) async fn not_found() -> Response {
     let mut r = (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({"error": "not_found"})),
@@ -125,15 +129,13 @@ impl Default for SpawnOptions {
     }
 }
 
-/// Builds the store a configuration asks for.
-pub fn build_store(spec: &StorageSpec, clock: Clock) -> anyhow::Result<Arc<dyn Store>> {
-    match spec {
-        StorageSpec::Memory => Ok(Arc::new(MemoryStore::new(clock))),
-        other => anyhow::bail!(
-            "storage {other}: not yet supported in this build (file and redis storage come with the \
-             refresh & storage work); use `storage: memory`"
-        ),
-    }
+/// Builds the store a configuration asks for (memory | file | redis, sealed at rest).
+pub async fn build_store(
+    spec: &StorageSpec,
+    config: &ProxyConfig,
+    clock: Clock,
+) -> anyhow::Result<Arc<dyn Store>> {
+    crate::proxy::store::open(spec, config, clock).await
 }
 
 /// The proxy.
@@ -142,7 +144,7 @@ pub struct Proxy;
 impl Proxy {
     /// Bind, resolve the configuration and serve in the background.
     pub async fn spawn(config: ProxyConfig, opts: SpawnOptions) -> anyhow::Result<ProxyHandle> {
-        let store = build_store(&config.storage, opts.clock.clone())?;
+        let store = build_store(&config.storage, &config, opts.clock.clone()).await?;
         Self::spawn_with_store(config, opts, store).await
     }
 
@@ -183,7 +185,11 @@ impl Proxy {
         });
         // Discover the upstream in the background; failures are retried when needed.
         let warm = state.clone();
+        let remote = state.config.provider.is_remote_auth();
         tokio::spawn(async move {
+            if remote {
+                return;
+            }
             if let Err(e) = warm.upstream.endpoints().await {
                 tracing::warn!(error = %e, "upstream discovery failed (will retry on the next authorization)");
             }

@@ -7,6 +7,7 @@ use crate::proxy::redirect::AllowList;
 use crate::proxy::store::{ClientRecord, Records, Store, StoreError};
 use crate::proxy::tokens::TokenIssuer;
 use crate::proxy::upstream::Upstream;
+use crate::proxy::upstream::verify::UpstreamVerifier;
 use anyhow::Context as _;
 use mock_idp::Clock;
 use std::net::SocketAddr;
@@ -39,6 +40,9 @@ pub struct ProxyState {
     pub tokens: TokenIssuer,
     /// The upstream IdP.
     pub upstream: Upstream,
+    /// Verifies upstream tokens (ID tokens at the callback, access tokens at the guard,
+    /// bearer tokens in remote-auth mode).
+    pub upstream_verifier: UpstreamVerifier,
     /// CIMD documents.
     pub cimd: CimdFetcher,
     /// Cookie names and attributes.
@@ -67,6 +71,8 @@ impl ProxyState {
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
         config.validate()?;
+        // Provider presets: endpoints, parameters and the verifier filled in once, here.
+        let config = config.resolved()?;
         let base_url = match &config.base_url {
             Some(b) => b.trim_end_matches('/').to_string(),
             None => {
@@ -93,18 +99,34 @@ impl ProxyState {
         let resource_metadata_url = format!("{origin}{resource_metadata_path}");
         let allow = AllowList::from_config(config.allowed_client_redirect_uris.as_deref())
             .map_err(|e| anyhow::anyhow!("allowed_client_redirect_uris: {e}"))?;
-        let key = config
+        let key = match config
             .jwt_signing_key
             .as_ref()
             .or(config.upstream.client_secret.as_ref())
-            .map(|s| s.expose().as_bytes().to_vec())
-            .context("jwt_signing_key or upstream.client_secret is required")?;
+        {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            // Remote auth issues no tokens of its own: a random key that nothing depends on.
+            None if config.provider.is_remote_auth() => crate::oauth::random_token(32).into_bytes(),
+            None => anyhow::bail!("jwt_signing_key or upstream.client_secret is required"),
+        };
         let tokens = TokenIssuer::new(&key, &issuer, &resource, clock.clone());
-        let upstream = Upstream::new(
+        let mut upstream = Upstream::new(
             config.upstream.clone(),
             format!("{base_url}{}", config.redirect_path),
             clock.clone(),
         )?;
+        upstream.set_strict_oidc(config.provider.is_oidc() && config.upstream.strict);
+        upstream.set_oidc_nonce(config.provider.is_oidc());
+        if config.provider == crate::proxy::config::ProviderKind::Azure {
+            // Entra ID refuses a refresh without scope.
+            upstream.set_refresh_scope(Some(config.upstream.scopes.join(" ")));
+        }
+        let upstream_verifier = UpstreamVerifier::new(
+            config.provider,
+            config.upstream.clone(),
+            resource.clone(),
+            clock.clone(),
+        );
         let cimd = CimdFetcher::new(config.cimd_allow_http_loopback, clock.clone())?;
         Ok(Self {
             required_scopes: config.effective_required_scopes(),
@@ -119,6 +141,7 @@ impl ProxyState {
             allow,
             tokens,
             upstream,
+            upstream_verifier,
             cimd,
             clock,
             config,

@@ -9,18 +9,21 @@
 //! - authorization_code: single use (a replay revokes the tokens issued with the code and
 //!   the upstream tokens behind them), bound to the client and the redirect URI, and the
 //!   client's PKCE verifier must match its S256 challenge.
-//! - refresh_token: every use rotates the refresh token; presenting an already rotated one
-//!   revokes the whole family and its grant (RFC 9700 §4.14.2); the upstream refresh token is
-//!   used on every refresh when there is one; `scope` may narrow.
+//! - refresh_token: see [`crate::proxy::refresh`] (rotation with a grace window, reuse
+//!   detection, single-flight upstream refresh); `scope` may narrow.
+//!
+//! The tokens issued from a code: the access token (its jti mapped to the grant for as long
+//! as it lives) and, when the client may refresh, the first refresh token of a new family.
+//! The grant is then kept exactly as long as the longest of them needs it.
 
 use crate::oauth::client_auth::decode_basic;
 use crate::oauth::error::OAuthError;
 use crate::oauth::{pkce, random_token, sha256_hex};
 use crate::proxy::params::{Params, read_form};
+use crate::proxy::refresh::family;
 use crate::proxy::state::{ClientLookupError, ProxyState};
 use crate::proxy::store::{ClientRecord, Grant, RefreshFamily, StoreError, TokenMapping, UsedCode};
-use crate::proxy::tokens::{NewToken, TokenError, TokenUse};
-use crate::proxy::upstream::UpstreamError;
+use crate::proxy::tokens::{Issued, NewToken, TokenError, TokenUse};
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -47,9 +50,10 @@ pub struct TokenResponse {
 
 /// The handler.
 pub async fn token(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let arrived_ms = st.clock.now_millis();
     let (parts, body) = req.into_parts();
     let result = match read_form(&parts.headers, body).await {
-        Ok(params) => handle(&st, &parts.headers, params).await,
+        Ok(params) => handle(&st, &parts.headers, params, arrived_ms).await,
         Err(e) => Err(e),
     };
     let mut resp = match result {
@@ -118,9 +122,10 @@ pub async fn authenticate(
 }
 
 async fn handle(
-    st: &ProxyState,
+    st: &Arc<ProxyState>,
     headers: &HeaderMap,
     params: Params,
+    arrived_ms: i64,
 ) -> Result<TokenResponse, OAuthError> {
     params.check()?;
     let grant_type = params
@@ -149,7 +154,7 @@ async fn handle(
     if grant_type == "authorization_code" {
         authorization_code(st, &client, &params).await
     } else {
-        refresh_token(st, &client, &params).await
+        crate::proxy::refresh::refresh_token_grant(st, &client, &params, arrived_ms).await
     }
 }
 
@@ -244,8 +249,14 @@ async fn authorization_code(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| reject("the authorization was revoked"))?;
-    let family_id = wants_refresh(client, &grant).then(|| random_token(24));
-    issue(st, client, &grant, &rec.scopes, family_id.as_deref(), None).await
+    issue_first(
+        st,
+        client,
+        &grant,
+        &rec.scopes,
+        wants_refresh(client, &grant),
+    )
+    .await
 }
 
 fn wants_refresh(client: &ClientRecord, grant: &Grant) -> bool {
@@ -253,7 +264,7 @@ fn wants_refresh(client: &ClientRecord, grant: &Grant) -> bool {
         && (grant.upstream.refresh_token.is_some() || grant.upstream.expires_at.is_none())
 }
 
-fn access_ttl(st: &ProxyState, grant: &Grant) -> Duration {
+pub(crate) fn access_ttl(st: &ProxyState, grant: &Grant) -> Duration {
     let cfg = st.config.access_token_ttl.get();
     match (grant.upstream.expires_at, &grant.upstream.refresh_token) {
         (Some(exp), None) => cfg.min(Duration::from_secs((exp - st.now()).max(1) as u64)),
@@ -261,15 +272,7 @@ fn access_ttl(st: &ProxyState, grant: &Grant) -> Duration {
     }
 }
 
-fn refresh_ttl(st: &ProxyState, grant: &Grant) -> Duration {
-    let cfg = st.config.refresh_token_ttl.get();
-    match grant.upstream.refresh_expires_at {
-        Some(exp) => cfg.min(Duration::from_secs((exp - st.now()).max(1) as u64)),
-        None => cfg,
-    }
-}
-
-fn token_error(e: TokenError) -> OAuthError {
+pub(crate) fn token_error(e: TokenError) -> OAuthError {
     OAuthError::invalid_grant(format!("refresh token rejected: {e}"))
 }
 
@@ -277,15 +280,15 @@ fn signing_error(e: TokenError) -> OAuthError {
     OAuthError::server_error(e.to_string())
 }
 
-/// Sign a refresh token for family `fid`.
-fn sign_refresh(
+/// Sign a refresh token of family `fid`, valid for `ttl`.
+pub(crate) fn sign_refresh(
     st: &ProxyState,
     client: &ClientRecord,
     grant: &Grant,
     scopes: &[String],
     fid: &str,
     ttl: Duration,
-) -> Result<crate::proxy::tokens::Issued, OAuthError> {
+) -> Result<Issued, OAuthError> {
     st.tokens
         .issue(NewToken {
             subject: &grant.subject,
@@ -298,39 +301,15 @@ fn sign_refresh(
         .map_err(signing_error)
 }
 
-/// Issue an access token (and, for a new grant, a refresh token and its family).
-async fn issue(
+/// Sign an access token valid for `ttl` and map its jti to the grant for as long.
+pub(crate) async fn issue_access(
     st: &ProxyState,
     client: &ClientRecord,
     grant: &Grant,
     scopes: &[String],
     family_id: Option<&str>,
-    rotated_refresh: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
-    let mut refresh_token = rotated_refresh;
-    let mut new_family = None;
-    if refresh_token.is_none()
-        && let Some(fid) = family_id
-    {
-        let rttl = refresh_ttl(st, grant);
-        let refresh = sign_refresh(st, client, grant, scopes, fid, rttl)?;
-        let fam = RefreshFamily {
-            family_id: fid.to_string(),
-            grant_id: grant.grant_id.clone(),
-            client_id: client.client_id.clone(),
-            scopes: scopes.to_vec(),
-            current_hash: sha256_hex(refresh.token.as_bytes()),
-            generation: 0,
-            expires_at: refresh.claims.exp,
-        };
-        st.records
-            .put_family(fid, &fam, rttl)
-            .await
-            .map_err(unavailable)?;
-        new_family = Some(fid);
-        refresh_token = Some(refresh.token);
-    }
-    let ttl = access_ttl(st, grant);
+    ttl: Duration,
+) -> Result<Issued, OAuthError> {
     let access = st
         .tokens
         .issue(NewToken {
@@ -347,139 +326,78 @@ async fn issue(
         client_id: client.client_id.clone(),
         family_id: family_id.map(str::to_string),
     };
-    if let Err(e) = st
-        .records
+    st.records
         .put_token(&access.claims.jti, &mapping, ttl)
         .await
-    {
-        if let Some(fid) = new_family {
-            let _ = st.records.delete_family(fid).await;
-        }
-        return Err(unavailable(e));
-    }
-    Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: ttl.as_secs(),
-        refresh_token,
-        scope: scopes.join(" "),
-    })
+        .map_err(unavailable)?;
+    Ok(access)
 }
 
-async fn refresh_token(
+/// The tokens for a redeemed code: an access token, and with `with_refresh` the first
+/// refresh token of a new family (which never outlives the upstream refresh token).
+async fn issue_first(
     st: &ProxyState,
     client: &ClientRecord,
-    params: &Params,
+    grant: &Grant,
+    scopes: &[String],
+    with_refresh: bool,
 ) -> Result<TokenResponse, OAuthError> {
-    let presented = params
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let claims = st
-        .tokens
-        .verify(presented, TokenUse::Refresh)
-        .map_err(token_error)?;
-    if claims.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
+    let now = st.now();
+    let ttl = access_ttl(st, grant);
+    let access_until = now.saturating_add(ttl.as_secs() as i64);
+    let mut fam = None;
+    let mut refresh_token = None;
+    if with_refresh {
+        let fid = random_token(24);
+        let cap = now.saturating_add(st.config.refresh_token_ttl.as_secs() as i64);
+        let expires_at = family::expiry(cap, &grant.upstream);
+        let refresh = sign_refresh(
+            st,
+            client,
+            grant,
+            scopes,
+            &fid,
+            family::ttl_until(expires_at, now),
+        )?;
+        let f = RefreshFamily {
+            family_id: fid.clone(),
+            grant_id: grant.grant_id.clone(),
+            client_id: client.client_id.clone(),
+            scopes: scopes.to_vec(),
+            current_hash: sha256_hex(refresh.token.as_bytes()),
+            generation: 0,
+            expires_at,
+            previous_hash: None,
+            rotated_at_ms: 0,
+            max_expires_at: cap,
+            access_until,
+        };
+        st.records
+            .put_family(&fid, &f, family::ttl_until(expires_at, now))
+            .await
+            .map_err(unavailable)?;
+        fam = Some(f);
+        refresh_token = Some(refresh.token);
     }
-    let fid = claims
-        .fid
-        .as_deref()
-        .ok_or_else(|| OAuthError::invalid_grant("not a refresh token of this server"))?;
-    let family = st
-        .records
-        .get_family(fid)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| OAuthError::invalid_grant("the refresh token was revoked or has expired"))?;
-    if !crate::oauth::constant_time_eq(
-        sha256_hex(presented.as_bytes()).as_bytes(),
-        family.current_hash.as_bytes(),
-    ) {
-        tracing::warn!(client_id = %client.client_id, "rotated refresh token reused: revoking its family");
-        let _ = st.records.delete_family(fid).await;
-        revoke_grant(st, &family.grant_id).await;
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; its grant is revoked",
-        ));
+    // The grant lives exactly as long as the longest token it backs.
+    let keep = family::ttl_until(family::grant_keep_until(fam.as_ref(), access_until), now);
+    if let Err(e) = st.records.swap_grant(grant, grant, keep).await {
+        tracing::warn!(error = %e, "cannot set the grant's lifetime");
     }
-    let scopes = match params.get("scope") {
-        None => family.scopes.clone(),
-        Some(s) => {
-            let req: Vec<String> = s.split_ascii_whitespace().map(str::to_string).collect();
-            if let Some(bad) = req.iter().find(|r| !family.scopes.contains(r)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope {bad} was not granted to this refresh token"
-                )));
-            }
-            req
-        }
-    };
-    let grant = st
-        .records
-        .get_grant(&family.grant_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| OAuthError::invalid_grant("the authorization was revoked"))?;
-
-    // 1. Claim the rotation: exactly one concurrent request replaces the current hash.
-    let rttl = Duration::from_secs((family.expires_at - st.now()).max(1) as u64);
-    let refresh = sign_refresh(st, client, &grant, &scopes, fid, rttl)?;
-    let next = RefreshFamily {
-        current_hash: sha256_hex(refresh.token.as_bytes()),
-        generation: family.generation + 1,
-        ..family.clone()
-    };
-    if !st
-        .records
-        .swap_family(&family, &next, rttl)
-        .await
-        .map_err(unavailable)?
-    {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was used concurrently; use the newest one",
-        ));
-    }
-    // 2. Refresh upstream. If the IdP is down, undo the rotation so the client can retry
-    //    with the same refresh token: nothing is lost.
-    let grant = match refresh_upstream(st, &grant).await {
-        Ok(g) => g,
-        Err(UpstreamError::Rejected { error, description }) if error == "invalid_grant" => {
-            let _ = st.records.delete_family(fid).await;
-            let _ = st.records.delete_grant(&grant.grant_id).await;
-            return Err(UpstreamError::Rejected { error, description }.to_token_error());
-        }
+    let fid = fam.as_ref().map(|f| f.family_id.as_str());
+    match issue_access(st, client, grant, scopes, fid, ttl).await {
+        Ok(access) => Ok(TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: ttl.as_secs(),
+            refresh_token,
+            scope: scopes.join(" "),
+        }),
         Err(e) => {
-            let _ = st.records.swap_family(&next, &family, rttl).await;
-            return Err(e.to_token_error());
+            if let Some(fid) = fid {
+                let _ = st.records.delete_family(fid).await;
+            }
+            Err(e)
         }
-    };
-    // 3. The new access token.
-    issue(st, client, &grant, &scopes, Some(fid), Some(refresh.token)).await
-}
-
-/// Refresh the grant's upstream tokens when it has a refresh token, and store the result.
-async fn refresh_upstream(st: &ProxyState, grant: &Grant) -> Result<Grant, UpstreamError> {
-    if grant.upstream.refresh_token.is_none() {
-        return Ok(grant.clone());
     }
-    let tokens = st.upstream.refresh(&grant.upstream, None).await?;
-    let next = Grant {
-        upstream: tokens,
-        ..grant.clone()
-    };
-    let ttl = st
-        .config
-        .refresh_token_ttl
-        .get()
-        .max(st.config.access_token_ttl.get());
-    match st.records.swap_grant(grant, &next, ttl).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::debug!("grant changed concurrently; keeping the newest upstream tokens")
-        }
-        Err(e) => return Err(UpstreamError::Unavailable(format!("storage: {e}"))),
-    }
-    Ok(next)
 }

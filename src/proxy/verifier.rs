@@ -2,11 +2,21 @@
 //!
 //! A token is accepted when it is a proxy JWT (signature, issuer, audience = the resource,
 //! not expired by the clock), its `token_use` is `access`, its jti still maps to a grant, and
-//! that grant's upstream access token has not expired. Refresh tokens, upstream tokens and
-//! revoked tokens are refused.
+//! that grant's upstream access token is usable. Refresh tokens, upstream tokens and revoked
+//! tokens are refused.
+//!
+//! When the upstream access token has expired (or is within `upstream.expiry_threshold` of
+//! expiring) while the proxy's token is still valid, the upstream tokens are refreshed
+//! transparently, once for all concurrent requests of the grant (see
+//! [`crate::proxy::refresh`]), instead of failing the MCP call: the IdP's `invalid_grant`
+//! ends the session (401 `invalid_token`); the IdP being down is a 503 — unless the upstream
+//! token is merely close to expiry, in which case the request goes through and a later one
+//! refreshes.
 
+use crate::proxy::refresh::{self, RefreshError};
 use crate::proxy::resource::{BearerError, BearerVerifier, Principal};
 use crate::proxy::state::ProxyState;
+use crate::proxy::store::{Grant, TokenMapping};
 use crate::proxy::tokens::{TokenError, TokenUse};
 use std::future::Future;
 use std::pin::Pin;
@@ -51,10 +61,9 @@ impl ProxyVerifier {
             .await
             .map_err(unavailable)?
             .ok_or_else(|| BearerError::Invalid("the authorization was revoked".into()))?;
-        if grant.upstream.expires_at.is_some_and(|exp| exp <= st.now()) {
-            // The upstream session behind the token is over: the client should refresh.
-            return Err(BearerError::Expired);
-        }
+        // `grant.upstream.access_token` is now usable: what an upstream-token check verifies.
+        let _grant = self.usable_upstream(grant, &mapping, claims.exp).await?;
+        crate::proxy::upstream::verify::check_grant(st, &_grant).await?;
         let scopes = claims.scopes();
         Ok(Principal {
             subject: claims.sub.clone(),
@@ -62,6 +71,44 @@ impl ProxyVerifier {
             scopes,
             claims: serde_json::to_value(&claims).unwrap_or_default(),
         })
+    }
+
+    /// The grant with a usable upstream access token, refreshed upstream when needed.
+    /// `token_exp` is the presented token's expiry (the grant is kept at least that long).
+    async fn usable_upstream(
+        &self,
+        grant: Grant,
+        mapping: &TokenMapping,
+        token_exp: i64,
+    ) -> Result<Grant, BearerError> {
+        let st = &self.state;
+        let now = st.now();
+        let threshold = st.config.upstream.expiry_threshold.get();
+        if !refresh::needs_refresh(&grant.upstream, now, threshold) {
+            return Ok(grant);
+        }
+        let expired = grant.upstream.expires_at.is_some_and(|exp| exp <= now);
+        if grant.upstream.refresh_token.is_none() {
+            return if expired {
+                // The upstream session behind the token is over: the client should refresh.
+                Err(BearerError::Expired)
+            } else {
+                Ok(grant)
+            };
+        }
+        let family = mapping.family_id.clone();
+        match refresh::ensure_fresh(st, grant.clone(), family, token_exp).await {
+            Ok(g) => Ok(g),
+            Err(e) if e.session_ended() => Err(BearerError::Invalid(match e {
+                RefreshError::Revoked => "the authorization was revoked".into(),
+                _ => "the upstream session has ended; sign in again".into(),
+            })),
+            Err(e) if !expired => {
+                tracing::warn!(error = %e, "early upstream refresh failed; the token is still valid");
+                Ok(grant)
+            }
+            Err(e) => Err(BearerError::Unavailable(e.to_string())),
+        }
     }
 }
 

@@ -253,24 +253,41 @@ fn collect_secrets(v: &Value, out: &mut Vec<String>) {
 }
 
 /// Fill what the scenario left out of the proxy's config from the spawned IdP: the discovery
-/// URL, and the upstream client (the IdP's first client) with its secret and auth method.
+/// URL (for presets built from `upstream.domain`: the IdP's base URL as the domain), and the
+/// upstream client (the IdP's first client; none for `provider: authkit`) with its secret and
+/// auth method.
 pub fn fill_proxy_defaults(proxy: &mut Value, idp: &IdpConfig, idp_discovery: &str) {
     if !proxy.is_object() {
         *proxy = json!({});
     }
     let Value::Object(p) = proxy else { return };
+    let provider = p
+        .get("provider")
+        .and_then(Value::as_str)
+        .unwrap_or("oauth")
+        .to_string();
     let upstream = p.entry("upstream").or_insert_with(|| json!({}));
     if !upstream.is_object() {
         return;
     }
     let Value::Object(u) = upstream else { return };
-    if !u.contains_key("config_url") && !u.contains_key("authorization_endpoint") {
+    // Presets that build their endpoints from `upstream.domain` get the IdP's base URL there.
+    let uses_domain = matches!(
+        provider.as_str(),
+        "workos" | "authkit" | "auth0" | "github" | "keycloak"
+    );
+    let located = u.contains_key("config_url") || u.contains_key("authorization_endpoint");
+    if uses_domain && !located && !u.contains_key("domain") {
+        let base = idp_discovery.trim_end_matches("/.well-known/openid-configuration");
+        u.insert("domain".into(), Value::String(base.to_string()));
+    } else if !uses_domain && !located {
         u.insert(
             "config_url".into(),
             Value::String(idp_discovery.to_string()),
         );
     }
-    if let Some(client) = idp.clients.first()
+    // AuthKit is the authorization server itself: no client credentials of ours.
+    if let Some(client) = idp.clients.first().filter(|_| provider != "authkit")
         && !u.contains_key("client_id")
     {
         u.insert("client_id".into(), Value::String(client.id.clone()));

@@ -33,6 +33,8 @@ pub struct AuthzRequest {
     pub challenge: Option<(String, String)>,
     /// RFC 8707 resources.
     pub resources: Vec<String>,
+    /// Google-style offline access asked for (`access_type=offline` + `prompt=consent`).
+    pub offline: bool,
     /// OIDC prompt values.
     pub prompt: Vec<String>,
     /// login_hint (GitHub: `login`).
@@ -239,7 +241,26 @@ fn validate(idp: &Idp, p: &Params) -> Result<AuthzRequest, Validation> {
         }
         _ => {}
     }
-    let resources: Vec<String> = p.all("resource").into_iter().map(String::from).collect();
+    let mut resources: Vec<String> = p.all("resource").into_iter().map(String::from).collect();
+    if client.reject_resource && !resources.is_empty() {
+        return Err(fail(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "AADSTS9010010: The resource parameter provided in the request doesn't match with the requested scopes.",
+        )));
+    }
+    if let Some(api) = &client.audience
+        && let Some(requested) = one("audience")?
+    {
+        if &requested != api {
+            return Err(fail(OAuthError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                format!("Service not found: {requested}"),
+            )));
+        }
+        resources.push(requested);
+    }
     for r in &resources {
         let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none());
         if !ok {
@@ -250,7 +271,7 @@ fn validate(idp: &Idp, p: &Params) -> Result<AuthzRequest, Validation> {
             )));
         }
     }
-    let prompt = one("prompt")?
+    let prompt: Vec<String> = one("prompt")?
         .map(|v| {
             v.split(' ')
                 .filter(|s| !s.is_empty())
@@ -263,6 +284,8 @@ fn validate(idp: &Idp, p: &Params) -> Result<AuthzRequest, Validation> {
         None => one("login")?,
     };
     let nonce = one("nonce")?;
+    let offline =
+        one("access_type")?.as_deref() == Some("offline") && prompt.iter().any(|v| v == "consent");
     Ok(AuthzRequest {
         client_id,
         redirect_uri: redirect_uri.clone(),
@@ -272,6 +295,7 @@ fn validate(idp: &Idp, p: &Params) -> Result<AuthzRequest, Validation> {
         nonce,
         challenge,
         resources,
+        offline,
         prompt,
         login_hint,
     })
@@ -322,6 +346,7 @@ pub fn issue_code(idp: &Idp, req: &AuthzRequest, sub: &str, auth_time: i64) -> R
             nonce: req.nonce.clone(),
             challenge: req.challenge.clone(),
             resources: req.resources.clone(),
+            offline: req.offline,
             auth_time,
             expires_at: now.saturating_add(ttl as i64),
             used: false,

@@ -72,8 +72,8 @@ pub fn consent_page(idp: &Idp, interaction: &str) -> Response {
     let body = format!(
         "<p><strong>{}</strong> asks to act as <strong>{}</strong> with scope <code>{}</code>.</p>\
 <form method=\"post\" action=\"{action}\">{}\
-<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+<button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
+<button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
         html_escape(&name),
         html_escape(i.sub.as_deref().unwrap_or("")),
         html_escape(&scope),
@@ -137,9 +137,14 @@ pub async fn consent(State(idp): State<Arc<Idp>>, form: Result<FormBody, OAuthEr
         Ok(f) => f,
         Err(e) => return bad_form(e),
     };
-    let (Ok(Some(id)), Ok(decision)) = (p.get("interaction"), p.get("decision")) else {
+    // The buttons are named `action` (like the proxy's consent form, so one flow client
+    // answers both); `decision` is accepted too.
+    let (Ok(Some(id)), Ok(decision), Ok(action)) =
+        (p.get("interaction"), p.get("decision"), p.get("action"))
+    else {
         return bad_form(OAuthError::invalid_request("missing interaction"));
     };
+    let decision = decision.or(action);
     let Some(i) = idp.store.interactions.lock().remove(id) else {
         return expired();
     };

@@ -165,7 +165,7 @@ pub async fn post(
         grant_types: grant_types.clone(),
         jwks: meta.get("jwks").cloned(),
         name,
-        access_token_claims: Default::default(),
+        ..Default::default()
     };
     idp.add_client(client);
     let mut out = meta.clone();

@@ -42,7 +42,14 @@ fn no_store(resp: &mut Response) {
 }
 
 fn success(idp: &Idp, issued: &Issued, json: bool) -> Response {
-    let body = tokens::response_json(issued, idp.flavor);
+    let mut body = tokens::response_json(issued, idp.flavor);
+    if idp.settings.read().tokens.send_refresh_expires_in
+        && idp.flavor != Flavor::Github
+        && issued.refresh_token.is_some()
+        && let (Some(o), Some(e)) = (body.as_object_mut(), issued.refresh_expires_in)
+    {
+        o.insert("refresh_expires_in".into(), e.into());
+    }
     let mut resp = if json {
         axum::Json(body).into_response()
     } else {
@@ -103,6 +110,13 @@ fn grant(idp: &Idp, headers: &HeaderMap, p: &Params) -> Result<Issued, OAuthErro
         idp.base.clone(),
     ];
     let (client, _) = client_auth::authenticate(idp, headers, p, &audience)?;
+    if client.reject_resource && !p.all("resource").is_empty() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "AADSTS9010010: The resource parameter provided in the request doesn't match with the requested scopes.",
+        ));
+    }
     if !flavors::grant_types(idp.flavor).contains(&grant_type) {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -231,12 +245,14 @@ fn code_grant(idp: &Idp, client: &ClientConfig, p: &Params) -> Result<Issued, OA
             None
         };
     let policy = idp.settings.read().refresh_issue();
-    let (refresh_token, refresh_expires_in) = if tokens::wants_refresh(policy, &rec.scope) {
-        let (t, e) = tokens::refresh_token(idp, &rec.grant_id, &client.id, &rec.scope);
-        (Some(t), e)
-    } else {
-        (None, None)
-    };
+    let offline_ok = !client.offline_via_access_type || rec.offline;
+    let (refresh_token, refresh_expires_in) =
+        if offline_ok && tokens::wants_refresh(policy, &rec.scope) {
+            let (t, e) = tokens::refresh_token(idp, &rec.grant_id, &client.id, &rec.scope);
+            (Some(t), e)
+        } else {
+            (None, None)
+        };
     Ok(Issued {
         access_token,
         expires_in,
@@ -277,6 +293,11 @@ fn narrowed_scope(requested: Option<&str>, granted: &str) -> Result<String, OAut
 
 fn refresh_grant(idp: &Idp, client: &ClientConfig, p: &Params) -> Result<Issued, OAuthError> {
     let token = p.require("refresh_token")?;
+    if client.refresh_requires_scope && p.get("scope")?.is_none_or(|s| s.trim().is_empty()) {
+        return Err(OAuthError::invalid_request(
+            "AADSTS90014: The required field 'scope' is missing from the credential.",
+        ));
+    }
     let now = idp.clock.now_unix();
     let rotation = idp.settings.read().tokens.refresh_rotation;
     let key = key_of(token);

@@ -72,6 +72,10 @@ pub async fn userinfo(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Respon
         claims.extend(u.claims.clone());
     }
     claims.insert("sub".into(), json!(rec.sub));
+    if idp.flavor == Flavor::Workos {
+        // AuthKit reports the token's scopes, which a resource server enforces.
+        claims.insert("scope".into(), json!(rec.scope));
+    }
     axum::Json(Value::Object(claims)).into_response()
 }
 
@@ -97,7 +101,20 @@ fn github_user(idp: &Idp, sub: &str) -> Value {
 /// GitHub `GET /user`.
 pub async fn github_user_endpoint(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
     match token_record(&idp, &headers) {
-        Ok(rec) if rec.user => axum::Json(github_user(&idp, &rec.sub)).into_response(),
+        Ok(rec) if rec.user => {
+            // GitHub names the token's scopes in X-OAuth-Scopes ("read:user, user:email").
+            let scopes = rec
+                .scope
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                [(header::HeaderName::from_static("x-oauth-scopes"), scopes)],
+                axum::Json(github_user(&idp, &rec.sub)),
+            )
+                .into_response()
+        }
         Ok(_) => (
             StatusCode::FORBIDDEN,
             axum::Json(

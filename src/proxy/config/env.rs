@@ -18,6 +18,7 @@ enum Kind {
 
 /// Every overridable key path and how its value is written.
 const KEYS: &[(&str, Kind)] = &[
+    ("provider", Kind::Str),
     ("base_url", Kind::Str),
     ("issuer_url", Kind::Str),
     ("mcp_path", Kind::Str),
@@ -52,7 +53,25 @@ const KEYS: &[(&str, Kind)] = &[
     ("upstream.forward_resource", Kind::Bool),
     ("upstream.timeout", Kind::Str),
     ("upstream.expiry_threshold", Kind::Str),
+    ("upstream.domain", Kind::Str),
+    ("upstream.tenant", Kind::Str),
+    ("upstream.strict", Kind::Bool),
+    ("upstream.audience", Kind::Str),
+    ("upstream.jwks_uri", Kind::Str),
+    ("upstream.userinfo_endpoint", Kind::Str),
+    ("upstream.introspection_endpoint", Kind::Str),
+    ("upstream.verifier.kind", Kind::Str),
+    ("upstream.verifier.algorithms", Kind::List),
+    ("upstream.verifier.issuer", Kind::Str),
+    ("upstream.verifier.audience", Kind::Str),
+    ("upstream.verifier.required_scopes", Kind::List),
+    ("upstream.verifier.cache_ttl", Kind::Str),
 ];
+
+/// Every overridable key path (dotted), for documentation and tools.
+pub fn env_keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|(k, _)| *k)
+}
 
 /// Top-level names that have sub-keys.
 const SECTIONS: &[&str] = &["upstream"];
@@ -166,10 +185,22 @@ mod tests {
         // Setting each key to a plausible value must deserialize (deny_unknown_fields).
         for (key, kind) in KEYS {
             let raw = match (key, kind) {
+                (&"upstream.verifier.algorithms", _) => "[\"RS256\"]",
                 (_, Kind::Bool) => "true",
                 (_, Kind::List) => "[\"a\"]",
                 (_, Kind::Map) => "{\"a\":\"b\"}",
-                (k, _) if k.ends_with("ttl") || k.ends_with("timeout") => "1h",
+                (k, _)
+                    if k.ends_with("ttl")
+                        || k.ends_with("timeout")
+                        || k.ends_with("window")
+                        || k.ends_with("threshold") =>
+                {
+                    "1h"
+                }
+                (&"storage_key", _) => "0123456789abcdef0123456789abcdef",
+                (&"provider", _) => "workos",
+                (&"upstream.verifier.kind", _) => "userinfo",
+                (&"upstream.tenant", _) => "common",
                 (&"consent", _) => "off",
                 (&"storage", _) => "memory",
                 (&"upstream.token_endpoint_auth_method", _) => "none",

@@ -9,9 +9,14 @@
 
 mod duration;
 mod env;
+mod provider;
 
 pub use duration::HumanDuration;
-pub use env::{ENV_PREFIX, apply_env};
+pub use env::{ENV_PREFIX, apply_env, env_keys};
+pub use provider::{
+    AZURE_DEFAULT_TENANT, GITHUB_USER_ENDPOINT, GITHUB_WEB, GOOGLE_CONFIG_URL, JwtAlgorithm,
+    ProviderKind, VerifierConfig, VerifierKind, azure_config_url, normalize_domain,
+};
 
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::redirect::AllowList;
@@ -26,6 +31,9 @@ use std::path::{Path, PathBuf};
 #[schemars(title = "authproof proxy configuration")]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
+    /// `oauth` (default) | `oidc` | `workos` | `authkit` | `auth0` | `google` | `github` |
+    /// `azure` | `keycloak`: the provider preset whose defaults fill in what is not set.
+    pub provider: ProviderKind,
     /// Public URL of the proxy. May be omitted in-process: it becomes `http://<bound address>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -87,6 +95,7 @@ pub struct ProxyConfig {
 impl Default for ProxyConfig {
     fn default() -> Self {
         Self {
+            provider: ProviderKind::Oauth,
             base_url: None,
             issuer_url: None,
             mcp_path: "/mcp".into(),
@@ -117,6 +126,31 @@ impl Default for ProxyConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamConfig {
+    /// workos/authkit: the AuthKit domain; auth0: the tenant domain; keycloak: the realm URL;
+    /// github: a GitHub Enterprise host. `https://` is assumed without a scheme.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// azure: the Entra ID tenant (default `common`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// OIDC discovery: require every OIDC-mandatory field (issuer, authorization and token
+    /// endpoints, jwks_uri, response_types_supported, subject_types_supported,
+    /// id_token_signing_alg_values_supported). `false` needs only the two endpoints.
+    pub strict: bool,
+    /// Added as `audience` to the upstream authorize and token requests (Auth0's API identifier).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The IdP's JWKS; default: discovered `jwks_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The userinfo endpoint; default: discovered `userinfo_endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// The RFC 7662 introspection endpoint; default: discovered `introspection_endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    /// How upstream tokens are verified (default per provider).
+    pub verifier: VerifierConfig,
     /// OIDC discovery / RFC 8414 metadata URL; explicit endpoints below override it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_url: Option<String>,
@@ -156,6 +190,14 @@ pub struct UpstreamConfig {
 impl Default for UpstreamConfig {
     fn default() -> Self {
         Self {
+            domain: None,
+            tenant: None,
+            strict: true,
+            audience: None,
+            jwks_uri: None,
+            userinfo_endpoint: None,
+            introspection_endpoint: None,
+            verifier: VerifierConfig::default(),
             config_url: None,
             authorization_endpoint: None,
             token_endpoint: None,
@@ -489,8 +531,25 @@ impl ProxyConfig {
         }
     }
 
-    /// Every problem, one line each.
+    /// Every problem, one line each (preset defaults applied first, so a preset's endpoints
+    /// count as configured).
     pub fn problems(&self) -> Vec<String> {
+        let mut p = self.preset_blockers();
+        let blocked = !p.is_empty();
+        let resolved = self.with_preset_defaults();
+        p.extend(self.preset_problems(&resolved));
+        // A preset that cannot be built has no endpoints: say why once, not twice.
+        p.extend(
+            resolved
+                .base_problems()
+                .into_iter()
+                .filter(|m| !(blocked && m.starts_with("upstream: set config_url"))),
+        );
+        p
+    }
+
+    fn base_problems(&self) -> Vec<String> {
+        let remote = self.provider.is_remote_auth();
         let mut p = Vec::new();
         if let Some(b) = &self.base_url
             && let Err(e) = check_base_url(b)
@@ -525,10 +584,11 @@ impl ProxyConfig {
             p.push("redirect_path: must differ from mcp_path".into());
         }
         let u = &self.upstream;
-        if u.client_id.trim().is_empty() {
+        if u.client_id.trim().is_empty() && !remote {
             p.push("upstream.client_id: required".into());
         }
         match (&u.config_url, &u.authorization_endpoint, &u.token_endpoint) {
+            _ if remote => {}
             (None, None, _) | (None, _, None) => p.push(
                 "upstream: set config_url (OIDC discovery) or both authorization_endpoint and token_endpoint"
                     .into(),
@@ -548,7 +608,8 @@ impl ProxyConfig {
             }
         }
         let method = u.auth_method();
-        if method != ClientAuthMethod::None
+        if !remote
+            && method != ClientAuthMethod::None
             && u.client_secret
                 .as_ref()
                 .is_none_or(|s| s.expose().is_empty())
@@ -576,7 +637,7 @@ impl ProxyConfig {
             (Some(k), _) if k.expose().len() < 16 => {
                 p.push("jwt_signing_key: use at least 16 characters (random)".into())
             }
-            (None, None) => p.push(
+            (None, None) if !remote => p.push(
                 "jwt_signing_key: required when upstream.client_secret is not set (the token key is derived from one of them)"
                     .into(),
             ),

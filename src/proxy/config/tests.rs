@@ -299,3 +299,291 @@ fn the_example_config_is_valid() {
         ClientAuthMethod::ClientSecretBasic
     );
 }
+
+#[test]
+fn workos_from_the_environment_alone() {
+    let vars = env(&[
+        ("AUTHPROOF_PROVIDER", "workos"),
+        ("AUTHPROOF_UPSTREAM__DOMAIN", "tenant.authkit.app/"),
+        ("AUTHPROOF_UPSTREAM__CLIENT_ID", "client_01"),
+        ("AUTHPROOF_UPSTREAM__CLIENT_SECRET", "sk_test"),
+        (
+            "AUTHPROOF_UPSTREAM__VERIFIER__REQUIRED_SCOPES",
+            "[\"email\"]",
+        ),
+        ("AUTHPROOF_UPSTREAM__VERIFIER__CACHE_TTL", "30s"),
+    ]);
+    let c = ProxyConfig::load_with_env(None, vars).unwrap();
+    assert_eq!(c.provider, ProviderKind::Workos);
+    assert_eq!(c.upstream.verifier.required_scopes, ["email"]);
+    assert_eq!(c.upstream.verifier.cache_ttl.as_secs(), 30);
+    let r = c.resolved().unwrap();
+    let u = &r.upstream;
+    assert_eq!(
+        u.authorization_endpoint.as_deref(),
+        Some("https://tenant.authkit.app/oauth2/authorize")
+    );
+    assert_eq!(
+        u.token_endpoint.as_deref(),
+        Some("https://tenant.authkit.app/oauth2/token")
+    );
+    assert_eq!(
+        u.userinfo_endpoint.as_deref(),
+        Some("https://tenant.authkit.app/oauth2/userinfo")
+    );
+    assert_eq!(u.verifier.kind, Some(VerifierKind::Userinfo));
+    assert!(r.is_resolved());
+    // Resolving twice changes nothing.
+    assert_eq!(r.resolved().unwrap(), r);
+}
+
+#[test]
+fn presets_need_their_keys() {
+    let e = ProxyConfig::load_with_env(
+        None,
+        env(&[
+            ("AUTHPROOF_PROVIDER", "workos"),
+            ("AUTHPROOF_UPSTREAM__CLIENT_ID", "c"),
+            ("AUTHPROOF_UPSTREAM__CLIENT_SECRET", "s"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstream.domain: required for provider workos"),
+        "{e}"
+    );
+    let c = ProxyConfig::from_yaml_and_env("provider: authkit\n", "p", Vec::new()).unwrap();
+    let all = c.problems().join("\n");
+    assert!(
+        all.contains("upstream.domain: required for provider authkit"),
+        "{all}"
+    );
+    assert!(c.resolved().is_err());
+    // AuthKit needs no client credentials and no signing key.
+    let c = ProxyConfig::from_yaml_str(
+        "provider: authkit\nupstream: {domain: https://tenant.authkit.app}\n",
+        "p",
+    )
+    .unwrap();
+    let r = c.resolved().unwrap();
+    assert_eq!(r.upstream.verifier.kind, Some(VerifierKind::Jwt));
+    assert_eq!(
+        r.upstream.verifier.issuer.as_deref(),
+        Some("https://tenant.authkit.app")
+    );
+    assert_eq!(
+        r.upstream.jwks_uri.as_deref(),
+        Some("https://tenant.authkit.app/oauth2/jwks")
+    );
+    assert_eq!(r.upstream.verifier.algorithms(), [JwtAlgorithm::Rs256]);
+
+    let e = ProxyConfig::from_yaml_str(
+        "provider: oidc\nupstream: {client_id: a, client_secret: b}\n",
+        "p",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstream.config_url: required for provider oidc"),
+        "{e}"
+    );
+}
+
+#[test]
+fn preset_specific_problems() {
+    let azure =
+        "provider: azure\nupstream: {client_id: a, client_secret: b, forward_resource: true}\n";
+    let e = ProxyConfig::from_yaml_str(azure, "p").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstream.forward_resource: Entra ID rejects"),
+        "{e}"
+    );
+
+    let auth0 = "provider: auth0\nupstream: {domain: tenant.us.auth0.com, client_id: a, client_secret: b}\n";
+    let e = ProxyConfig::from_yaml_str(auth0, "p").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstream.audience: required for provider auth0"),
+        "{e}"
+    );
+
+    let github = "provider: github\nupstream: {client_id: a, client_secret: b, config_url: 'https://github.com/.well-known/openid-configuration', verifier: {kind: jwt}}\n";
+    let e = ProxyConfig::from_yaml_str(github, "p").unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("GitHub has no discovery document"), "{s}");
+    assert!(s.contains("cannot work with GitHub"), "{s}");
+
+    let hs = "provider: oidc\nupstream: {config_url: 'https://idp.example.com/.well-known/openid-configuration', client_id: a, client_secret: b, verifier: {algorithms: [RS256, HS256]}}\n";
+    let e = ProxyConfig::from_yaml_str(hs, "p").unwrap_err();
+    assert!(e.to_string().contains("HS256 is an HMAC algorithm"), "{e}");
+
+    let none = "provider: oidc\nupstream: {config_url: 'https://idp.example.com/.well-known/openid-configuration', client_id: a, client_secret: b, verifier: {algorithms: [none]}}\n";
+    let e = ProxyConfig::from_yaml_str(none, "p").unwrap_err();
+    assert!(
+        matches!(e, ConfigError::Yaml(_)),
+        "alg none does not even parse: {e}"
+    );
+
+    let userinfo = "upstream: {authorization_endpoint: 'https://a.example/authorize', token_endpoint: 'https://a.example/token', client_id: a, client_secret: b, verifier: {kind: userinfo}}\n";
+    let e = ProxyConfig::from_yaml_str(userinfo, "p").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("userinfo needs upstream.userinfo_endpoint"),
+        "{e}"
+    );
+
+    let tenant = "provider: google\nupstream: {client_id: a, client_secret: b, tenant: x}\n";
+    let e = ProxyConfig::from_yaml_str(tenant, "p").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("upstream.tenant: not used by provider google"),
+        "{e}"
+    );
+}
+
+#[test]
+fn presets_fill_defaults_but_never_override() {
+    let google = ProxyConfig::from_yaml_str(
+        "provider: google\nupstream: {client_id: a, client_secret: b, extra_authorize_params: {prompt: select_account}}\n",
+        "p",
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    let u = &google.upstream;
+    assert_eq!(u.config_url.as_deref(), Some(GOOGLE_CONFIG_URL));
+    assert_eq!(u.auth_method(), ClientAuthMethod::ClientSecretPost);
+    assert_eq!(u.extra_authorize_params["access_type"], "offline");
+    assert_eq!(
+        u.extra_authorize_params["prompt"], "select_account",
+        "explicit wins"
+    );
+
+    // An explicit config_url (a test pointing the preset at the mock IdP) wins.
+    let auth0 = ProxyConfig::from_yaml_str(
+        "provider: auth0\nupstream: {domain: tenant.auth0.com, config_url: 'http://127.0.0.1:9/.well-known/openid-configuration', audience: 'https://api.example.com', client_id: a, client_secret: b, token_endpoint_auth_method: client_secret_basic}\n",
+        "p",
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    let u = &auth0.upstream;
+    assert_eq!(
+        u.config_url.as_deref(),
+        Some("http://127.0.0.1:9/.well-known/openid-configuration")
+    );
+    assert_eq!(u.auth_method(), ClientAuthMethod::ClientSecretBasic);
+    assert_eq!(
+        u.extra_authorize_params["audience"],
+        "https://api.example.com"
+    );
+    assert_eq!(u.extra_token_params["audience"], "https://api.example.com");
+    assert_eq!(u.verifier.kind, Some(VerifierKind::Jwt));
+
+    let azure = ProxyConfig::from_yaml_str(
+        "provider: azure\nupstream: {tenant: contoso.onmicrosoft.com, client_id: a, client_secret: b}\n",
+        "p",
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    assert_eq!(
+        azure.upstream.config_url.as_deref(),
+        Some(azure_config_url("contoso.onmicrosoft.com").as_str())
+    );
+    assert!(!azure.upstream.forward_resource);
+    assert_eq!(azure.upstream.verifier.kind, Some(VerifierKind::IdToken));
+
+    let github = ProxyConfig::from_yaml_str(
+        "provider: github\nupstream: {client_id: a, client_secret: b}\n",
+        "p",
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    assert_eq!(
+        github.upstream.token_endpoint.as_deref(),
+        Some("https://github.com/login/oauth/access_token")
+    );
+    assert_eq!(
+        github.upstream.userinfo_endpoint.as_deref(),
+        Some(GITHUB_USER_ENDPOINT)
+    );
+    let ghe = ProxyConfig::from_yaml_str(
+        "provider: github\nupstream: {domain: 'http://127.0.0.1:9', client_id: a, client_secret: b, verifier: {kind: none}}\n",
+        "p",
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    assert_eq!(
+        ghe.upstream.authorization_endpoint.as_deref(),
+        Some("http://127.0.0.1:9/login/oauth/authorize")
+    );
+    assert_eq!(ghe.upstream.verifier.kind, Some(VerifierKind::None));
+
+    let keycloak = ProxyConfig::from_yaml_str(
+        "provider: keycloak\nupstream: {domain: 'https://kc.example.com/realms/demo/', client_id: a, client_secret: b}\n",
+        "p",
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    assert_eq!(
+        keycloak.upstream.config_url.as_deref(),
+        Some("https://kc.example.com/realms/demo/.well-known/openid-configuration")
+    );
+    // The generic proxy is unchanged apart from its verifier kind.
+    let plain = ProxyConfig::from_yaml_str(MINIMAL, "p").unwrap();
+    let mut r = plain.resolved().unwrap();
+    assert_eq!(r.upstream.verifier.kind, Some(VerifierKind::None));
+    r.upstream.verifier.kind = None;
+    assert_eq!(r, plain);
+}
+
+#[test]
+fn provider_is_in_the_schema() {
+    let schema = serde_json::to_value(schemars::schema_for!(ProxyConfig)).unwrap();
+    assert!(schema["properties"].get("provider").is_some());
+    let text = schema.to_string();
+    for v in [
+        "\"authkit\"",
+        "\"keycloak\"",
+        "\"id_token\"",
+        "\"RS256\"",
+        "\"EdDSA\"",
+    ] {
+        assert!(text.contains(v), "{v}");
+    }
+    assert!(!text.contains("\"none\",\"RS256\""));
+}
+
+#[test]
+fn the_provider_examples_are_valid() {
+    for name in [
+        "oidc", "workos", "authkit", "auth0", "google", "github", "azure", "keycloak",
+    ] {
+        let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+            .join(format!("{name}.yaml"));
+        let c = ProxyConfig::load_with_env(Some(&path), Vec::new())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.provider.as_str(), name, "{name}");
+        let r = c.resolved().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(r.is_resolved());
+    }
+    // The WorkOS example pointed at a local AuthKit through the environment.
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/workos.yaml"));
+    let c = ProxyConfig::load_with_env(
+        Some(path),
+        env(&[("AUTHPROOF_UPSTREAM__DOMAIN", "http://127.0.0.1:9000")]),
+    )
+    .unwrap()
+    .resolved()
+    .unwrap();
+    assert_eq!(
+        c.upstream.token_endpoint.as_deref(),
+        Some("http://127.0.0.1:9000/oauth2/token")
+    );
+}

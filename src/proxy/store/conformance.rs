@@ -183,25 +183,410 @@ pub async fn check_store(store: &dyn Store, clock: &Clock, prefix: &str) {
         "CAS TTL applies"
     );
 
-    // Concurrent takes: exactly one winner.
+    check_expiry(store, clock, prefix).await;
+    check_values(store, prefix).await;
+    check_concurrency(store, prefix).await;
+    check_locks(store, clock, prefix).await;
+}
+
+/// Every operation treats an entry past its TTL (by `clock`) as absent.
+async fn check_expiry(store: &dyn Store, clock: &Clock, prefix: &str) {
+    let k = |s: &str| format!("{prefix}{s}");
+    let short = Duration::from_secs(5);
+    let long = Duration::from_secs(600);
+    for name in ["x-get", "x-del", "x-cas", "x-pia", "x-put"] {
+        store
+            .put(Collection::Consents, &k(name), b"old".to_vec(), short)
+            .await
+            .unwrap();
+    }
+    // Overwriting sets a new TTL.
     store
-        .put(Collection::Codes, &k("race"), b"r".to_vec(), ttl)
+        .put(Collection::Consents, &k("x-put"), b"new".to_vec(), long)
         .await
         .unwrap();
-    let results = futures_join(store, Collection::Codes, &k("race")).await;
+    clock.advance(Duration::from_secs(6));
     assert_eq!(
-        results.iter().filter(|r| r.is_some()).count(),
-        1,
-        "exactly one take wins"
+        store.get(Collection::Consents, &k("x-get")).await.unwrap(),
+        None,
+        "get after TTL"
+    );
+    assert!(
+        !store
+            .delete(Collection::Consents, &k("x-del"))
+            .await
+            .unwrap(),
+        "delete of an expired entry removes nothing live"
+    );
+    assert!(
+        !store
+            .compare_and_swap(
+                Collection::Consents,
+                &k("x-cas"),
+                b"old",
+                b"n".to_vec(),
+                long
+            )
+            .await
+            .unwrap(),
+        "CAS on an expired entry"
+    );
+    assert_eq!(
+        store.get(Collection::Consents, &k("x-cas")).await.unwrap(),
+        None,
+        "a failed CAS does not revive"
+    );
+    assert!(
+        store
+            .put_if_absent(Collection::Consents, &k("x-pia"), b"n".to_vec(), long)
+            .await
+            .unwrap(),
+        "put_if_absent over an expired entry"
+    );
+    assert_eq!(
+        store.get(Collection::Consents, &k("x-pia")).await.unwrap(),
+        Some(b"n".to_vec())
+    );
+    assert_eq!(
+        store.get(Collection::Consents, &k("x-put")).await.unwrap(),
+        Some(b"new".to_vec()),
+        "overwrite renewed the TTL"
+    );
+    // Exactly at the TTL the entry is gone (expiry is `now >= expires_at`).
+    store
+        .put(
+            Collection::Consents,
+            &k("x-edge"),
+            b"e".to_vec(),
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(
+        store.get(Collection::Consents, &k("x-edge")).await.unwrap(),
+        None,
+        "gone exactly at its TTL"
     );
 }
 
-async fn futures_join(store: &dyn Store, c: Collection, key: &str) -> Vec<Option<Vec<u8>>> {
-    let (a, b, d, e) = tokio::join!(
-        store.take(c, key),
-        store.take(c, key),
-        store.take(c, key),
-        store.take(c, key)
+/// Values are bytes and keys are strings, whatever they hold.
+async fn check_values(store: &dyn Store, prefix: &str) {
+    let ttl = Duration::from_secs(60);
+    let binary: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
+    let big: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    let cases: [(String, Vec<u8>); 4] = [
+        (format!("{prefix}bin"), binary),
+        (format!("{prefix}empty"), Vec::new()),
+        (format!("{prefix}big"), big),
+        (
+            format!("{prefix}odd key: with/slashes*and ünïcode and spaces"),
+            b"v".to_vec(),
+        ),
+    ];
+    for (key, value) in &cases {
+        store
+            .put(Collection::Clients, key, value.clone(), ttl)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(Collection::Clients, key).await.unwrap().as_ref(),
+            Some(value),
+            "round trip of {} bytes under {key:?}",
+            value.len()
+        );
+        assert!(
+            store
+                .compare_and_swap(Collection::Clients, key, value, b"n".to_vec(), ttl)
+                .await
+                .unwrap(),
+            "CAS compares bytes exactly ({key:?})"
+        );
+        assert_eq!(
+            store.take(Collection::Clients, key).await.unwrap(),
+            Some(b"n".to_vec())
+        );
+    }
+}
+
+/// take, put_if_absent and compare_and_swap stay atomic when callers race.
+async fn check_concurrency(store: &dyn Store, prefix: &str) {
+    let k = |s: &str| format!("{prefix}{s}");
+    let ttl = Duration::from_secs(60);
+    const N: usize = 16;
+
+    // Concurrent takes: exactly one winner.
+    let key = k("race");
+    store
+        .put(Collection::Codes, &key, b"r".to_vec(), ttl)
+        .await
+        .unwrap();
+    let results = join_all((0..N).map(|_| store.take(Collection::Codes, &key))).await;
+    assert_eq!(
+        results
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(Option::is_some)
+            .count(),
+        1,
+        "exactly one take wins"
     );
-    vec![a.unwrap(), b.unwrap(), d.unwrap(), e.unwrap()]
+
+    // Concurrent CAS from the same value: exactly one winner, and its value is stored.
+    let key = k("cas-race");
+    store
+        .put(Collection::RefreshFamilies, &key, b"gen-0".to_vec(), ttl)
+        .await
+        .unwrap();
+    let news: Vec<Vec<u8>> = (0..N).map(|i| format!("gen-1-{i}").into_bytes()).collect();
+    let results = join_all(news.iter().map(|n| {
+        store.compare_and_swap(Collection::RefreshFamilies, &key, b"gen-0", n.clone(), ttl)
+    }))
+    .await;
+    let winners: Vec<usize> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.unwrap().then_some(i))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one CAS wins: {winners:?}");
+    assert_eq!(
+        store
+            .get(Collection::RefreshFamilies, &key)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&news[winners[0]]),
+        "the winner's value is stored"
+    );
+
+    // Concurrent put_if_absent: exactly one winner.
+    let key = k("pia-race");
+    let results =
+        join_all((0..N).map(|i| store.put_if_absent(Collection::Grants, &key, vec![i as u8], ttl)))
+            .await;
+    let winners: Vec<usize> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.unwrap().then_some(i))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one put_if_absent wins");
+    assert_eq!(
+        store.get(Collection::Grants, &key).await.unwrap(),
+        Some(vec![winners[0] as u8])
+    );
+
+    // A counter incremented by racing read-CAS loops loses no increment.
+    let key = k("counter");
+    store
+        .put(Collection::Grants, &key, b"0".to_vec(), ttl)
+        .await
+        .unwrap();
+    const WORKERS: usize = 8;
+    const STEPS: usize = 5;
+    let key_ref = key.as_str();
+    join_all((0..WORKERS).map(|_| {
+        Box::pin(async move {
+            for _ in 0..STEPS {
+                loop {
+                    let cur = store
+                        .get(Collection::Grants, key_ref)
+                        .await
+                        .unwrap()
+                        .expect("counter");
+                    let n: usize = std::str::from_utf8(&cur).unwrap().parse().unwrap();
+                    let next = (n + 1).to_string().into_bytes();
+                    if store
+                        .compare_and_swap(Collection::Grants, key_ref, &cur, next, ttl)
+                        .await
+                        .unwrap()
+                    {
+                        break;
+                    }
+                }
+            }
+            Ok::<(), super::StoreError>(())
+        }) as super::StoreFuture<'_, ()>
+    }))
+    .await;
+    assert_eq!(
+        store.get(Collection::Grants, &key).await.unwrap(),
+        Some((WORKERS * STEPS).to_string().into_bytes()),
+        "no lost update"
+    );
+}
+
+/// `Collection::Locks` used as a lock: `put_if_absent` with a TTL acquires, `delete` releases,
+/// an expired lock is free again.
+async fn check_locks(store: &dyn Store, clock: &Clock, prefix: &str) {
+    let lock = format!("{prefix}refresh:family-1");
+    let hold = Duration::from_secs(10);
+    let acquired = join_all((0..8).map(|i| {
+        store.put_if_absent(
+            Collection::Locks,
+            &lock,
+            format!("owner-{i}").into_bytes(),
+            hold,
+        )
+    }))
+    .await;
+    let owners: Vec<usize> = acquired
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.unwrap().then_some(i))
+        .collect();
+    assert_eq!(owners.len(), 1, "one lock holder");
+    assert_eq!(
+        store.get(Collection::Locks, &lock).await.unwrap(),
+        Some(format!("owner-{}", owners[0]).into_bytes()),
+        "the holder is recorded"
+    );
+    assert!(
+        !store
+            .put_if_absent(Collection::Locks, &lock, b"late".to_vec(), hold)
+            .await
+            .unwrap(),
+        "held"
+    );
+    assert!(
+        store.delete(Collection::Locks, &lock).await.unwrap(),
+        "release"
+    );
+    assert!(
+        !store.delete(Collection::Locks, &lock).await.unwrap(),
+        "released once"
+    );
+    assert!(
+        store
+            .put_if_absent(Collection::Locks, &lock, b"next".to_vec(), hold)
+            .await
+            .unwrap(),
+        "free after release"
+    );
+    // A holder that died: the lock frees itself at its TTL.
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        store
+            .put_if_absent(Collection::Locks, &lock, b"after-ttl".to_vec(), hold)
+            .await
+            .unwrap(),
+        "free after its TTL"
+    );
+    // Release only by the owner (delete_if): another owner's value is left alone.
+    assert!(
+        !store
+            .delete_if(Collection::Locks, &lock, b"someone-else")
+            .await
+            .unwrap(),
+        "not the holder"
+    );
+    assert_eq!(
+        store.get(Collection::Locks, &lock).await.unwrap(),
+        Some(b"after-ttl".to_vec())
+    );
+    assert!(
+        store
+            .delete_if(Collection::Locks, &lock, b"after-ttl")
+            .await
+            .unwrap(),
+        "the holder releases"
+    );
+    assert_eq!(store.get(Collection::Locks, &lock).await.unwrap(), None);
+    assert!(
+        !store
+            .delete_if(Collection::Locks, &lock, b"after-ttl")
+            .await
+            .unwrap(),
+        "nothing left to release"
+    );
+    // A holder whose lock expired cannot release its successor's.
+    store
+        .put(
+            Collection::Locks,
+            &lock,
+            b"old-owner".to_vec(),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(3));
+    assert!(
+        !store
+            .delete_if(Collection::Locks, &lock, b"old-owner")
+            .await
+            .unwrap(),
+        "an expired lock is not released"
+    );
+    assert!(
+        store
+            .put_if_absent(Collection::Locks, &lock, b"new-owner".to_vec(), hold)
+            .await
+            .unwrap()
+    );
+    // Concurrent conditional deletes by the holder: exactly one removes.
+    let results =
+        join_all((0..8).map(|_| store.delete_if(Collection::Locks, &lock, b"new-owner"))).await;
+    assert_eq!(
+        results.into_iter().filter(|r| *r.as_ref().unwrap()).count(),
+        1,
+        "one release"
+    );
+    // delete_if compares whole values in any collection (sealed ones too).
+    let g = format!("{prefix}grant-del");
+    store
+        .put(Collection::Grants, &g, b"v1".to_vec(), hold)
+        .await
+        .unwrap();
+    assert!(!store.delete_if(Collection::Grants, &g, b"v").await.unwrap());
+    assert!(
+        store
+            .delete_if(Collection::Grants, &g, b"v1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(Collection::Grants, &g).await.unwrap(), None);
+    store
+        .put_if_absent(Collection::Locks, &lock, b"after-ttl".to_vec(), hold)
+        .await
+        .unwrap();
+    // Locks do not collide with other collections' keys.
+    assert_eq!(
+        store.get(Collection::Grants, &lock).await.unwrap(),
+        None,
+        "locks are their own key space"
+    );
+    assert!(store.delete(Collection::Locks, &lock).await.unwrap());
+}
+
+/// Poll every future to completion concurrently (all are started before any is awaited to
+/// the end), answering in order.
+async fn join_all<'a, T, F>(futures: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + 'a,
+{
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut pending: Vec<Pin<Box<dyn Future<Output = T> + 'a>>> = futures
+        .into_iter()
+        .map(|f| Box::pin(f) as Pin<Box<dyn Future<Output = T> + 'a>>)
+        .collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut all = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if done[i].is_some() {
+                continue;
+            }
+            match f.as_mut().poll(cx) {
+                Poll::Ready(v) => done[i] = Some(v),
+                Poll::Pending => all = false,
+            }
+        }
+        if all {
+            Poll::Ready(done.iter_mut().filter_map(Option::take).collect())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }

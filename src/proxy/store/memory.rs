@@ -211,6 +211,23 @@ impl Store for MemoryStore {
         };
         ready(Ok(swapped))
     }
+
+    fn delete_if<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+    ) -> StoreFuture<'a, bool> {
+        let now = self.now();
+        let mut shard = self.shard(c, key).lock();
+        let matches = shard
+            .live(key, now)
+            .is_some_and(|e| e.value.as_slice() == expected);
+        if matches {
+            shard.map.remove(key);
+        }
+        ready(Ok(matches))
+    }
 }
 
 #[cfg(test)]

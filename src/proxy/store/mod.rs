@@ -1,6 +1,14 @@
-//! The proxy's state: a small key-value [`Store`] trait with explicit TTLs, implemented in
-//! memory here (file and Redis backends implement the same trait), and [`Records`], the typed
-//! layer the endpoints use.
+//! The proxy's state: a small key-value [`Store`] trait with explicit TTLs, its backends, and
+//! [`Records`], the typed layer the endpoints use.
+//!
+//! - [`MemoryStore`] (`storage: memory`): one instance, lost on restart; the default of an
+//!   in-process [`crate::proxy::Proxy::spawn`].
+//! - [`FileStore`] (`storage: file:PATH`, [`file`]): an embedded redb database, one process;
+//!   the default of `authproof serve`.
+//! - [`RedisStore`] (`storage: redis://HOST:PORT/DB`, [`redis`]): shared by several instances.
+//! - [`SealedStore`] ([`seal`]) wraps each of them and seals upstream tokens and secrets at
+//!   rest (AES-256-GCM, key ids for rotation); [`open()`] builds the stack from the config.
+//! - [`conformance::check_store`] is the behaviour all of them must show, run against each.
 //!
 //! The trait is deliberately narrow (get, put, put_if_absent, take, delete, compare_and_swap,
 //! each on a [`Collection`] with a TTL on every write) so that every backend can make each
@@ -10,11 +18,19 @@
 //! never both succeed.
 
 pub mod conformance;
+pub mod file;
 mod memory;
+mod open;
 mod records;
+pub mod redis;
+pub mod seal;
 
+pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use open::open;
 pub use records::*;
+pub use redis::RedisStore;
+pub use seal::{SealedStore, Sealer};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -70,7 +86,7 @@ impl Collection {
     ];
 
     /// A short stable name (key prefix in shared backends).
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Collection::Clients => "clients",
             Collection::Transactions => "transactions",
@@ -87,7 +103,7 @@ impl Collection {
         }
     }
 
-    fn index(self) -> usize {
+    const fn index(self) -> usize {
         self as usize
     }
 }
@@ -104,6 +120,17 @@ pub enum StoreError {
     /// A stored value does not decode.
     #[error("stored value does not decode: {0}")]
     Corrupt(String),
+    /// A sealed value names a storage key that is not configured: it cannot be read (it is
+    /// not treated as absent, so nothing is silently lost or overwritten).
+    #[error(
+        "a stored {collection} value is sealed with storage key id {key_id}, which is not configured: add that key to storage_previous_keys (or set it as storage_key)"
+    )]
+    UnknownKey {
+        /// The collection.
+        collection: &'static str,
+        /// The key id found in the value.
+        key_id: String,
+    },
 }
 
 /// A key-value store with a TTL on every entry. Keys are at most a few hundred bytes; values
@@ -140,4 +167,21 @@ pub trait Store: Send + Sync + 'static {
         new: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool>;
+    /// Remove `key` only when its live value equals `expected` (release a lock only if this
+    /// owner still holds it); `true` when it was removed. Every backend here does it in one
+    /// atomic step; this default (a read, then a delete) is for stores that cannot.
+    fn delete_if<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            if self.get(c, key).await?.as_deref() == Some(expected) {
+                self.delete(c, key).await
+            } else {
+                Ok(false)
+            }
+        })
+    }
 }

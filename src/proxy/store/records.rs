@@ -237,10 +237,26 @@ pub struct RefreshFamily {
     pub scopes: Vec<String>,
     /// SHA-256 of the one refresh token that may be used next.
     pub current_hash: String,
-    /// How many times the family has rotated.
+    /// How many refresh tokens the family has issued after the first.
     pub generation: u64,
-    /// Family expiry (Unix seconds).
+    /// Family expiry (Unix seconds): the sooner of `max_expires_at` and the upstream refresh
+    /// token's expiry, so the proxy's refresh token never outlives the upstream one.
     pub expires_at: i64,
+    /// SHA-256 of the refresh token rotated out last: within the grace window after
+    /// `rotated_at_ms` it may be presented once more (a client retrying a lost response).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_hash: Option<String>,
+    /// When `previous_hash` was rotated out (Unix milliseconds; 0 = never rotated).
+    #[serde(default)]
+    pub rotated_at_ms: i64,
+    /// The family's lifetime cap (Unix seconds): `refresh_token_ttl` after the code exchange
+    /// (0 in records written before the field existed: `expires_at` is the cap then).
+    #[serde(default)]
+    pub max_expires_at: i64,
+    /// Expiry of the newest access token issued in the family (Unix seconds). The grant
+    /// behind the family is kept until the later of this and `expires_at`.
+    #[serde(default)]
+    pub access_until: i64,
 }
 
 /// The typed view of a [`Store`]: JSON values, explicit TTLs on every write.
@@ -408,6 +424,28 @@ impl Records {
                 ttl,
             )
             .await
+    }
+
+    /// Take the lock `name` for `owner` unless someone holds it; it expires after `ttl`
+    /// (a holder that dies cannot block the others for longer).
+    pub async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .put_if_absent(Collection::Locks, name, owner.as_bytes().to_vec(), ttl)
+            .await
+    }
+
+    /// Release the lock `name` if `owner` still holds it (a lock that expired and was taken
+    /// by someone else is left alone).
+    pub async fn unlock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        if self.store.get(Collection::Locks, name).await?.as_deref() == Some(owner.as_bytes()) {
+            self.store.delete(Collection::Locks, name).await?;
+        }
+        Ok(())
     }
 
     /// Replace a grant's upstream tokens only if the grant is unchanged since it was read.

@@ -7,18 +7,37 @@
 
 mod discovery;
 mod http;
+pub mod verify;
 
-pub use discovery::{Endpoints, discover};
+pub use discovery::{Discovered, Endpoints, OIDC_REQUIRED_FIELDS, discover};
 pub use http::{SchemeClients, read_limited};
 
 use crate::oauth::client_auth::{ClientAuthMethod, basic_header};
 use crate::oauth::error::OAuthError;
 use crate::proxy::config::UpstreamConfig;
+use crate::proxy::refresh::Flights;
 use crate::proxy::store::UpstreamTokens;
 use base64::Engine as _;
 use mock_idp::Clock;
 use serde_json::Value;
 use std::time::Duration;
+
+/// Form parameters the proxy sets itself on token and revocation requests; a configured
+/// `extra_token_params` entry with one of these names is never sent.
+const RESERVED_FORM_PARAMS: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "token",
+    "token_type_hint",
+];
 
 /// The largest upstream response body read.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -27,8 +46,8 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the HTTP clients for the IdP are built: no redirects, no cookie store; the configured
-/// timeout is set on each request.
-fn upstream_http() -> reqwest::ClientBuilder {
+/// timeout is set on each request. (Also used by `authproof validate --live`.)
+pub fn upstream_http() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
@@ -83,7 +102,8 @@ impl UpstreamError {
     }
 }
 
-fn reqwest_error(e: &reqwest::Error) -> UpstreamError {
+/// A failed request as an [`UpstreamError`] (without the URL, which may carry secrets).
+pub fn reqwest_error(e: &reqwest::Error) -> UpstreamError {
     if e.is_timeout() {
         UpstreamError::Unavailable("timed out".into())
     } else if e.is_connect() {
@@ -112,6 +132,14 @@ pub struct Upstream {
     endpoints: tokio::sync::OnceCell<Endpoints>,
     redirect_uri: String,
     clock: Clock,
+    /// OIDC modes with `upstream.strict`: discovery must carry every OIDC-mandatory field.
+    strict_oidc: bool,
+    /// Scope sent on refresh requests that name none (Entra ID requires one).
+    refresh_scope: Option<String>,
+    /// OIDC modes: send a `nonce` derived from the upstream state (checked in the ID token).
+    oidc_nonce: bool,
+    /// One refresh per grant at a time (see [`crate::proxy::refresh::flight`]).
+    flights: Flights,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -196,7 +224,16 @@ impl Upstream {
             endpoints: tokio::sync::OnceCell::new(),
             redirect_uri,
             clock,
+            strict_oidc: false,
+            refresh_scope: None,
+            oidc_nonce: false,
+            flights: Flights::default(),
         })
+    }
+
+    /// The per-grant refresh locks of this instance.
+    pub fn flights(&self) -> &Flights {
+        &self.flights
     }
 
     /// The HTTP client for a request to `url` (each request must set `.timeout(self.timeout)`).
@@ -216,13 +253,34 @@ impl Upstream {
         &self.cfg
     }
 
+    /// Require a complete OIDC discovery document (OIDC modes with `upstream.strict`).
+    pub fn set_strict_oidc(&mut self, on: bool) {
+        self.strict_oidc = on;
+    }
+
+    /// Send `nonce` = [`verify::nonce_for`]`(state)` in authorization requests (OIDC modes).
+    pub fn set_oidc_nonce(&mut self, on: bool) {
+        self.oidc_nonce = on;
+    }
+
+    /// Send this scope on refresh requests that name none (`provider: azure`).
+    pub fn set_refresh_scope(&mut self, scope: Option<String>) {
+        self.refresh_scope = scope.filter(|s| !s.is_empty());
+    }
+
     /// The IdP's endpoints: explicit ones from the configuration, the rest from discovery
     /// (fetched once; a failure is retried on the next call).
     pub async fn endpoints(&self) -> Result<&Endpoints, UpstreamError> {
         self.endpoints
             .get_or_try_init(|| async {
                 let discovered = match &self.cfg.config_url {
-                    Some(u) => Some(discover(self.http(u)?, u, self.timeout).await?),
+                    Some(u) => {
+                        let d = discover(self.http(u)?, u, self.timeout).await?;
+                        if self.strict_oidc {
+                            d.check_strict()?;
+                        }
+                        Some(d)
+                    }
                     None => None,
                 };
                 Endpoints::merge(&self.cfg, discovered)
@@ -262,6 +320,9 @@ impl Upstream {
             }
             if let Some(h) = login_hint {
                 q.append_pair("login_hint", h);
+            }
+            if self.oidc_nonce {
+                q.append_pair("nonce", &verify::nonce_for(state));
             }
             for (k, v) in &self.cfg.extra_authorize_params {
                 q.append_pair(k, v);
@@ -306,7 +367,10 @@ impl Upstream {
             ("grant_type".to_string(), "refresh_token".to_string()),
             ("refresh_token".to_string(), rt.clone()),
         ];
-        if let Some(s) = scope.filter(|s| !s.is_empty()) {
+        if let Some(s) = scope
+            .filter(|s| !s.is_empty())
+            .or(self.refresh_scope.as_deref())
+        {
             form.push(("scope".into(), s.into()));
         }
         let v = self.token_request(form).await?;
@@ -356,8 +420,14 @@ impl Upstream {
         endpoint: url::Url,
         mut form: Vec<(String, String)>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        // Configuration validation refuses reserved keys already; this guards the request
+        // itself: an extra parameter never replaces or duplicates one the proxy sets.
         for (k, v) in &self.cfg.extra_token_params {
-            form.push((k.clone(), v.clone()));
+            let taken = RESERVED_FORM_PARAMS.contains(&k.as_str())
+                || form.iter().any(|(f, _)| f.eq_ignore_ascii_case(k));
+            if !taken {
+                form.push((k.clone(), v.clone()));
+            }
         }
         let mut req = self
             .http(endpoint.as_str())?

@@ -1,0 +1,285 @@
+//! Refresh-grant benchmark (a plain program, not a timed test): throughput and latency of
+//! `grant_type=refresh_token` at the proxy's token endpoint, end to end — each proxy refresh
+//! rotates the proxy's refresh token and refreshes upstream at an in-process mock IdP (which
+//! signs new RS256 tokens) — for each storage backend: memory, the embedded file store and a
+//! private redis-server (skipped when redis-server is not installed). Everything runs on
+//! loopback in this process's tokio runtime (proxy, mock IdP and load generator share the
+//! machine's cores).
+//!
+//! For each backend: 32 clients each complete a real flow through
+//! `authproof::client::FlowClient` (register → authorize → token), refresh once to warm up,
+//! then refresh in a loop — 32 concurrent clients, one request in flight each — for
+//! `BENCH_SECS` seconds (default 5). Reported: refresh grants per second, p50/p90/p99
+//! latency, errors, and for Redis the number of keys left and how many have no TTL (must be
+//! 0: every key is bounded by its TTL).
+//!
+//! Run: `cargo bench --bench refresh` (release profile). `BENCH_IDP_ACCESS_TOKENS=opaque`
+//! takes one of the IdP's two RS256 signatures out of each refresh.
+
+#[allow(dead_code)]
+#[path = "../tests/support/redis.rs"]
+mod redis_support;
+
+use authproof::client::{AuthorizeRequest, FlowClient, RefreshRequest, TokenCodeRequest};
+use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret, StorageSpec};
+use authproof::proxy::{Proxy, SpawnOptions};
+use mock_idp::{IdpConfig, MockIdp, MockIdpHandle};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 32;
+const REDIRECT: &str = "http://127.0.0.1:7777/cb";
+
+/// `BENCH_IDP_ACCESS_TOKENS=opaque` makes the mock IdP issue opaque access tokens (one RS256
+/// signature per refresh, for the ID token, instead of two), to separate the proxy's and the
+/// storage's cost from the IdP's signing.
+fn access_token_format() -> String {
+    std::env::var("BENCH_IDP_ACCESS_TOKENS")
+        .ok()
+        .filter(|v| v == "opaque" || v == "jwt")
+        .unwrap_or_else(|| "jwt".into())
+}
+
+fn idp_config() -> IdpConfig {
+    let text = format!(
+        "flavor: oidc\n\
+         clients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }}]\n\
+         users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}]\n\
+         default_user: alice\n\
+         tokens: {{ access_token_format: {} }}\n\
+         journal: {{ max_entries: 1000 }}\n",
+        access_token_format()
+    );
+    mock_idp::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
+}
+
+fn proxy_config(idp: &MockIdpHandle, storage: StorageSpec) -> ProxyConfig {
+    let mut c = ProxyConfig::default();
+    c.upstream.config_url = Some(idp.discovery_url());
+    c.upstream.client_id = "upstream-app".into();
+    c.upstream.client_secret = Some(Secret::new("s3cret"));
+    c.upstream.token_endpoint_auth_method = Some("client_secret_post".parse().expect("method"));
+    c.upstream.scopes = vec!["openid".into(), "email".into()];
+    c.upstream.timeout = HumanDuration::secs(10);
+    c.valid_scopes = vec!["openid".into(), "email".into()];
+    c.allowed_client_redirect_uris = Some(vec!["http://127.0.0.1:*".into()]);
+    c.consent = ConsentMode::Off;
+    c.jwt_signing_key = Some(Secret::new("bench-signing-key-0123456789abcdef"));
+    c.storage_key = Some(Secret::new("bench-storage-key-0123456789abcdef0123"));
+    c.storage = storage;
+    c
+}
+
+fn bench_secs() -> f64 {
+    std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| *s > 0.0)
+        .unwrap_or(5.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+struct Row {
+    label: String,
+    grants: usize,
+    secs: f64,
+    errors: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    keys: String,
+}
+
+/// One client with a fresh refresh token.
+async fn client(http: &reqwest::Client, base: &str) -> Result<FlowClient, String> {
+    let fc = FlowClient::with_http(base, http.clone()).map_err(|e| e.to_string())?;
+    fc.discover().await.map_err(|e| e.to_string())?;
+    let reg = fc
+        .register(&json!({"redirect_uris": [REDIRECT], "client_name": "bench"}))
+        .await
+        .map_err(|e| e.to_string())?;
+    if reg.status != 201 {
+        return Err(format!("register: {} {}", reg.status, reg.body));
+    }
+    let out = fc
+        .authorize(AuthorizeRequest::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.code.is_none() {
+        return Err(format!("authorize: {out}"));
+    }
+    let tok = fc
+        .token_code(TokenCodeRequest::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    if tok.status != 200 || fc.memory().refresh_token.is_none() {
+        return Err(format!("token: {} {}", tok.status, tok.body));
+    }
+    Ok(fc)
+}
+
+async fn refresh_once(fc: &FlowClient) -> bool {
+    matches!(fc.refresh(RefreshRequest::default()).await, Ok(ex) if ex.status == 200)
+}
+
+async fn bench(label: &str, storage: StorageSpec, secs: f64, redis_url: Option<&str>) -> Row {
+    let idp = MockIdp::builder()
+        .config(idp_config())
+        .spawn()
+        .await
+        .expect("mock idp");
+    let proxy = Proxy::spawn(proxy_config(&idp, storage), SpawnOptions::default())
+        .await
+        .expect("proxy");
+    let http = FlowClient::http_client(Duration::from_secs(30)).expect("http");
+    let base = proxy.url();
+    let mut setup = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, base) = (http.clone(), base.clone());
+        setup.push(tokio::spawn(async move { client(&http, &base).await }));
+    }
+    let mut clients = Vec::new();
+    for s in setup {
+        clients.push(s.await.expect("setup task").expect("client setup"));
+    }
+    for fc in &clients {
+        assert!(refresh_once(fc).await, "warm-up refresh");
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for fc in clients {
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if refresh_once(&fc).await {
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.expect("load task");
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let keys = match redis_url {
+        Some(url) => redis_keys(url).await,
+        None => "-".into(),
+    };
+    proxy.shutdown().await;
+    idp.shutdown().await;
+    Row {
+        label: label.into(),
+        grants: all.len(),
+        secs: elapsed,
+        errors,
+        p50: percentile(&all, 0.50),
+        p90: percentile(&all, 0.90),
+        p99: percentile(&all, 0.99),
+        keys,
+    }
+}
+
+/// "N keys, M without TTL".
+async fn redis_keys(url: &str) -> String {
+    let Ok(client) = redis::Client::open(url) else {
+        return "?".into();
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return "?".into();
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    let mut without_ttl = 0;
+    for k in &keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(-1);
+        if ttl < 0 {
+            without_ttl += 1;
+        }
+    }
+    format!("{} keys, {without_ttl} without TTL", keys.len())
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(bench_secs()));
+}
+
+async fn run(secs: f64) {
+    println!(
+        "refresh grants, end to end (proxy + upstream refresh at the mock IdP, {} access tokens), {CLIENTS} concurrent clients, {secs} s per backend, {} cores",
+        access_token_format(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut rows = Vec::new();
+    rows.push(bench("memory", StorageSpec::Memory, secs, None).await);
+    let dir = std::env::temp_dir().join(format!("authproof-bench-refresh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    rows.push(
+        bench(
+            "file",
+            StorageSpec::File(dir.join("refresh.redb")),
+            secs,
+            None,
+        )
+        .await,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    match redis_support::RedisServer::start("bench refresh") {
+        Some(server) => {
+            let url = server.url(0);
+            rows.push(bench("redis", StorageSpec::Redis(url.clone()), secs, Some(&url)).await);
+        }
+        None => println!("redis: skipped (redis-server not installed)"),
+    }
+    let base = rows
+        .first()
+        .map(|r| r.grants as f64 / r.secs)
+        .unwrap_or(0.0);
+    println!();
+    println!(
+        "| storage | refresh grants/s | vs memory | p50 ms | p90 ms | p99 ms | errors | redis keys after |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let rate = r.grants as f64 / r.secs;
+        println!(
+            "| {} | {:.0} | {:.0}% | {:.1} | {:.1} | {:.1} | {} | {} |",
+            r.label,
+            rate,
+            if base > 0.0 { rate / base * 100.0 } else { 0.0 },
+            r.p50,
+            r.p90,
+            r.p99,
+            r.errors,
+            r.keys
+        );
+    }
+}

@@ -1,0 +1,781 @@
+//! The embedded file [`Store`]: one [redb](https://www.redb.org) database file, for a single
+//! proxy instance whose state must survive a restart (the default of `authproof serve`).
+//!
+//! - **Layout**: one table per [`Collection`] (named after it), key → `expires_at_ms`
+//!   (8 bytes, big-endian, in the injected [`Clock`]'s time) followed by the value.
+//! - **Atomicity and durability**: every write operation runs inside a write transaction that
+//!   commits with [`redb::Durability::Immediate`] (fsync) before the caller gets its answer.
+//!   Writes go to one writer thread, which applies the operations queued at that moment one
+//!   after the other in a single transaction and commits once (group commit): each operation
+//!   sees the ones before it, so `take`, `put_if_absent` and `compare_and_swap` stay atomic
+//!   and linearizable, and under load one fsync serves many operations. If the commit fails,
+//!   every operation of the group gets the error and none of them took effect.
+//! - **Reads** (`get`) use a read transaction on the blocking pool (`spawn_blocking`), so the
+//!   async runtime never waits for the disk.
+//! - **Expiry**: a value past its expiry is never returned (checked on every read and write);
+//!   expired entries are purged on open and then, opportunistically, by the writer once every
+//!   [`PURGE_EVERY_MS`] of clock time, so the file stays bounded by the live data. Each
+//!   collection also holds at most `max_entries` live entries ([`StoreError::Full`] beyond).
+//! - **Locks** ([`Collection::Locks`]) live in memory ([`MemoryStore`]), not in the file: the
+//!   file store serves one process, a lock only orders that process's own tasks, and a lock
+//!   must not outlive a crash of its holder. This keeps the two lock operations of every
+//!   single-flight upstream refresh free of disk commits.
+//! - **One process**: redb locks the file; a second process (or a second store in this one)
+//!   opening it gets a clear error naming the path. Use Redis to run several instances.
+
+use super::{Collection, MemoryStore, Store, StoreError, StoreFuture};
+use mock_idp::Clock;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// How often (in clock time) the writer drops expired entries.
+pub const PURGE_EVERY_MS: i64 = 60_000;
+/// Default limit of live entries per collection.
+pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+/// The most operations one write transaction applies.
+const MAX_GROUP: usize = 512;
+/// redb's page cache.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of the expiry header in front of every stored value.
+const HEADER: usize = 8;
+
+type Table = TableDefinition<'static, &'static str, &'static [u8]>;
+
+const TABLES: [Table; Collection::ALL.len()] = {
+    let mut t = [TableDefinition::new("clients"); Collection::ALL.len()];
+    let mut i = 0;
+    while i < Collection::ALL.len() {
+        t[i] = TableDefinition::new(Collection::ALL[i].name());
+        i += 1;
+    }
+    t
+};
+
+fn table(c: Collection) -> Table {
+    TABLES[c.index()]
+}
+
+fn encode(expires_at_ms: i64, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(HEADER + value.len());
+    v.extend_from_slice(&expires_at_ms.to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
+/// `(expires_at_ms, value)`; a record too short for its header counts as expired.
+fn decode(raw: &[u8]) -> (i64, &[u8]) {
+    match raw.split_first_chunk::<HEADER>() {
+        Some((h, rest)) => (i64::from_be_bytes(*h), rest),
+        None => (i64::MIN, &[]),
+    }
+}
+
+fn expiry(now: i64, ttl: Duration) -> i64 {
+    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("file store: {e}"))
+}
+
+/// What a write operation answers.
+enum Answer {
+    Bool(bool),
+    Value(Option<Vec<u8>>),
+}
+
+enum Kind {
+    Put {
+        value: Vec<u8>,
+        ttl: Duration,
+    },
+    PutIfAbsent {
+        value: Vec<u8>,
+        ttl: Duration,
+    },
+    Take,
+    Delete,
+    DeleteIf {
+        expected: Vec<u8>,
+    },
+    Cas {
+        expected: Vec<u8>,
+        new: Vec<u8>,
+        ttl: Duration,
+    },
+}
+
+struct Op {
+    c: Collection,
+    key: String,
+    kind: Kind,
+    reply: oneshot::Sender<Result<Answer, StoreError>>,
+}
+
+enum Msg {
+    Op(Op),
+    /// Purge expired entries now (answers how many were removed).
+    Purge(oneshot::Sender<Result<u64, StoreError>>),
+}
+
+/// The embedded database store (see the module docs).
+pub struct FileStore {
+    db: Arc<Database>,
+    clock: Clock,
+    locks: MemoryStore,
+    path: PathBuf,
+    tx: Option<mpsc::Sender<Msg>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a file store cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process (or another store in this process) has the file open.
+    #[error(
+        "storage file {0}: the file is in use by another authproof process (the embedded database allows one process at a time; stop the other one, use another file, or use redis://… to run several instances)"
+    )]
+    InUse(PathBuf),
+    /// The file cannot be opened as a database.
+    #[error("storage file {path}: {message}")]
+    Other {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl FileStore {
+    /// Open (or create) the database at `path`, with [`DEFAULT_MAX_ENTRIES`] per collection.
+    /// Blocking: call it from `spawn_blocking` in async code (or use [`FileStore::open_async`]).
+    pub fn open(path: &Path, clock: Clock) -> Result<FileStore, OpenError> {
+        Self::open_with_limit(path, clock, DEFAULT_MAX_ENTRIES)
+    }
+
+    /// [`FileStore::open`] on the blocking pool.
+    pub async fn open_async(path: PathBuf, clock: Clock) -> Result<FileStore, OpenError> {
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || FileStore::open(&p, clock))
+            .await
+            .map_err(|e| OpenError::Other {
+                path,
+                message: format!("open task failed: {e}"),
+            })?
+    }
+
+    /// Open with at most `max_entries` live entries per collection.
+    pub fn open_with_limit(
+        path: &Path,
+        clock: Clock,
+        max_entries: u64,
+    ) -> Result<FileStore, OpenError> {
+        let other = |message: String| OpenError::Other {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(other(format!("directory {} does not exist", dir.display())));
+        }
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(true)
+            .create(path)
+            .map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+                    OpenError::InUse(path.to_path_buf())
+                }
+                e => other(format!("cannot open the database: {e}")),
+            })?;
+        let db = Arc::new(db);
+        // Create every table, drop what expired while the proxy was down, count the rest.
+        let now = clock.now_millis();
+        let mut counts = [0u64; Collection::ALL.len()];
+        {
+            let txn = db
+                .begin_write()
+                .map_err(|e| other(format!("cannot write: {e}")))?;
+            for c in Collection::ALL {
+                let mut t = txn
+                    .open_table(table(c))
+                    .map_err(|e| other(format!("table {}: {e}", c.name())))?;
+                t.retain(|_, v| decode(v).0 > now)
+                    .map_err(|e| other(format!("table {}: {e}", c.name())))?;
+                counts[c.index()] = redb::ReadableTableMetadata::len(&t)
+                    .map_err(|e| other(format!("table {}: {e}", c.name())))?;
+            }
+            txn.commit()
+                .map_err(|e| other(format!("cannot commit: {e}")))?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            db: db.clone(),
+            clock: clock.clone(),
+            counts,
+            max_entries,
+            next_purge_ms: now.saturating_add(PURGE_EVERY_MS),
+        };
+        let handle = std::thread::Builder::new()
+            .name("authproof-file-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| other(format!("cannot start the writer thread: {e}")))?;
+        Ok(FileStore {
+            db,
+            locks: MemoryStore::with_limit(clock.clone(), max_entries as usize),
+            clock,
+            path: path.to_path_buf(),
+            tx: Some(tx),
+            writer: Some(handle),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Live entries in a collection (expired ones are not counted).
+    pub async fn len(&self, c: Collection) -> Result<u64, StoreError> {
+        if c == Collection::Locks {
+            return Ok(self.locks.len(c) as u64);
+        }
+        let db = self.db.clone();
+        let now = self.clock.now_millis();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let t = txn.open_table(table(c)).map_err(unavailable)?;
+            let mut n = 0;
+            for entry in t.iter().map_err(unavailable)? {
+                let (_, v) = entry.map_err(unavailable)?;
+                if decode(v.value()).0 > now {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Entries stored in the file for a collection, expired ones not yet purged included
+    /// (always 0 for [`Collection::Locks`], which live in memory).
+    pub async fn stored(&self, c: Collection) -> Result<u64, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let t = txn.open_table(table(c)).map_err(unavailable)?;
+            redb::ReadableTableMetadata::len(&t).map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Drop every expired entry now (also happens on its own as writes come in); returns how
+    /// many were removed.
+    pub async fn purge(&self) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Purge(reply))?;
+        rx.await
+            .map_err(|_| unavailable("the writer thread stopped"))?
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        self.tx
+            .as_ref()
+            .ok_or_else(|| unavailable("closed"))?
+            .send(msg)
+            .map_err(|_| unavailable("the writer thread stopped"))
+    }
+
+    fn write<'a>(&'a self, c: Collection, key: &'a str, kind: Kind) -> StoreFuture<'a, Answer> {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.send(Msg::Op(Op {
+            c,
+            key: key.to_string(),
+            kind,
+            reply,
+        }));
+        Box::pin(async move {
+            sent?;
+            rx.await
+                .map_err(|_| unavailable("the writer thread stopped"))?
+        })
+    }
+}
+
+impl Drop for FileStore {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer after its current group; joining it releases
+        // the database (and its file lock) before this returns, so the file can be reopened.
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Writer {
+    db: Arc<Database>,
+    clock: Clock,
+    counts: [u64; Collection::ALL.len()],
+    max_entries: u64,
+    next_purge_ms: i64,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(m) => group.push(m),
+                    Err(_) => break,
+                }
+            }
+            self.apply(group);
+        }
+    }
+
+    /// Apply a group of operations in one write transaction and answer each of them.
+    fn apply(&mut self, group: Vec<Msg>) {
+        let now = self.clock.now_millis();
+        let saved = self.counts;
+        let result = self.transact(&group, now);
+        match result {
+            Ok(answers) => {
+                for (msg, answer) in group.into_iter().zip(answers) {
+                    match (msg, answer) {
+                        (Msg::Op(op), Reply::Op(a)) => {
+                            let _ = op.reply.send(a);
+                        }
+                        (Msg::Purge(reply), Reply::Purged(n)) => {
+                            let _ = reply.send(Ok(n));
+                        }
+                        (Msg::Op(op), Reply::Purged(_)) => {
+                            let _ = op.reply.send(Err(unavailable("internal mismatch")));
+                        }
+                        (Msg::Purge(reply), Reply::Op(_)) => {
+                            let _ = reply.send(Err(unavailable("internal mismatch")));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.counts = saved;
+                tracing::error!(error = %e, "file store: write transaction failed");
+                for msg in group {
+                    match msg {
+                        Msg::Op(op) => {
+                            let _ = op.reply.send(Err(e.clone()));
+                        }
+                        Msg::Purge(reply) => {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn transact(&mut self, group: &[Msg], now: i64) -> Result<Vec<Reply>, StoreError> {
+        let txn = self.db.begin_write().map_err(unavailable)?;
+        let mut answers = Vec::with_capacity(group.len());
+        if now >= self.next_purge_ms {
+            self.purge_all(&txn, now)?;
+            self.next_purge_ms = now.saturating_add(PURGE_EVERY_MS);
+        }
+        for msg in group {
+            match msg {
+                Msg::Op(op) => answers.push(Reply::Op(self.one(&txn, op, now))),
+                Msg::Purge(_) => answers.push(Reply::Purged(self.purge_all(&txn, now)?)),
+            }
+        }
+        txn.commit().map_err(unavailable)?;
+        Ok(answers)
+    }
+
+    fn purge_all(&mut self, txn: &redb::WriteTransaction, now: i64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for c in Collection::ALL {
+            let mut t = txn.open_table(table(c)).map_err(unavailable)?;
+            let before = redb::ReadableTableMetadata::len(&t).map_err(unavailable)?;
+            t.retain(|_, v| decode(v).0 > now).map_err(unavailable)?;
+            let after = redb::ReadableTableMetadata::len(&t).map_err(unavailable)?;
+            removed += before.saturating_sub(after);
+            self.counts[c.index()] = after;
+        }
+        Ok(removed)
+    }
+
+    /// One operation inside the group's transaction. An error fails this operation only (it
+    /// changed nothing); the others of the group still commit.
+    fn one(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        op: &Op,
+        now: i64,
+    ) -> Result<Answer, StoreError> {
+        let mut t = txn.open_table(table(op.c)).map_err(unavailable)?;
+        let key = op.key.as_str();
+        // The current live value, and whether an entry (live or not) is stored.
+        let (live, present) = match t.get(key).map_err(unavailable)? {
+            Some(g) => {
+                let (exp, v) = decode(g.value());
+                ((exp > now).then(|| v.to_vec()), true)
+            }
+            None => (None, false),
+        };
+        let max = self.max_entries;
+        let count = &mut self.counts[op.c.index()];
+        let insert = |t: &mut redb::Table<&str, &[u8]>,
+                      count: &mut u64,
+                      value: &[u8],
+                      ttl: Duration|
+         -> Result<(), StoreError> {
+            if !present && *count >= max {
+                return Err(StoreError::Full(op.c.name()));
+            }
+            t.insert(key, encode(expiry(now, ttl), value).as_slice())
+                .map_err(unavailable)?;
+            if !present {
+                *count += 1;
+            }
+            Ok(())
+        };
+        match &op.kind {
+            Kind::Put { value, ttl } => {
+                insert(&mut t, count, value, *ttl)?;
+                Ok(Answer::Bool(true))
+            }
+            Kind::PutIfAbsent { value, ttl } => {
+                if live.is_some() {
+                    return Ok(Answer::Bool(false));
+                }
+                insert(&mut t, count, value, *ttl)?;
+                Ok(Answer::Bool(true))
+            }
+            Kind::Take | Kind::Delete => {
+                if present {
+                    t.remove(key).map_err(unavailable)?;
+                    *count = count.saturating_sub(1);
+                }
+                Ok(match op.kind {
+                    Kind::Take => Answer::Value(live),
+                    _ => Answer::Bool(live.is_some()),
+                })
+            }
+            Kind::DeleteIf { expected } => {
+                if live.as_deref() != Some(expected.as_slice()) {
+                    return Ok(Answer::Bool(false));
+                }
+                t.remove(key).map_err(unavailable)?;
+                *count = count.saturating_sub(1);
+                Ok(Answer::Bool(true))
+            }
+            Kind::Cas { expected, new, ttl } => {
+                if live.as_deref() != Some(expected.as_slice()) {
+                    return Ok(Answer::Bool(false));
+                }
+                insert(&mut t, count, new, *ttl)?;
+                Ok(Answer::Bool(true))
+            }
+        }
+    }
+}
+
+enum Reply {
+    Op(Result<Answer, StoreError>),
+    Purged(u64),
+}
+
+fn as_bool(a: Answer) -> bool {
+    match a {
+        Answer::Bool(b) => b,
+        Answer::Value(v) => v.is_some(),
+    }
+}
+
+fn as_value(a: Answer) -> Option<Vec<u8>> {
+    match a {
+        Answer::Value(v) => v,
+        Answer::Bool(_) => None,
+    }
+}
+
+impl Store for FileStore {
+    fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        if c == Collection::Locks {
+            return self.locks.get(c, key);
+        }
+        let db = self.db.clone();
+        let now = self.clock.now_millis();
+        let key = key.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let t = txn.open_table(table(c)).map_err(unavailable)?;
+                Ok(t.get(key.as_str()).map_err(unavailable)?.and_then(|g| {
+                    let (exp, v) = decode(g.value());
+                    (exp > now).then(|| v.to_vec())
+                }))
+            })
+            .await
+            .map_err(unavailable)?
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        if c == Collection::Locks {
+            return self.locks.put(c, key, value, ttl);
+        }
+        let f = self.write(c, key, Kind::Put { value, ttl });
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn put_if_absent<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        if c == Collection::Locks {
+            return self.locks.put_if_absent(c, key, value, ttl);
+        }
+        let f = self.write(c, key, Kind::PutIfAbsent { value, ttl });
+        Box::pin(async move { f.await.map(as_bool) })
+    }
+
+    fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        if c == Collection::Locks {
+            return self.locks.take(c, key);
+        }
+        let f = self.write(c, key, Kind::Take);
+        Box::pin(async move { f.await.map(as_value) })
+    }
+
+    fn delete<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, bool> {
+        if c == Collection::Locks {
+            return self.locks.delete(c, key);
+        }
+        let f = self.write(c, key, Kind::Delete);
+        Box::pin(async move { f.await.map(as_bool) })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+        new: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        if c == Collection::Locks {
+            return self.locks.compare_and_swap(c, key, expected, new, ttl);
+        }
+        let f = self.write(
+            c,
+            key,
+            Kind::Cas {
+                expected: expected.to_vec(),
+                new,
+                ttl,
+            },
+        );
+        Box::pin(async move { f.await.map(as_bool) })
+    }
+
+    fn delete_if<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+    ) -> StoreFuture<'a, bool> {
+        if c == Collection::Locks {
+            return self.locks.delete_if(c, key, expected);
+        }
+        let f = self.write(
+            c,
+            key,
+            Kind::DeleteIf {
+                expected: expected.to_vec(),
+            },
+        );
+        Box::pin(async move { f.await.map(as_bool) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "authproof-file-store-{}-{}",
+            std::process::id(),
+            crate::oauth::random_token(6)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[tokio::test]
+    async fn conformance() {
+        let clock = Clock::frozen_at(1_000);
+        let path = temp_path("c.redb");
+        let s = FileStore::open(&path, clock.clone()).unwrap();
+        crate::proxy::store::conformance::check_store(&s, &clock, "t:").await;
+        drop(s);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn survives_reopen_and_locks_the_file() {
+        let clock = Clock::frozen_at(1_000);
+        let path = temp_path("r.redb");
+        let s = FileStore::open(&path, clock.clone()).unwrap();
+        let ttl = Duration::from_secs(100);
+        s.put(Collection::Clients, "c1", b"client".to_vec(), ttl)
+            .await
+            .unwrap();
+        s.put(
+            Collection::Codes,
+            "short",
+            b"x".to_vec(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.put_if_absent(Collection::Locks, "l", b"me".to_vec(), ttl)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.stored(Collection::Locks).await.unwrap(),
+            0,
+            "locks stay in memory"
+        );
+        assert_eq!(s.len(Collection::Locks).await.unwrap(), 1);
+        match FileStore::open(&path, clock.clone()) {
+            Err(e @ OpenError::InUse(_)) => {
+                let msg = e.to_string();
+                assert!(msg.contains("in use"), "{msg}");
+                assert!(msg.contains(&path.display().to_string()), "{msg}");
+            }
+            other => panic!("a second open must fail with InUse, got {other:?}"),
+        }
+        drop(s);
+        clock.advance(Duration::from_secs(5));
+        let s = FileStore::open(&path, clock.clone()).unwrap();
+        assert_eq!(
+            s.get(Collection::Clients, "c1").await.unwrap(),
+            Some(b"client".to_vec())
+        );
+        assert_eq!(s.get(Collection::Codes, "short").await.unwrap(), None);
+        assert_eq!(
+            s.get(Collection::Locks, "l").await.unwrap(),
+            None,
+            "a lock does not outlive its process"
+        );
+        assert_eq!(
+            s.stored(Collection::Codes).await.unwrap(),
+            0,
+            "expired entries are purged on open"
+        );
+        drop(s);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn purge_keeps_the_file_bounded() {
+        let clock = Clock::frozen_at(0);
+        let path = temp_path("p.redb");
+        let s = FileStore::open(&path, clock.clone()).unwrap();
+        for i in 0..200 {
+            s.put(
+                Collection::Transactions,
+                &format!("t{i}"),
+                vec![7; 64],
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(s.stored(Collection::Transactions).await.unwrap(), 200);
+        clock.advance(Duration::from_secs(11));
+        assert_eq!(s.len(Collection::Transactions).await.unwrap(), 0);
+        assert_eq!(s.purge().await.unwrap(), 200);
+        assert_eq!(s.stored(Collection::Transactions).await.unwrap(), 0);
+        // The opportunistic purge: a write after PURGE_EVERY_MS drops what expired.
+        s.put(
+            Collection::Codes,
+            "a",
+            b"1".to_vec(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        clock.advance(Duration::from_millis(PURGE_EVERY_MS as u64 + 1));
+        s.put(
+            Collection::Codes,
+            "b",
+            b"2".to_vec(),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.stored(Collection::Codes).await.unwrap(), 1);
+        drop(s);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn limit_per_collection() {
+        let clock = Clock::frozen_at(0);
+        let path = temp_path("l.redb");
+        let s = FileStore::open_with_limit(&path, clock.clone(), 3).unwrap();
+        let ttl = Duration::from_secs(10);
+        for i in 0..3 {
+            s.put(Collection::Clients, &format!("c{i}"), vec![1], ttl)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.put(Collection::Clients, "c3", vec![1], ttl).await,
+            Err(StoreError::Full("clients"))
+        );
+        // Overwriting an existing key is not a new entry; other collections are separate.
+        s.put(Collection::Clients, "c0", vec![2], ttl)
+            .await
+            .unwrap();
+        s.put(Collection::Codes, "x", vec![2], ttl).await.unwrap();
+        assert!(s.delete(Collection::Clients, "c1").await.unwrap());
+        s.put(Collection::Clients, "c3", vec![1], ttl)
+            .await
+            .unwrap();
+        drop(s);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

@@ -1,0 +1,375 @@
+//! The Redis [`Store`], shared by several proxy instances behind one URL.
+//!
+//! - **Keys**: `authproof:<collection>:<key>`; every key is written with a TTL (`PX`), so Redis
+//!   itself drops what expired and memory stays bounded by the live data.
+//! - **Values**: a 20-digit expiry (milliseconds, in the injected [`Clock`]'s time) followed by
+//!   the value, so expiry follows the proxy's clock exactly (tests move it) while Redis's own
+//!   TTL bounds the key's life.
+//! - **Atomicity**: `put` is `SET … PX`; `take` and `delete` are `GETDEL`; `put_if_absent`,
+//!   `compare_and_swap` and `delete_if` are small Lua scripts (run with `EVALSHA`, loaded on `NOSCRIPT`), each
+//!   one atomic on the server, where an entry past its expiry counts as absent.
+//! - **Connection**: one multiplexed connection (`ConnectionManager`) that reconnects on its
+//!   own; connect and response timeouts, so a Redis outage is [`StoreError::Unavailable`]
+//!   (`temporarily_unavailable` to OAuth clients), never a hang or a panic.
+//! - URLs: `redis://[:password@]HOST:PORT/DB` (`rediss://` needs TLS support, which this build
+//!   does not include). The password never appears in messages (see `StorageSpec`'s Display).
+
+use super::{Collection, Store, StoreError, StoreFuture};
+use mock_idp::Clock;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
+use std::time::Duration;
+
+/// The prefix of every key.
+pub const KEY_PREFIX: &str = "authproof";
+/// Digits of the expiry in front of every value.
+const HEADER: usize = 20;
+/// How long one command may take before the store answers `Unavailable`.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `KEYS[1]`; `ARGV`: now (ms), value, ttl (ms). 1 when set.
+const PUT_IF_ABSENT: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v and (tonumber(string.sub(v, 1, 20)) or 0) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"#;
+
+/// `KEYS[1]`; `ARGV`: now (ms), expected value (without header), new value, ttl (ms).
+const COMPARE_AND_SWAP: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if not v or (tonumber(string.sub(v, 1, 20)) or 0) <= tonumber(ARGV[1]) then return 0 end
+if string.sub(v, 21) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+"#;
+
+/// `KEYS[1]`; `ARGV`: now (ms), expected value (without header). 1 when removed.
+const DELETE_IF: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if not v or (tonumber(string.sub(v, 1, 20)) or 0) <= tonumber(ARGV[1]) then return 0 end
+if string.sub(v, 21) ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"#;
+
+struct Script {
+    source: &'static str,
+    sha1: String,
+}
+
+impl Script {
+    fn new(source: &'static str) -> Script {
+        let d = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            source.as_bytes(),
+        );
+        let sha1 = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Script { source, sha1 }
+    }
+}
+
+/// The Redis store (see the module docs).
+pub struct RedisStore {
+    conn: ConnectionManager,
+    clock: Clock,
+    put_if_absent: Script,
+    cas: Script,
+    delete_if: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn encode(expires_at_ms: i64, value: &[u8]) -> Vec<u8> {
+    let mut v = format!("{:020}", expires_at_ms.max(0)).into_bytes();
+    v.extend_from_slice(value);
+    v
+}
+
+/// The value when it is live at `now`; a malformed record counts as expired.
+fn live(raw: Vec<u8>, now: i64) -> Option<Vec<u8>> {
+    let exp: i64 = std::str::from_utf8(raw.get(..HEADER)?).ok()?.parse().ok()?;
+    (exp > now).then(|| raw[HEADER..].to_vec())
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn expiry(now: i64, ttl: Duration) -> i64 {
+    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn redis_key(c: Collection, key: &str) -> String {
+    format!("{KEY_PREFIX}:{}:{key}", c.name())
+}
+
+impl RedisStore {
+    /// Connect to `url` (`redis://[:password@]HOST:PORT/DB`). Fails when the URL is invalid
+    /// or the server cannot be reached now; later outages are answered per operation.
+    pub async fn connect(url: &str, clock: Clock) -> Result<RedisStore, StoreError> {
+        if url.starts_with("rediss://") {
+            return Err(StoreError::Unavailable(
+                "rediss:// (TLS) is not supported by this build; use redis:// on a trusted network or a TLS tunnel".into(),
+            ));
+        }
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = tokio::time::timeout(
+            CONNECT_TIMEOUT + Duration::from_secs(1),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis: connection timed out".into()))?
+        .map_err(unavailable)?;
+        let store = RedisStore {
+            conn,
+            clock,
+            put_if_absent: Script::new(PUT_IF_ABSENT),
+            cas: Script::new(COMPARE_AND_SWAP),
+            delete_if: Script::new(DELETE_IF),
+        };
+        // One round trip now, so that a wrong database number or password fails at start.
+        let _: String = redis::cmd("PING")
+            .query_async(&mut store.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(store)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    async fn eval(&self, script: &Script, key: &str, args: &[&[u8]]) -> Result<i64, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&script.sha1).arg(1).arg(key);
+        for a in args {
+            cmd.arg(*a);
+        }
+        match cmd.query_async::<i64>(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // Not cached yet (or Redis restarted): EVAL runs and caches it.
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(script.source).arg(1).arg(key);
+                for a in args {
+                    cmd.arg(*a);
+                }
+                cmd.query_async::<i64>(&mut conn).await.map_err(unavailable)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn getdel(&self, c: Collection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
+            .arg(redis_key(c, key))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(raw.and_then(|r| live(r, self.now())))
+    }
+
+    /// Live keys of a collection (SCAN; for tests and tools, not for the request path).
+    pub async fn len(&self, c: Collection) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{KEY_PREFIX}:{}:*", c.name());
+        let mut cursor: u64 = 0;
+        let mut n = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            n += keys.len() as u64;
+            if next == 0 {
+                return Ok(n);
+            }
+            cursor = next;
+        }
+    }
+
+    /// The TTL Redis holds for a key, in milliseconds (`None` without a TTL or key).
+    pub async fn key_ttl_ms(&self, c: Collection, key: &str) -> Result<Option<u64>, StoreError> {
+        let v: i64 = redis::cmd("PTTL")
+            .arg(redis_key(c, key))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(v).ok())
+    }
+}
+
+impl Store for RedisStore {
+    fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let raw: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(redis_key(c, key))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(raw.and_then(|r| live(r, self.now())))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let v = encode(expiry(self.now(), ttl), &value);
+            let _: Value = redis::cmd("SET")
+                .arg(redis_key(c, key))
+                .arg(v)
+                .arg("PX")
+                .arg(ttl_ms(ttl))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn put_if_absent<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let now = self.now();
+            let v = encode(expiry(now, ttl), &value);
+            let set = self
+                .eval(
+                    &self.put_if_absent,
+                    &redis_key(c, key),
+                    &[
+                        now.to_string().as_bytes(),
+                        &v,
+                        ttl_ms(ttl).to_string().as_bytes(),
+                    ],
+                )
+                .await?;
+            Ok(set == 1)
+        })
+    }
+
+    fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(self.getdel(c, key))
+    }
+
+    fn delete<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move { Ok(self.getdel(c, key).await?.is_some()) })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+        new: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let now = self.now();
+            let v = encode(expiry(now, ttl), &new);
+            let swapped = self
+                .eval(
+                    &self.cas,
+                    &redis_key(c, key),
+                    &[
+                        now.to_string().as_bytes(),
+                        expected,
+                        &v,
+                        ttl_ms(ttl).to_string().as_bytes(),
+                    ],
+                )
+                .await?;
+            Ok(swapped == 1)
+        })
+    }
+
+    fn delete_if<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let now = self.now();
+            let removed = self
+                .eval(
+                    &self.delete_if,
+                    &redis_key(c, key),
+                    &[now.to_string().as_bytes(), expected],
+                )
+                .await?;
+            Ok(removed == 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_header() {
+        let v = encode(1_234, b"abc");
+        assert_eq!(&v[..HEADER], b"00000000000000001234");
+        assert_eq!(live(v.clone(), 1_000), Some(b"abc".to_vec()));
+        assert_eq!(live(v, 1_234), None);
+        assert_eq!(live(b"short".to_vec(), 0), None);
+        assert_eq!(live(b"xxxxxxxxxxxxxxxxxxxxabc".to_vec(), 0), None);
+        assert_eq!(redis_key(Collection::Locks, "a:b"), "authproof:locks:a:b");
+        assert_eq!(ttl_ms(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn script_sha1_matches_redis() {
+        // SHA-1 of the empty script, as `SCRIPT LOAD ""` answers.
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b"");
+        let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_unavailable() {
+        // A port nothing listens on (bound, then closed).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let r = RedisStore::connect(&format!("redis://127.0.0.1:{port}/0"), Clock::system()).await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+        let r = RedisStore::connect("rediss://127.0.0.1:1/0", Clock::system()).await;
+        assert!(matches!(r, Err(StoreError::Unavailable(m)) if m.contains("TLS")));
+    }
+}

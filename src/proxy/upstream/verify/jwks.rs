@@ -1,0 +1,312 @@
+//! The IdP's JSON Web Key Set, fetched on first use and cached.
+//!
+//! Keys are refetched when the set is older than [`MAX_AGE`], and when a token names a `kid`
+//! the cached set does not have (key rotation), at most once per [`MIN_REFRESH_INTERVAL`] so
+//! that tokens with made-up `kid`s cannot make the proxy hammer the IdP. One fetch at a time;
+//! a failed refetch keeps the keys already known. Keys that cannot verify anything (symmetric
+//! `oct` keys, unknown types, `use` other than `sig`, malformed members) are skipped.
+
+use super::VerifyError;
+use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use mock_idp::Clock;
+use parking_lot::RwLock;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A cached key set is refetched after this long.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
+/// An unknown `kid` triggers a refetch at most this often.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// One usable verification key.
+#[derive(Clone)]
+struct Key {
+    kid: Option<String>,
+    /// The JWK's `alg`, when it names one.
+    alg: Option<Algorithm>,
+    kind: KeyKind,
+    key: Arc<DecodingKey>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum KeyKind {
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+}
+
+impl KeyKind {
+    fn fits(self, alg: Algorithm) -> bool {
+        use Algorithm as A;
+        match self {
+            KeyKind::Rsa => matches!(
+                alg,
+                A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512
+            ),
+            KeyKind::EcP256 => alg == A::ES256,
+            KeyKind::EcP384 => alg == A::ES384,
+            KeyKind::Ed25519 => alg == A::EdDSA,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Cached {
+    keys: Vec<Key>,
+    /// Clock milliseconds of the last fetch attempt that succeeded.
+    fetched_at: Option<i64>,
+    /// Clock milliseconds of the last fetch attempt (success or not).
+    attempted_at: Option<i64>,
+}
+
+/// A JWKS endpoint and its cached keys.
+pub struct JwksCache {
+    uri: url::Url,
+    http: Arc<SchemeClients>,
+    timeout: Duration,
+    clock: Clock,
+    cached: RwLock<Cached>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for JwksCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksCache")
+            .field("uri", &self.uri.as_str())
+            .field("keys", &self.cached.read().keys.len())
+            .finish()
+    }
+}
+
+/// Parse a JWKS document into usable keys (unusable members are skipped).
+fn parse_keys(doc: &Value) -> Result<Vec<Key>, VerifyError> {
+    let list = doc.get("keys").and_then(Value::as_array).ok_or_else(|| {
+        VerifyError::Unavailable("the JWKS is not a JSON object with a keys array".into())
+    })?;
+    let mut out = Vec::new();
+    for member in list {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(member.clone()) else {
+            continue;
+        };
+        if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
+            continue;
+        }
+        let kind = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => KeyKind::Rsa,
+            AlgorithmParameters::EllipticCurve(p) => match p.curve {
+                EllipticCurve::P256 => KeyKind::EcP256,
+                EllipticCurve::P384 => KeyKind::EcP384,
+                _ => continue,
+            },
+            AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+                EllipticCurve::Ed25519 => KeyKind::Ed25519,
+                _ => continue,
+            },
+            // Symmetric keys never verify tokens from a JWKS (RS/HS confusion).
+            _ => continue,
+        };
+        let alg = match jwk.common.key_algorithm {
+            Some(a) => match a.to_string().parse::<Algorithm>() {
+                Ok(a) if kind.fits(a) => Some(a),
+                _ => continue,
+            },
+            None => None,
+        };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        out.push(Key {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            kind,
+            key: Arc::new(key),
+        });
+    }
+    Ok(out)
+}
+
+impl JwksCache {
+    /// A cache for the JWKS at `uri`; nothing is fetched until a key is needed.
+    pub fn new(uri: url::Url, http: Arc<SchemeClients>, timeout: Duration, clock: Clock) -> Self {
+        Self {
+            uri,
+            http,
+            timeout,
+            clock,
+            cached: RwLock::new(Cached::default()),
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The JWKS URL.
+    pub fn uri(&self) -> &url::Url {
+        &self.uri
+    }
+
+    /// How many usable keys are cached.
+    pub fn key_count(&self) -> usize {
+        self.cached.read().keys.len()
+    }
+
+    /// The key that verifies a token with header `kid` and `alg`.
+    pub async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<DecodingKey>, VerifyError> {
+        let now = self.clock.now_millis();
+        let (found, fetched_at, attempted_at) = {
+            let c = self.cached.read();
+            (Self::find(&c.keys, kid, alg), c.fetched_at, c.attempted_at)
+        };
+        let stale = fetched_at.is_none_or(|t| now.saturating_sub(t) >= MAX_AGE.as_millis() as i64);
+        if let Ok(Some(k)) = &found
+            && !stale
+        {
+            return Ok(k.clone());
+        }
+        // Refetch when there is nothing, the set is old, or the kid is unknown; at most once
+        // per MIN_REFRESH_INTERVAL (made-up kids, or an IdP that is down, must not turn every
+        // request into a fetch). A failed refetch keeps the keys already known.
+        let may_refetch = attempted_at
+            .is_none_or(|t| now.saturating_sub(t) >= MIN_REFRESH_INTERVAL.as_millis() as i64);
+        let missing = found.as_ref().is_ok_and(Option::is_none);
+        if (stale || missing) && may_refetch {
+            if let Err(e) = self.refresh(attempted_at).await
+                && self.cached.read().keys.is_empty()
+            {
+                return Err(e);
+            }
+        } else {
+            found?;
+        }
+        if self.cached.read().fetched_at.is_none() {
+            return Err(VerifyError::Unavailable(
+                "the identity provider's JWKS could not be fetched yet".into(),
+            ));
+        }
+        match Self::find(&self.cached.read().keys, kid, alg)? {
+            Some(k) => Ok(k),
+            None => Err(VerifyError::Invalid(match kid {
+                Some(k) => format!(
+                    "no key with kid {:?} for {alg:?} in the identity provider's JWKS",
+                    crate::proxy::redirect::printable(k)
+                ),
+                None => format!("no {alg:?} key in the identity provider's JWKS"),
+            })),
+        }
+    }
+
+    fn find(
+        keys: &[Key],
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Option<Arc<DecodingKey>>, VerifyError> {
+        let usable = |k: &&Key| k.kind.fits(alg) && k.alg.is_none_or(|a| a == alg);
+        match kid {
+            Some(kid) => Ok(keys
+                .iter()
+                .filter(usable)
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .map(|k| k.key.clone())),
+            None => {
+                let candidates: Vec<&Key> = keys.iter().filter(usable).collect();
+                match candidates.len() {
+                    0 => Ok(None),
+                    1 => Ok(Some(candidates[0].key.clone())),
+                    _ => Err(VerifyError::Invalid(
+                        "the token has no kid and the identity provider has several keys".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Fetch the set again, unless another task did since `seen_attempt`.
+    async fn refresh(&self, seen_attempt: Option<i64>) -> Result<(), VerifyError> {
+        let _one = self.fetching.lock().await;
+        if self.cached.read().attempted_at != seen_attempt {
+            return Ok(());
+        }
+        let now = self.clock.now_millis();
+        self.cached.write().attempted_at = Some(now);
+        let keys = self.fetch().await?;
+        tracing::debug!(uri = %self.uri, keys = keys.len(), "JWKS fetched");
+        let mut c = self.cached.write();
+        c.keys = keys;
+        c.fetched_at = Some(now);
+        Ok(())
+    }
+
+    async fn fetch(&self) -> Result<Vec<Key>, VerifyError> {
+        let http = self
+            .http
+            .for_url(self.uri.as_str())
+            .map_err(|e| VerifyError::Unavailable(format!("HTTP client: {e}")))?;
+        let resp = http
+            .get(self.uri.clone())
+            .timeout(self.timeout)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| VerifyError::Unavailable(format!("JWKS: {}", reqwest_error(&e))))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(VerifyError::Unavailable(format!(
+                "the JWKS answered HTTP {status}"
+            )));
+        }
+        let body = read_limited(resp, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| VerifyError::Unavailable(format!("JWKS: {e}")))?;
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|e| VerifyError::Unavailable(format!("the JWKS is not JSON: {e}")))?;
+        parse_keys(&doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unusable_keys_are_skipped() {
+        let doc = json!({"keys": [
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "sXch", "e": "AQAB"},
+            {"kty": "RSA", "kid": "broken"},
+            {"kty": "XYZ", "kid": "odd"},
+            {"kty": "RSA", "kid": "ok", "alg": "RS256", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB"},
+        ]});
+        let keys = parse_keys(&doc).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid.as_deref(), Some("ok"));
+        assert!(
+            JwksCache::find(&keys, Some("ok"), Algorithm::RS256)
+                .unwrap()
+                .is_some()
+        );
+        // The JWK says RS256: not usable for PS256, and never for HS256.
+        assert!(
+            JwksCache::find(&keys, Some("ok"), Algorithm::PS256)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            JwksCache::find(&keys, Some("ok"), Algorithm::HS256)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            JwksCache::find(&keys, None, Algorithm::RS256)
+                .unwrap()
+                .is_some()
+        );
+        assert!(parse_keys(&json!({"nokeys": []})).is_err());
+    }
+}
