@@ -906,3 +906,32 @@ async fn oidc_binds_the_id_token_to_the_sign_in_with_a_nonce() {
     assert!(e.to_string().contains("nonce"), "{e}");
     env.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_first_requests_share_one_jwks_fetch() {
+    let env = start(WORKOS_IDP, |idp| {
+        let mut c = authkit_config(&idp.url());
+        c.upstream.verifier.cache_ttl = HumanDuration::secs(0);
+        c
+    })
+    .await;
+    let token = authkit_token(&env.idp, Some(&env.proxy.resource())).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (url, token) = (env.proxy.resource(), token.clone());
+        set.spawn(async move {
+            http()
+                .post(url)
+                .bearer_auth(token)
+                .json(&mcp_init())
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), 200);
+    }
+    assert_eq!(env.journal("/oauth2/jwks").len(), 1, "one fetch for all");
+    env.stop().await;
+}

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123";
+/// The callback of the production-style configurations below (base_url
+/// https://mcp.example.com); the mock IdPs' clients register it.
+const CALLBACK: &str = "https://mcp.example.com/auth/callback";
 
 fn idp_config(yaml: &str) -> IdpConfig {
     mock_idp::yaml::from_str(yaml, "<test idp>").expect("idp config")
@@ -28,17 +31,18 @@ async fn idp(yaml: &str) -> MockIdpHandle {
 /// An OIDC mock IdP whose `upstream-app` (secret s3cret) must use `method`.
 async fn oidc_idp(method: &str) -> MockIdpHandle {
     idp(&format!(
-        "flavor: oidc\nclients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: {method} }}]\nusers: [{{ sub: alice }}]\n"
+        "flavor: oidc\nclients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: {method}, redirect_uris: [{CALLBACK}] }}]\nusers: [{{ sub: alice }}]\n"
     ))
     .await
 }
 
-/// A config file in a per-test temporary directory, removed on drop.
+/// A config file in its own temporary directory (names are unique per test), removed on drop.
 struct TempConfig(PathBuf);
 
 impl TempConfig {
     fn new(name: &str, text: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("authproof-validate-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("authproof-validate-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join(name);
         std::fs::write(&path, text).expect("write config");
@@ -51,7 +55,9 @@ impl TempConfig {
 
 impl Drop for TempConfig {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -295,7 +301,7 @@ async fn issuer_with_a_trailing_slash_is_a_mismatch() {
     // an explicitly configured issuer without the slash is not.
     let oidc = MockIdp::builder()
         .config(idp_config(
-            "flavor: oidc\nclients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }]\n",
+            "flavor: oidc\nclients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post, redirect_uris: [\"https://mcp.example.com/auth/callback\"] }]\n",
         ))
         .issuer_path("/")
         .spawn()
@@ -458,7 +464,7 @@ async fn unreachable_discovery_is_an_error() {
 // Presets.
 
 const WORKOS_IDP: &str = "flavor: workos\n\
-    clients: [{ id: client_01HZ8E6VQ6X0Q4T2N1R9Y7K5M3, secret: sk_test_example, token_endpoint_auth_method: client_secret_post }]\n\
+    clients: [{ id: client_01HZ8E6VQ6X0Q4T2N1R9Y7K5M3, secret: sk_test_example, token_endpoint_auth_method: client_secret_post, redirect_uris: [\"http://127.0.0.1:8000/auth/callback\", \"https://mcp.example.com/auth/callback\"] }]\n\
     users: [{ sub: user_01HZ8E9A1B2C3D4E5F6G7H8J9K }]\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,7 +523,7 @@ async fn authkit_needs_dynamic_client_registration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_has_no_discovery_and_is_probed_directly() {
     let idp = idp(
-        "flavor: github\nclients: [{ id: Iv1.abc, secret: gh-secret, token_endpoint_auth_method: client_secret_post }]\nusers: [{ sub: \"1\", claims: { login: alice } }]\n",
+        "flavor: github\nclients: [{ id: Iv1.abc, secret: gh-secret, token_endpoint_auth_method: client_secret_post, redirect_uris: [\"https://mcp.example.com/auth/callback\"] }]\nusers: [{ sub: \"1\", claims: { login: alice } }]\n",
     )
     .await;
     let text = format!(
@@ -580,7 +586,7 @@ async fn google_quirks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_rejecting_resource_is_caught_statically_and_live() {
     let idp = idp(
-        "flavor: oidc\nclients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post, reject_resource: true }]\n",
+        "flavor: oidc\nclients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post, reject_resource: true, redirect_uris: [\"https://mcp.example.com/auth/callback\"] }]\n",
     )
     .await;
     let out = run_bin(
@@ -648,7 +654,6 @@ async fn insecure_production_example_lists_its_mistakes() {
     for id in [
         "static.base_url_insecure",
         "static.consent_off",
-        "static.storage_memory",
         "static.allowlist_http_non_loopback",
         "static.allowlist_invalid_pattern",
         "static.upstream_insecure_url",
@@ -661,6 +666,7 @@ async fn insecure_production_example_lists_its_mistakes() {
         "static.allowlist_any_path",
         "static.allowlist_path_prefix",
         "static.allowlist_any_port",
+        "static.storage_memory",
         "static.signing_key_derived",
         "static.secret_in_file",
     ] {
@@ -878,7 +884,7 @@ async fn environment_alone_is_a_configuration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth0_with_an_audience_passes_live() {
     let idp = idp(
-        "flavor: oidc\nclients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post, audience: https://api.example.com }]\n",
+        "flavor: oidc\nclients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post, audience: https://api.example.com, redirect_uris: [\"https://mcp.example.com/auth/callback\"] }]\n",
     )
     .await;
     let text = format!(
@@ -904,5 +910,47 @@ async fn auth0_with_an_audience_passes_live() {
     assert_eq!(
         token.form.get("redirect_uri").map(String::as_str),
         Some("https://mcp.example.com/auth/callback")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_callback_url_is_found() {
+    let idp = oidc_idp("client_secret_post").await;
+    let text = clean_oidc(&idp.discovery_url(), "client_secret_post");
+    let cfg = TempConfig::new("callback.yaml", &text);
+    let r = live(cfg.path(), &secret_vars("s3cret")).await;
+    assert!(has(&r, "live.authorize_ok"), "{:#?}", r.findings);
+    // The probe asked for exactly what a login would: client, callback, PKCE S256.
+    let authorize = idp
+        .journal()
+        .into_iter()
+        .find(|e| e.path.ends_with("/authorize"))
+        .expect("an authorization request");
+    assert_eq!(
+        authorize.query.get("redirect_uri").map(String::as_str),
+        Some(CALLBACK)
+    );
+    assert_eq!(
+        authorize
+            .query
+            .get("code_challenge_method")
+            .map(String::as_str),
+        Some("S256")
+    );
+
+    let moved = text.replace("https://mcp.example.com", "https://new-host.example.com");
+    let cfg = TempConfig::new("callback-moved.yaml", &moved);
+    let r = live(cfg.path(), &secret_vars("s3cret")).await;
+    assert_eq!(
+        ids(&r, Severity::Error),
+        ["live.callback_not_registered"],
+        "{:#?}",
+        r.findings
+    );
+    let f = one(&r, "live.callback_not_registered");
+    assert!(
+        f.fix.contains("https://new-host.example.com/auth/callback"),
+        "{}",
+        f.fix
     );
 }

@@ -6,13 +6,19 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Exit status: 0 no errors, 1 errors, 2 the configuration could not be read (or bad
+/// arguments). Finding ids are stable (see `authproof::validate::catalogue`).
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 no errors, 1 errors, 2 the configuration could not be read or bad arguments.\nFindings have stable ids (static.*, preset.*, live.*, config.*); --format json is for CI."
+)]
 pub struct ValidateArgs {
     /// Proxy configuration (YAML); AUTHPROOF_* variables apply on top, as for `serve`.
     /// Without it, the AUTHPROOF_* variables alone are the configuration.
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
-    /// Also check the IdP: discovery, issuer, JWKS and a token-endpoint probe.
+    /// Also check the IdP: discovery, issuer, JWKS, the callback URL's registration and a
+    /// token-endpoint probe (client id, secret and authentication method).
     #[arg(long)]
     pub live: bool,
     /// Output format.

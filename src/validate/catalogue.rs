@@ -330,6 +330,22 @@ pub const IDS: &[(&str, &str)] = &[
         "live.token_probe_skipped",
         "cleartext token endpoint: credentials not sent",
     ),
+    (
+        "live.authorize_ok",
+        "the IdP accepts the authorization request with the callback URL",
+    ),
+    (
+        "live.callback_not_registered",
+        "the IdP refuses the callback URL",
+    ),
+    (
+        "live.authorize_inconclusive",
+        "an unexpected answer to the authorization request",
+    ),
+    (
+        "live.authorize_unreachable",
+        "the authorization endpoint cannot be reached",
+    ),
     ("live.userinfo_ok", "userinfo refuses a made-up token"),
     (
         "live.userinfo_accepts_invalid_token",
@@ -369,6 +385,7 @@ mod tests {
             include_str!("live.rs"),
             include_str!("jwks.rs"),
             include_str!("probe.rs"),
+            include_str!("authorize.rs"),
             include_str!("report.rs"),
         ];
         let mut used = std::collections::BTreeSet::new();

@@ -1,6 +1,7 @@
 //! `--live`: ask the IdP. First its metadata (OIDC discovery or RFC 8414, judged by
 //! [`super::metadata`]), then, in parallel, the JWKS ([`super::jwks`]), the token-endpoint
-//! probe ([`super::probe`]), and the userinfo or introspection endpoint the verifier uses.
+//! probe ([`super::probe`]), the authorization endpoint with the proxy's callback URL
+//! ([`super::authorize`]), and the userinfo or introspection endpoint the verifier uses.
 //!
 //! HTTP goes through the proxy's upstream client settings
 //! ([`crate::proxy::upstream::upstream_http`]: no redirects, no cookies, connect timeout) with
@@ -11,7 +12,7 @@ use super::metadata::{Metadata, metadata_checks, metadata_url};
 use super::probe::{self, Target};
 use super::report::NOTHING_TO_DO;
 use super::static_checks::is_cleartext_remote;
-use super::{Context, jwks};
+use super::{Context, authorize, jwks};
 use crate::proxy::config::{ProviderKind, ProxyConfig, VerifierKind};
 use crate::proxy::upstream::verify::VerifyError;
 use crate::proxy::upstream::verify::introspection::IntrospectionVerifier;
@@ -62,6 +63,35 @@ impl Http {
         discover(client, url, self.timeout)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// GET `url` without following redirects: status, `Location`, and the body as text.
+    async fn page(&self, url: &str) -> Result<(u16, Option<String>, String), String> {
+        let client = self
+            .clients
+            .for_url(url)
+            .map_err(|e| format!("the HTTP client cannot be built: {e}"))?;
+        let resp = client
+            .get(url)
+            .timeout(self.timeout)
+            .header(reqwest::header::ACCEPT, "text/html")
+            .send()
+            .await
+            .map_err(|e| reqwest_error(&e).to_string())?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = read_limited(resp, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            status,
+            location,
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
     }
 
     /// GET a JSON object.
@@ -249,11 +279,59 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             .key("upstream.introspection_endpoint")],
         }
     };
-    let (a, b, u, i) = tokio::join!(jwks_check, probe_check, userinfo_check, introspection_check);
+    let authorize_check =
+        async {
+            match (&authorization, &token) {
+                (Some(a), Some(t)) if !remote => {
+                    let callback = ctx.callback_url();
+                    match authorize::authorization_url(
+                        &c.upstream,
+                        a,
+                        t,
+                        &callback,
+                        &ctx.resource_url(),
+                    )
+                    .await
+                    {
+                        Ok(url) => match http.page(&url).await {
+                            Ok((status, location, body)) => vec![authorize::classify(
+                                status,
+                                location.as_deref(),
+                                &body,
+                                &callback,
+                            )],
+                            Err(why) => vec![Finding::error(
+                            "live.authorize_unreachable",
+                            format!("the authorization endpoint {a} could not be reached: {why}"),
+                            "Check upstream.authorization_endpoint (or the discovery document)",
+                        )
+                        .key("upstream.authorization_endpoint")],
+                        },
+                        Err(why) => {
+                            vec![Finding::error(
+                        "live.authorize_unreachable",
+                        format!("no authorization URL could be built from {a}: {why}"),
+                        "Check upstream.authorization_endpoint (or the discovery document)",
+                    )
+                    .key("upstream.authorization_endpoint")]
+                        }
+                    }
+                }
+                _ => Vec::new(),
+            }
+        };
+    let (a, b, u, i, z) = tokio::join!(
+        jwks_check,
+        probe_check,
+        userinfo_check,
+        introspection_check,
+        authorize_check
+    );
     f.extend(a);
     f.extend(b);
     f.extend(u);
     f.extend(i);
+    f.extend(z);
     reconcile_methods(f)
 }
 

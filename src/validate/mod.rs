@@ -10,15 +10,19 @@
 //!   the proxy's own [`crate::proxy::redirect`] matcher), client authentication, scopes, and
 //!   each preset's quirks. Everything [`ProxyConfig::problems`] reports (what `serve` refuses)
 //!   is a finding too.
-//! - **live** ([`live`], [`metadata`], `--live`): the IdP itself: discovery, the issuer byte for byte, the
-//!   advertised methods and scopes, the JWKS, and a token-endpoint probe with an invalid code
-//!   (sent through the proxy's own upstream client, [`crate::proxy::upstream::Upstream`]) that
-//!   tells a wrong secret from a wrong client-authentication method.
+//! - **live** ([`live`], `--live`): the IdP itself, all on loopback in well under a second:
+//!   the metadata ([`metadata`]: discovery reachable, the issuer byte for byte, endpoints,
+//!   advertised methods, PKCE and scopes), the JWKS ([`jwks`]), the authorization endpoint
+//!   with the proxy's exact callback URL ([`authorize`]: is it registered?), and a
+//!   token-endpoint probe with an invalid code ([`probe`], sent through the proxy's own
+//!   upstream client, [`crate::proxy::upstream::Upstream`]) that tells a wrong secret from a
+//!   wrong client-authentication method. After discovery, the probes run in parallel.
 //!
 //! The result is a [`Report`]: findings with stable ids (listed in [`catalogue::IDS`]),
 //! rendered as text or JSON, and an exit code (0 clean, 1 errors, 2 could not run).
 
 pub mod allowlist;
+pub mod authorize;
 pub mod catalogue;
 pub mod finding;
 pub mod jwks;

@@ -200,7 +200,8 @@ fn production(ctx: &Context, f: &mut Vec<Finding>) {
             f.push(
                 Finding::new(
                     "static.storage_memory",
-                    d.pick(Severity::Error, Severity::Info),
+                    // Works, but fragile: a warning in production, not an error.
+                    d.pick(Severity::Warning, Severity::Info),
                     "storage is memory: registrations, consents and refresh tokens are lost on every restart (clients then fail with invalid_client and must register again), and several instances cannot share them",
                     "Use storage: file:/var/lib/authproof/state.redb (one instance) or redis://HOST:6379/0 (several instances)",
                 )

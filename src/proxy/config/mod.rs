@@ -65,7 +65,8 @@ pub struct ProxyConfig {
     pub refresh_token_ttl: HumanDuration,
     /// How long the refresh token just rotated out stays usable once more (a client retrying
     /// a lost response): within it, it yields a new successor and the earlier successor is
-    /// revoked. `0s` turns it off (any reuse revokes the family).
+    /// revoked. `0s` turns it off: a replayed token revokes the family (a request that merely
+    /// lost a race with the rotation is refused without revoking).
     pub refresh_grace_window: HumanDuration,
     /// Lifetime of the proxy's authorization codes.
     pub code_ttl: HumanDuration,

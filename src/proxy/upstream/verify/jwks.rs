@@ -183,6 +183,8 @@ impl JwksCache {
             }
         } else {
             found?;
+            // A fetch may be under way (another request's): wait for it, then look again.
+            drop(self.fetching.lock().await);
         }
         if self.cached.read().fetched_at.is_none() {
             return Err(VerifyError::Unavailable(

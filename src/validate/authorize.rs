@@ -1,0 +1,255 @@
+//! The authorization-endpoint probe: is the proxy's callback URL registered at the IdP?
+//!
+//! The most common deployment mistake. The probe builds the exact authorization URL the
+//! proxy would send a browser to ([`Upstream::authorize_url`]: client id, callback URL,
+//! scopes, PKCE S256, extra parameters) and requests it once without following redirects.
+//! IdPs check `client_id` and `redirect_uri` before anything else and show an error page
+//! (not a redirect) when the callback is unknown, so:
+//!
+//! - a redirect back to the callback URL, or on to a login page, means the request was
+//!   accepted;
+//! - a 4xx page that talks about the redirect URI / callback means it is not registered;
+//! - other answers are reported as inconclusive, never guessed.
+
+use super::finding::{Finding, Severity};
+use super::report::NOTHING_TO_DO;
+use crate::proxy::config::UpstreamConfig;
+use crate::proxy::upstream::Upstream;
+
+/// What IdPs' error pages say when the redirect URI is unknown, distinctive enough to judge
+/// even a 200 page by (a login page may well contain `redirect_uri` in a form; lower case).
+const STRONG_MARKERS: &[&str] = &[
+    "redirect_uri_mismatch",
+    "aadsts50011",
+    "callback url mismatch",
+    "invalid redirect_uri",
+    "invalid parameter: redirect_uri",
+    "redirect_uri is not registered",
+    "not associated with this application",
+];
+
+/// How an IdP's 4xx error page says the redirect URI is wrong (lower case).
+const REDIRECT_MARKERS: &[&str] = &[
+    "redirect_uri",
+    "redirect uri",
+    "redirect url",
+    "callback url",
+    "aadsts50011",
+    "not associated with this application",
+];
+
+/// The authorization URL the proxy would use for a login, with a throwaway state and PKCE.
+pub async fn authorization_url(
+    upstream: &UpstreamConfig,
+    authorization_endpoint: &str,
+    token_endpoint: &str,
+    callback: &str,
+    resource: &str,
+) -> Result<String, String> {
+    let mut cfg = upstream.clone();
+    cfg.config_url = None;
+    cfg.authorization_endpoint = Some(authorization_endpoint.to_string());
+    cfg.token_endpoint = Some(token_endpoint.to_string());
+    let up = Upstream::new(cfg, callback.to_string(), mock_idp::Clock::system())
+        .map_err(|e| e.to_string())?;
+    let endpoints = up.endpoints().await.map_err(|e| e.to_string())?;
+    let challenge = crate::oauth::pkce::challenge_s256(&crate::oauth::pkce::new_verifier());
+    Ok(up.authorize_url(
+        endpoints,
+        "authproof-validate-probe",
+        &challenge,
+        &[],
+        resource,
+        None,
+    ))
+}
+
+/// Judge the IdP's answer to the authorization request.
+pub fn classify(status: u16, location: Option<&str>, body: &str, callback: &str) -> Finding {
+    let key = "redirect_path";
+    let lower = body.to_ascii_lowercase();
+    let mentions_redirect = if (200..300).contains(&status) {
+        STRONG_MARKERS.iter().any(|m| lower.contains(m))
+    } else {
+        REDIRECT_MARKERS.iter().any(|m| lower.contains(m))
+    };
+    match (status, location) {
+        (300..=399, Some(loc)) if loc.starts_with(callback) => Finding::info(
+            "live.authorize_ok",
+            format!("the IdP accepted the authorization request and redirected to the callback {callback}"),
+            NOTHING_TO_DO,
+        )
+        .key(key),
+        (300..=399, Some(loc)) if error_redirect(loc) => Finding::error(
+            "live.callback_not_registered",
+            format!(
+                "the IdP sent the authorization request to its error page ({}): the callback {callback} is most likely not registered",
+                clip(loc)
+            ),
+            format!("Register exactly {callback} as a redirect / callback URL of upstream.client_id at the IdP (see static.callback_url)"),
+        )
+        .key(key),
+        (300..=399, Some(_)) => Finding::info(
+            "live.authorize_ok",
+            "the IdP accepted the authorization request and sent the browser on to log in (most IdPs check the callback URL before that; GitHub only after the login)",
+            NOTHING_TO_DO,
+        )
+        .key(key),
+        (200..=299, _) if !mentions_redirect => Finding::info(
+            "live.authorize_ok",
+            "the IdP answered the authorization request with a page (normally its login page)",
+            NOTHING_TO_DO,
+        )
+        .key(key),
+        (400..=499, _) | (200..=299, _) if mentions_redirect => Finding::new(
+            "live.callback_not_registered",
+            if status >= 400 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "the IdP refused the authorization request (HTTP {status}) with a page about the redirect URI: the callback {callback} is most likely not registered{}",
+                excerpt(body)
+            ),
+            format!("Register exactly {callback} as a redirect / callback URL of upstream.client_id at the IdP (see static.callback_url)"),
+        )
+        .key(key),
+        _ => Finding::warning(
+            "live.authorize_inconclusive",
+            format!(
+                "the IdP answered the authorization request with HTTP {status}{}",
+                excerpt(body)
+            ),
+            "Try a login in a browser; check upstream.client_id, upstream.extra_authorize_params and the callback registration",
+        )
+        .key(key),
+    }
+}
+
+/// Does a redirect go to an error page about the redirect URI (Auth0-style
+/// `/error?error=…&error_description=Callback URL mismatch…`)?
+fn error_redirect(location: &str) -> bool {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    let text: String = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| format!("{k}={v} "))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    text.contains("error") && REDIRECT_MARKERS.iter().any(|m| text.contains(m))
+}
+
+fn clip(s: &str) -> String {
+    let c: String = s.chars().filter(|c| !c.is_control()).take(160).collect();
+    if s.chars().count() > 160 {
+        format!("{c}…")
+    } else {
+        c
+    }
+}
+
+/// A short, printable piece of an error page's text (tags dropped), for the message.
+fn excerpt(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(if c.is_control() { ' ' } else { c }),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return String::new();
+    }
+    let joined = words.join(" ");
+    let clipped: String = joined.chars().take(160).collect();
+    format!(
+        " (\"{clipped}{}\")",
+        if joined.chars().count() > 160 {
+            "…"
+        } else {
+            ""
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CB: &str = "https://mcp.example.com/auth/callback";
+
+    #[test]
+    fn answers_are_classified() {
+        let id = |s, l, b| classify(s, l, b, CB).id;
+        assert_eq!(
+            id(
+                302,
+                Some("https://mcp.example.com/auth/callback?code=x"),
+                ""
+            ),
+            "live.authorize_ok"
+        );
+        assert_eq!(
+            id(302, Some("https://idp.example.com/login?x=1"), ""),
+            "live.authorize_ok"
+        );
+        assert_eq!(id(200, None, "<html>Sign in</html>"), "live.authorize_ok");
+        // A login page carrying the redirect_uri in its form is not an error page.
+        assert_eq!(
+            id(
+                200,
+                None,
+                "<form action=\"/login?redirect_uri=https%3A%2F%2Fx\">"
+            ),
+            "live.authorize_ok"
+        );
+        assert_eq!(
+            id(
+                302,
+                Some(
+                    "https://t.auth0.com/error?error=invalid_request&error_description=Callback%20URL%20mismatch."
+                ),
+                ""
+            ),
+            "live.callback_not_registered"
+        );
+        let f = classify(
+            400,
+            None,
+            "<html><h1>Error 400: redirect_uri_mismatch</h1></html>",
+            CB,
+        );
+        assert_eq!(f.id, "live.callback_not_registered");
+        assert_eq!(f.severity, Severity::Error);
+        assert!(
+            f.message.contains("Error 400: redirect_uri_mismatch"),
+            "{}",
+            f.message
+        );
+        let f = classify(
+            200,
+            None,
+            "AADSTS50011: The redirect URI ... does not match",
+            CB,
+        );
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(id(500, None, "oops"), "live.authorize_inconclusive");
+        assert_eq!(
+            id(400, None, "invalid scope"),
+            "live.authorize_inconclusive"
+        );
+    }
+
+    #[test]
+    fn excerpts_are_short_and_plain() {
+        assert_eq!(excerpt(""), "");
+        assert_eq!(excerpt("<p>a\n<b>b</b></p>"), " (\"a b\")");
+        assert!(excerpt(&"x ".repeat(500)).ends_with("…\")"));
+    }
+}
