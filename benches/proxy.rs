@@ -79,7 +79,8 @@ fn proxy_yaml(idp: &MockIdpHandle) -> String {
          valid_scopes: [openid, email]\n\
          allowed_client_redirect_uris: ['http://127.0.0.1:*']\n\
          consent: always\n\
-         jwt_signing_key: bench-signing-key-0123456789abcdef\n",
+         jwt_signing_key: bench-signing-key-0123456789abcdef\n\
+         storage: memory\n",
         idp.discovery_url()
     )
 }

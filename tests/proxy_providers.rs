@@ -691,6 +691,7 @@ flavor: oidc
 clients: [{ id: entra-app, secret: esecret, token_endpoint_auth_method: client_secret_basic, reject_resource: true, refresh_requires_scope: true }]
 users: [{ sub: alice }]
 default_user: alice
+tokens: { id_token_ttl_secs: 600, access_token_ttl_secs: 3600 }
 ";
     let env = start(idp_yaml, |idp| {
         let mut c = base_config();
@@ -710,6 +711,10 @@ default_user: alice
             .query
             .contains_key("resource")
     );
+    assert_eq!(env.mcp(&at).await.0, 200);
+    // The ID token (the azure verifier's) outlives its 10 minutes: still authentic, and the
+    // upstream access token is valid, so the guard keeps accepting.
+    env.clock.advance(Duration::from_secs(700));
     assert_eq!(env.mcp(&at).await.0, 200);
     let r = fc.refresh(RefreshRequest::default()).await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);

@@ -442,9 +442,10 @@ impl Records {
     /// Release the lock `name` if `owner` still holds it (a lock that expired and was taken
     /// by someone else is left alone).
     pub async fn unlock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        if self.store.get(Collection::Locks, name).await?.as_deref() == Some(owner.as_bytes()) {
-            self.store.delete(Collection::Locks, name).await?;
-        }
+        // One atomic step: a lock that expired and was taken by another owner stays theirs.
+        self.store
+            .delete_if(Collection::Locks, name, owner.as_bytes())
+            .await?;
         Ok(())
     }
 

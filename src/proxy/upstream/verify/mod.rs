@@ -366,7 +366,16 @@ impl UpstreamVerifier {
                     .id_token
                     .as_ref()
                     .ok_or_else(|| VerifyError::Unavailable("no ID-token verifier".into()))?;
-                j.verify(t).await.map(Some)
+                match j.verify(t).await {
+                    Ok(v) => Ok(Some(v)),
+                    // Authentic (signature, issuer, audience checked before expiry) but past
+                    // its exp: the ID token attests the sign-in; how long the session lasts
+                    // is the upstream access and refresh tokens' business (checked by the
+                    // guard), and IdPs often issue ID tokens shorter-lived than those. The
+                    // callback refuses an expired ID token (see `at_callback`).
+                    Err(VerifyError::Expired) => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
         }
     }
