@@ -14,7 +14,10 @@
 //! 0: every key is bounded by its TTL).
 //!
 //! Run: `cargo bench --bench refresh` (release profile). `BENCH_IDP_ACCESS_TOKENS=opaque`
-//! takes one of the IdP's two RS256 signatures out of each refresh.
+//! takes one of the IdP's two RS256 signatures out of each refresh;
+//! `BENCH_IDP_ID_TOKEN_ON_REFRESH=false` as well takes the other (the IdP then answers a
+//! refresh without an ID token, as OIDC allows), which leaves the proxy's and the store's
+//! own cost.
 
 #[allow(dead_code)]
 #[path = "../tests/support/redis.rs"]
@@ -40,15 +43,21 @@ fn access_token_format() -> String {
         .unwrap_or_else(|| "jwt".into())
 }
 
+/// `BENCH_IDP_ID_TOKEN_ON_REFRESH=false`: refresh responses carry no new ID token.
+fn id_token_on_refresh() -> bool {
+    std::env::var("BENCH_IDP_ID_TOKEN_ON_REFRESH").as_deref() != Ok("false")
+}
+
 fn idp_config() -> IdpConfig {
     let text = format!(
         "flavor: oidc\n\
          clients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }}]\n\
          users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}]\n\
          default_user: alice\n\
-         tokens: {{ access_token_format: {} }}\n\
+         tokens: {{ access_token_format: {}, id_token_on_refresh: {} }}\n\
          journal: {{ max_entries: 1000 }}\n",
-        access_token_format()
+        access_token_format(),
+        id_token_on_refresh()
     );
     mock_idp::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
 }
@@ -234,8 +243,9 @@ fn main() {
 
 async fn run(secs: f64) {
     println!(
-        "refresh grants, end to end (proxy + upstream refresh at the mock IdP, {} access tokens), {CLIENTS} concurrent clients, {secs} s per backend, {} cores",
+        "refresh grants, end to end (proxy + upstream refresh at the mock IdP, {} access tokens, ID token on refresh: {}), {CLIENTS} concurrent clients, {secs} s per backend, {} cores",
         access_token_format(),
+        id_token_on_refresh(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut rows = Vec::new();

@@ -349,6 +349,8 @@ pub struct TokensConfig {
     /// `refresh_token_ttl_secs` this reproduces its short offline sessions).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_refresh_expires_in: bool,
+    /// Issue a new ID token on refresh (OIDC Core §12.2 makes it optional). Default true.
+    pub id_token_on_refresh: bool,
 }
 
 impl Default for TokensConfig {
@@ -362,6 +364,7 @@ impl Default for TokensConfig {
             refresh_rotation: Rotation::On,
             access_token_format: AccessTokenFormat::Jwt,
             send_refresh_expires_in: false,
+            id_token_on_refresh: true,
         }
     }
 }

@@ -297,3 +297,32 @@ fn the_quirks_example_loads() {
     assert!(c.clients[2].reject_resource && c.clients[2].refresh_requires_scope);
     assert!(c.tokens.send_refresh_expires_in);
 }
+
+#[tokio::test]
+async fn id_token_on_refresh_can_be_turned_off() {
+    for (on, text) in [
+        (true, "tokens: { id_token_on_refresh: true }"),
+        (false, "tokens: { id_token_on_refresh: false }"),
+    ] {
+        let idp = spawn(&format!(
+            "flavor: oidc\nclients: [{{ id: app, token_endpoint_auth_method: none }}]\nusers: [{{ sub: alice }}]\n{text}\n"
+        ))
+        .await;
+        let t = redeem(&idp, "app", &[]).await;
+        assert!(t["id_token"].is_string(), "code grant: {t}");
+        let rt = t["refresh_token"].as_str().unwrap().to_string();
+        let (s, _, r) = token(
+            &idp,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        assert!(r["access_token"].is_string(), "{r}");
+        assert_eq!(r.get("id_token").is_some(), on, "refresh ({text}): {r}");
+    }
+}

@@ -353,7 +353,10 @@ fn refresh_grant(idp: &Idp, client: &ClientConfig, p: &Params) -> Result<Issued,
         auth_time: Some(grant.auth_time),
     };
     let (access_token, expires_in) = tokens::access_token(idp, &subject)?;
-    let id_token = if flavors::issues_id_tokens(idp.flavor) && tokens::has_scope(&scope, "openid") {
+    let id_token = if flavors::issues_id_tokens(idp.flavor)
+        && idp.settings.read().tokens.id_token_on_refresh
+        && tokens::has_scope(&scope, "openid")
+    {
         Some(tokens::id_token(idp, &subject, None, &access_token)?)
     } else {
         None
