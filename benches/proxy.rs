@@ -22,6 +22,11 @@
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).
 
+#[path = "support/load.rs"]
+mod load;
+
+use load::{RequestFigures, guarded_requests, percentile};
+
 use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret};
 use authproof::proxy::store::{Collection, MemoryStore, Store};
@@ -32,7 +37,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 const CONNECTIONS: usize = 64;
 const FLOW_CONCURRENCY: usize = 16;
@@ -131,14 +135,6 @@ impl std::fmt::Display for Rss {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
@@ -386,198 +382,6 @@ struct FlowFigures {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Guarded MCP requests on raw keep-alive connections
-
-async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Read more bytes into `buf`; an error at end of stream.
-async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        stream.readable().await?;
-        match stream.try_read(&mut chunk) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Read one HTTP/1.1 response (Content-Length or chunked); returns its status and body.
-async fn read_response(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let head_end = loop {
-        if let Some(i) = find(buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        read_more(stream, buf).await?;
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| bad("head is not UTF-8"))?;
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status"))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in head.split("\r\n").skip(1) {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                content_length = v.trim().parse::<usize>().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-            {
-                chunked = true;
-            }
-        }
-    }
-    buf.drain(..head_end);
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let line_end = loop {
-                if let Some(i) = find(buf, b"\r\n") {
-                    break i;
-                }
-                read_more(stream, buf).await?;
-            };
-            let size_text = std::str::from_utf8(&buf[..line_end]).map_err(|_| bad("chunk"))?;
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| bad("chunk size"))?;
-            while buf.len() < line_end + 2 + size + 2 {
-                read_more(stream, buf).await?;
-            }
-            body.extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
-            buf.drain(..line_end + 2 + size + 2);
-            if size == 0 {
-                break;
-            }
-        }
-    } else {
-        let n = content_length.ok_or_else(|| bad("no content-length"))?;
-        while buf.len() < n {
-            read_more(stream, buf).await?;
-        }
-        body.extend(buf.drain(..n));
-    }
-    Ok((status, body))
-}
-
-struct RequestFigures {
-    rate: f64,
-    done: u64,
-    bad: u64,
-    first_bad: Option<String>,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-}
-
-async fn guarded_requests(addr: SocketAddr, path: &str, token: &str, secs: f64) -> RequestFigures {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let request = Arc::new(request.into_bytes());
-    let warmup = Duration::from_millis(500);
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let deadline = measure_from + Duration::from_secs_f64(secs);
-    let bad = Arc::new(AtomicU64::new(0));
-    let first_bad = Arc::new(parking_lot::Mutex::new(None::<String>));
-    let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (request, bad, first_bad) = (request.clone(), bad.clone(), first_bad.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat_us: Vec<u32> = Vec::with_capacity(1 << 14);
-            let stream = TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let mut buf = Vec::with_capacity(16 * 1024);
-            let mut checked = false;
-            loop {
-                let s = Instant::now();
-                if s >= deadline {
-                    break;
-                }
-                if let Err(e) = write_all(&stream, &request).await {
-                    first_bad.lock().get_or_insert(format!("write: {e}"));
-                    bad.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                match read_response(&stream, &mut buf).await {
-                    Ok((200, body)) => {
-                        if !checked {
-                            let v: serde_json::Value =
-                                serde_json::from_slice(&body).unwrap_or_default();
-                            assert!(
-                                v["result"]["tools"].is_array(),
-                                "tools/list answered {}",
-                                String::from_utf8_lossy(&body)
-                            );
-                            checked = true;
-                        }
-                        if s >= measure_from {
-                            lat_us.push(s.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                        }
-                    }
-                    Ok((status, body)) => {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                        first_bad.lock().get_or_insert(format!(
-                            "HTTP {status}: {}",
-                            String::from_utf8_lossy(&body)
-                        ));
-                    }
-                    Err(e) => {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                        first_bad.lock().get_or_insert(format!("read: {e}"));
-                        break;
-                    }
-                }
-            }
-            lat_us
-        }));
-    }
-    let mut lat = Vec::new();
-    for task in tasks {
-        lat.extend(task.await.expect("request task"));
-    }
-    let measured = Instant::now().saturating_duration_since(measure_from);
-    let mut lat: Vec<f64> = lat.into_iter().map(|us| us as f64 / 1e3).collect();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    RequestFigures {
-        rate: lat.len() as f64 / measured.as_secs_f64(),
-        done: lat.len() as u64,
-        bad: bad.load(Ordering::Relaxed),
-        first_bad: first_bad.lock().take(),
-        p50_ms: percentile(&lat, 0.50),
-        p99_ms: percentile(&lat, 0.99),
-        max_ms: lat.last().copied().unwrap_or(f64::NAN),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The binary as its own process: memory after load
 
 struct BinaryFigures {
@@ -623,7 +427,7 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
         let token = one_flow(&http, &base, &resource).await.ok()?;
         let flows = flows(&base, &resource, secs / 2.0).await;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let requests = guarded_requests(addr, "/mcp", &token, secs / 2.0).await;
+        let requests = guarded_requests(addr, "/mcp", &token, secs / 2.0, CONNECTIONS).await;
         let rss_after = Rss::of(&status);
         Some(BinaryFigures {
             cold_ms: sorted(cold_ms),
@@ -749,7 +553,8 @@ async fn run(secs: f64) {
         .expect("resource URL")
         .path()
         .to_owned();
-    let requests = guarded_requests(jwt.proxy.local_addr(), &mcp_path, &token, secs).await;
+    let requests =
+        guarded_requests(jwt.proxy.local_addr(), &mcp_path, &token, secs, CONNECTIONS).await;
     if let Some(e) = &requests.first_bad {
         eprintln!("first failed request: {e}");
     }

@@ -16,16 +16,16 @@
 //! Run: `cargo bench --bench verifiers` (release). `BENCH_SECS=N` sets each phase's length
 //! (default 4).
 
+#[path = "support/load.rs"]
+mod load;
+
+use load::{RequestFigures, guarded_requests};
+
 use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProviderKind, ProxyConfig, Secret};
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
 use mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 const CONNECTIONS: usize = 64;
 const REDIRECT: &str = "http://127.0.0.1:7777/cb";
@@ -206,196 +206,13 @@ impl Stack {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// A minimal keep-alive HTTP/1.1 load generator
-
-async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        stream.readable().await?;
-        match stream.try_read(&mut chunk) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn position(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// One response (Content-Length or chunked): its status and body.
-async fn response(stream: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let head_end = loop {
-        if let Some(i) = position(buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        read_more(stream, buf).await?;
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| bad("head"))?;
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("status"))?;
-    let mut length = None;
-    let mut chunked = false;
-    for line in head.split("\r\n").skip(1) {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse::<usize>().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = v.to_ascii_lowercase().contains("chunked");
-            }
-        }
-    }
-    buf.drain(..head_end);
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let eol = loop {
-                if let Some(i) = position(buf, b"\r\n") {
-                    break i;
-                }
-                read_more(stream, buf).await?;
-            };
-            let text = std::str::from_utf8(&buf[..eol]).map_err(|_| bad("chunk"))?;
-            let size = usize::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| bad("chunk size"))?;
-            while buf.len() < eol + 2 + size + 2 {
-                read_more(stream, buf).await?;
-            }
-            body.extend_from_slice(&buf[eol + 2..eol + 2 + size]);
-            buf.drain(..eol + 2 + size + 2);
-            if size == 0 {
-                break;
-            }
-        }
-    } else {
-        let n = length.ok_or_else(|| bad("no content-length"))?;
-        while buf.len() < n {
-            read_more(stream, buf).await?;
-        }
-        body.extend(buf.drain(..n));
-    }
-    Ok((status, body))
-}
-
-struct Figures {
-    rate: f64,
-    done: u64,
-    bad: u64,
-    first_bad: Option<String>,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-async fn load(addr: SocketAddr, path: &str, token: &str, secs: f64) -> Figures {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
-    let request = Arc::new(
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-             MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes(),
-    );
-    let start = Instant::now();
-    let measure_from = start + Duration::from_millis(500);
-    let deadline = measure_from + Duration::from_secs_f64(secs);
-    let bad = Arc::new(AtomicU64::new(0));
-    let first_bad = Arc::new(parking_lot::Mutex::new(None::<String>));
-    let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (request, bad, first_bad) = (request.clone(), bad.clone(), first_bad.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat_us: Vec<u32> = Vec::with_capacity(1 << 14);
-            let stream = TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let mut buf = Vec::with_capacity(16 * 1024);
-            loop {
-                let s = Instant::now();
-                if s >= deadline {
-                    break;
-                }
-                if let Err(e) = write_all(&stream, &request).await {
-                    first_bad.lock().get_or_insert(format!("write: {e}"));
-                    bad.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                match response(&stream, &mut buf).await {
-                    Ok((200, _)) => {
-                        if s >= measure_from {
-                            lat_us.push(s.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                        }
-                    }
-                    Ok((status, body)) => {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                        first_bad.lock().get_or_insert(format!(
-                            "HTTP {status}: {}",
-                            String::from_utf8_lossy(&body)
-                        ));
-                    }
-                    Err(e) => {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                        first_bad.lock().get_or_insert(format!("read: {e}"));
-                        break;
-                    }
-                }
-            }
-            lat_us
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("load task"));
-    }
-    let measured = Instant::now().saturating_duration_since(measure_from);
-    all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return 0.0;
-        }
-        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(all[i]) / 1000.0
-    };
-    Figures {
-        rate: all.len() as f64 / measured.as_secs_f64().max(1e-9),
-        done: all.len() as u64,
-        bad: bad.load(Ordering::Relaxed),
-        first_bad: first_bad.lock().clone(),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-    }
-}
-
-async fn phase(name: &str, stack: &Stack, token: &str, secs: f64) -> (String, Figures) {
+async fn phase(name: &str, stack: &Stack, token: &str, secs: f64) -> (String, RequestFigures) {
     eprintln!("{name}…");
     let path = url::Url::parse(&stack.proxy.resource())
         .expect("resource")
         .path()
         .to_owned();
-    let f = load(stack.proxy.local_addr(), &path, token, secs).await;
+    let f = guarded_requests(stack.proxy.local_addr(), &path, token, secs, CONNECTIONS).await;
     if let Some(e) = &f.first_bad {
         eprintln!("  first failed request: {e}");
     }
