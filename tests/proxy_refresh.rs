@@ -24,27 +24,7 @@ async fn setup(
     idp_tweak: impl FnOnce(&mut IdpConfig),
     proxy_tweak: impl FnOnce(&mut ProxyConfig),
 ) -> Env {
-    let clock = Clock::system();
-    let mut idp_cfg = idp_config(method);
-    idp_tweak(&mut idp_cfg);
-    let idp = MockIdp::builder()
-        .config(idp_cfg)
-        .clock(clock.clone())
-        .spawn()
-        .await
-        .expect("mock idp");
-    let mut cfg = proxy_config(&idp, method);
-    proxy_tweak(&mut cfg);
-    let proxy = Proxy::spawn(
-        cfg,
-        SpawnOptions {
-            clock: clock.clone(),
-            ..SpawnOptions::default()
-        },
-    )
-    .await
-    .expect("proxy");
-    Env { idp, proxy, clock }
+    start_tweaked(method, idp_tweak, proxy_tweak).await
 }
 
 /// The IdP's refresh-token grants.

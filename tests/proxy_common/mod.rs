@@ -54,15 +54,26 @@ pub fn proxy_config(idp: &MockIdpHandle, method: &str) -> ProxyConfig {
 }
 
 pub async fn start_with(method: &str, tweak: impl FnOnce(&mut ProxyConfig)) -> Env {
+    start_tweaked(method, |_| {}, tweak).await
+}
+
+/// [`start_with`], also changing the mock IdP's configuration first.
+pub async fn start_tweaked(
+    method: &str,
+    idp_tweak: impl FnOnce(&mut IdpConfig),
+    proxy_tweak: impl FnOnce(&mut ProxyConfig),
+) -> Env {
     let clock = Clock::system();
+    let mut idp_cfg = idp_config(method);
+    idp_tweak(&mut idp_cfg);
     let idp = MockIdp::builder()
-        .config(idp_config(method))
+        .config(idp_cfg)
         .clock(clock.clone())
         .spawn()
         .await
         .expect("mock idp");
     let mut cfg = proxy_config(&idp, method);
-    tweak(&mut cfg);
+    proxy_tweak(&mut cfg);
     let proxy = Proxy::spawn(
         cfg,
         SpawnOptions {
