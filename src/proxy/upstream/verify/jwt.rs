@@ -174,12 +174,15 @@ impl JwtVerifier {
             )));
         }
         let key = self.jwks.key_for(header.kid.as_deref(), header.alg).await?;
+        if let Some(parsed) = key.parsed(header.alg) {
+            return self.check_claims(verify_with_parsed(token, parsed)?);
+        }
         let mut validation = Validation::new(header.alg);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        let data = jsonwebtoken::decode::<Value>(token, &key.decoding, &validation)
             .map_err(|e| VerifyError::Invalid(format!("signature check failed: {e}")))?;
         self.check_claims(data.claims)
     }
@@ -273,6 +276,32 @@ fn raw_header(token: &str) -> Result<Value, VerifyError> {
         ));
     }
     Ok(v)
+}
+
+/// Check a compact JWS's signature with a pre-parsed RSA key (the algorithm was chosen from
+/// the header and checked against the allow-list before the key was), then decode its claims.
+pub(super) fn verify_with_parsed(
+    token: &str,
+    key: &aws_lc_rs::signature::ParsedPublicKey,
+) -> Result<Value, VerifyError> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signing_input, signature) = token
+        .rsplit_once('.')
+        .ok_or_else(|| VerifyError::Invalid("not a JWT (three dot-separated parts)".into()))?;
+    let (_, payload) = signing_input
+        .split_once('.')
+        .filter(|(_, p)| !p.contains('.'))
+        .ok_or_else(|| VerifyError::Invalid("not a JWT (three dot-separated parts)".into()))?;
+    let signature = b64
+        .decode(signature)
+        .map_err(|_| VerifyError::Invalid("the JWT signature is not base64url".into()))?;
+    key.verify_sig(signing_input.as_bytes(), &signature)
+        .map_err(|_| VerifyError::Invalid("signature check failed: InvalidSignature".into()))?;
+    let payload = b64
+        .decode(payload)
+        .map_err(|_| VerifyError::Invalid("the JWT payload is not base64url".into()))?;
+    serde_json::from_slice(&payload)
+        .map_err(|_| VerifyError::Invalid("the JWT payload is not JSON".into()))
 }
 
 #[cfg(test)]
