@@ -267,7 +267,7 @@ fn wants_refresh(client: &ClientRecord, grant: &Grant) -> bool {
 pub(crate) fn access_ttl(st: &ProxyState, grant: &Grant) -> Duration {
     let cfg = st.config.access_token_ttl.get();
     match (grant.upstream.expires_at, &grant.upstream.refresh_token) {
-        (Some(exp), None) => cfg.min(Duration::from_secs((exp - st.now()).max(1) as u64)),
+        (Some(exp), None) => cfg.min(crate::proxy::refresh::family::ttl_until(exp, st.now())),
         _ => cfg,
     }
 }

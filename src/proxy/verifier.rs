@@ -62,8 +62,8 @@ impl ProxyVerifier {
             .map_err(unavailable)?
             .ok_or_else(|| BearerError::Invalid("the authorization was revoked".into()))?;
         // `grant.upstream.access_token` is now usable: what an upstream-token check verifies.
-        let _grant = self.usable_upstream(grant, &mapping, claims.exp).await?;
-        crate::proxy::upstream::verify::check_grant(st, &_grant).await?;
+        let grant = self.usable_upstream(grant, &mapping, claims.exp).await?;
+        crate::proxy::upstream::verify::check_grant(st, &grant).await?;
         let scopes = claims.scopes();
         Ok(Principal {
             subject: claims.sub.clone(),
@@ -87,7 +87,7 @@ impl ProxyVerifier {
         if !refresh::needs_refresh(&grant.upstream, now, threshold) {
             return Ok(grant);
         }
-        let expired = grant.upstream.expires_at.is_some_and(|exp| exp <= now);
+        let expired = refresh::needs_refresh(&grant.upstream, now, std::time::Duration::ZERO);
         if grant.upstream.refresh_token.is_none() {
             return if expired {
                 // The upstream session behind the token is over: the client should refresh.

@@ -51,7 +51,7 @@ impl RefreshError {
     pub fn session_ended(&self) -> bool {
         match self {
             RefreshError::Revoked => true,
-            RefreshError::Upstream(e) => is_invalid_grant(e),
+            RefreshError::Upstream(e) => e.is_invalid_grant(),
             _ => false,
         }
     }
@@ -66,10 +66,6 @@ impl RefreshError {
             }
         }
     }
-}
-
-fn is_invalid_grant(e: &UpstreamError) -> bool {
-    matches!(e, UpstreamError::Rejected { error, .. } if error == "invalid_grant")
 }
 
 /// Whether the upstream access token has expired or expires within `threshold` of `now`.
@@ -143,7 +139,7 @@ pub async fn refresh_locked(
             };
             Ok(Refreshed { stored, grant })
         }
-        Err(e) if is_invalid_grant(&e) => {
+        Err(e) if e.is_invalid_grant() => {
             tracing::info!(error = %e, "upstream refused the refresh: the session is over");
             if let Some(fid) = family_id {
                 let _ = st.records.delete_family(fid).await;

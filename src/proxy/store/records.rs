@@ -414,15 +414,31 @@ impl Records {
         new: &RefreshFamily,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let expected = encode(old);
+        self.swap(Collection::RefreshFamilies, &old.family_id, old, new, ttl)
+            .await
+    }
+
+    /// Replace the record under `key` with `new` only if it still decodes to `old`.
+    ///
+    /// The comparison is on decoded records, then the swap is on the exact bytes read: a
+    /// record written by an older version (a field missing, so re-encoding it would not give
+    /// the stored bytes back) still swaps, and a concurrent change still makes it fail.
+    async fn swap<T: Serialize + DeserializeOwned + PartialEq>(
+        &self,
+        c: Collection,
+        key: &str,
+        old: &T,
+        new: &T,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let Some(stored) = self.store.get(c, key).await? else {
+            return Ok(false);
+        };
+        if decode::<T>(c, Some(stored.clone()))?.as_ref() != Some(old) {
+            return Ok(false);
+        }
         self.store
-            .compare_and_swap(
-                Collection::RefreshFamilies,
-                &old.family_id,
-                &expected,
-                encode(new),
-                ttl,
-            )
+            .compare_and_swap(c, key, &stored, encode(new), ttl)
             .await
     }
 
@@ -456,15 +472,7 @@ impl Records {
         new: &Grant,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let expected = encode(old);
-        self.store
-            .compare_and_swap(
-                Collection::Grants,
-                &old.grant_id,
-                &expected,
-                encode(new),
-                ttl,
-            )
+        self.swap(Collection::Grants, &old.grant_id, old, new, ttl)
             .await
     }
 }

@@ -74,14 +74,17 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Whether the IdP answered `invalid_grant` (the grant is over).
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, UpstreamError::Rejected { error, .. } if error == "invalid_grant")
+    }
+
     /// The error the proxy's client gets at the token endpoint.
     pub fn to_token_error(&self) -> OAuthError {
         match self {
             UpstreamError::Unavailable(_) => OAuthError::temporarily_unavailable(self.to_string()),
             UpstreamError::BadResponse(_) => OAuthError::server_error(self.to_string()),
-            UpstreamError::Rejected { error, .. } if error == "invalid_grant" => {
-                OAuthError::invalid_grant(self.to_string())
-            }
+            e if e.is_invalid_grant() => OAuthError::invalid_grant(self.to_string()),
             UpstreamError::Rejected { error, .. } if error == "temporarily_unavailable" => {
                 OAuthError::temporarily_unavailable(self.to_string())
             }
@@ -96,7 +99,7 @@ impl UpstreamError {
             UpstreamError::Rejected { error, .. } if error == "temporarily_unavailable" => {
                 "temporarily_unavailable"
             }
-            UpstreamError::Rejected { error, .. } if error == "invalid_grant" => "access_denied",
+            e if e.is_invalid_grant() => "access_denied",
             _ => "server_error",
         }
     }
