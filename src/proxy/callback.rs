@@ -225,7 +225,7 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
         .refresh_token_ttl
         .get()
         .max(st.config.access_token_ttl.get())
-        + st.config.code_ttl.get();
+        .saturating_add(st.config.code_ttl.get());
     if let Err(e) = st
         .records
         .put_grant(&grant.grant_id, &grant, grant_ttl)

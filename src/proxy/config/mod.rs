@@ -695,6 +695,22 @@ impl ProxyConfig {
                 p.push(format!("{key}: must be at least 1s"));
             }
         }
+        // Lifetimes are added to clock times and sent to Redis in milliseconds: keep them
+        // far from overflow (a century is more than any token needs).
+        for (key, d) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("refresh_grace_window", self.refresh_grace_window),
+            ("code_ttl", self.code_ttl),
+            ("transaction_ttl", self.transaction_ttl),
+            ("client_ttl", self.client_ttl),
+            ("upstream.timeout", self.upstream.timeout),
+            ("upstream.expiry_threshold", self.upstream.expiry_threshold),
+        ] {
+            if d.as_secs() > MAX_DURATION_SECS {
+                p.push(format!("{key}: must be at most 100 years"));
+            }
+        }
         if let Some(b) = &self.backend
             && let Err(e) = check_http_url(b)
         {
@@ -710,6 +726,9 @@ impl ProxyConfig {
             .unwrap_or_else(|| self.valid_scopes.clone())
     }
 }
+
+/// The longest lifetime or time limit the configuration accepts (100 years).
+pub const MAX_DURATION_SECS: u64 = 100 * 365 * 86_400;
 
 /// RFC 6749 §3.3 scope-token: one or more of %x21 / %x23-5B / %x5D-7E.
 pub fn is_scope_token(s: &str) -> bool {

@@ -145,6 +145,25 @@ access_token_ttl: 0s
 }
 
 #[test]
+fn absurd_lifetimes_are_refused_not_overflowed() {
+    let mut c = ProxyConfig::from_yaml_str(MINIMAL, "p").unwrap();
+    c.refresh_token_ttl = HumanDuration::secs(u64::MAX);
+    c.upstream.expiry_threshold = HumanDuration::secs(u64::MAX / 2);
+    let all = c.problems().join("\n");
+    assert!(
+        all.contains("refresh_token_ttl: must be at most 100 years"),
+        "{all}"
+    );
+    assert!(
+        all.contains("upstream.expiry_threshold: must be at most 100 years"),
+        "{all}"
+    );
+    c.refresh_token_ttl = HumanDuration::secs(MAX_DURATION_SECS);
+    c.upstream.expiry_threshold = HumanDuration::secs(0);
+    assert!(c.problems().is_empty(), "{:?}", c.problems());
+}
+
+#[test]
 fn secrets_are_masked_in_debug() {
     let mut c = ProxyConfig::from_yaml_str(MINIMAL, "p").unwrap();
     c.jwt_signing_key = Some(Secret::new("super-secret-signing-key"));

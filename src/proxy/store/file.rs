@@ -75,10 +75,6 @@ fn decode(raw: &[u8]) -> (i64, &[u8]) {
     }
 }
 
-fn expiry(now: i64, ttl: Duration) -> i64 {
-    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("file store: {e}"))
 }
@@ -450,7 +446,7 @@ impl Writer {
             if !present && *count >= max {
                 return Err(StoreError::Full(op.c.name()));
             }
-            t.insert(key, encode(expiry(now, ttl), value).as_slice())
+            t.insert(key, encode(super::expiry(now, ttl), value).as_slice())
                 .map_err(unavailable)?;
             if !present {
                 *count += 1;

@@ -75,10 +75,6 @@ impl MemoryStore {
         self.clock.now_millis()
     }
 
-    fn expiry(&self, now: i64, ttl: Duration) -> i64 {
-        now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
-    }
-
     /// Live entries in a collection (expired ones are not counted).
     pub fn len(&self, c: Collection) -> usize {
         let now = self.now();
@@ -129,7 +125,7 @@ impl MemoryStore {
                 return Err(StoreError::Full(c.name()));
             }
         }
-        let expires_at_ms = self.expiry(now, ttl);
+        let expires_at_ms = super::expiry(now, ttl);
         shard.map.insert(
             key.to_string(),
             Entry {
@@ -199,7 +195,7 @@ impl Store for MemoryStore {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         let now = self.now();
-        let expires_at_ms = self.expiry(now, ttl);
+        let expires_at_ms = super::expiry(now, ttl);
         let mut shard = self.shard(c, key).lock();
         let swapped = match shard.live(key, now) {
             Some(e) if e.value == expected => {

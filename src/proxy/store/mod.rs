@@ -108,6 +108,11 @@ impl Collection {
     }
 }
 
+/// When an entry written at `now` (clock milliseconds) for `ttl` expires; saturating.
+pub(crate) fn expiry(now: i64, ttl: Duration) -> i64 {
+    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Why the store could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

@@ -106,10 +106,6 @@ fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-fn expiry(now: i64, ttl: Duration) -> i64 {
-    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn redis_key(c: Collection, key: &str) -> String {
     format!("{KEY_PREFIX}:{}:{key}", c.name())
 }
@@ -242,7 +238,7 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let v = encode(expiry(self.now(), ttl), &value);
+            let v = encode(super::expiry(self.now(), ttl), &value);
             let _: Value = redis::cmd("SET")
                 .arg(redis_key(c, key))
                 .arg(v)
@@ -264,7 +260,7 @@ impl Store for RedisStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let now = self.now();
-            let v = encode(expiry(now, ttl), &value);
+            let v = encode(super::expiry(now, ttl), &value);
             let set = self
                 .eval(
                     &self.put_if_absent,
@@ -298,7 +294,7 @@ impl Store for RedisStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let now = self.now();
-            let v = encode(expiry(now, ttl), &new);
+            let v = encode(super::expiry(now, ttl), &new);
             let swapped = self
                 .eval(
                     &self.cas,
