@@ -7,7 +7,7 @@
 //! survive a restart. `storage: memory` opts out; `redis://…` shares state between instances.
 //! It stops gracefully on Ctrl-C (SIGINT) and on SIGTERM.
 
-use crate::proxy::config::{ConsentMode, ENV_PREFIX, ProxyConfig, StorageSpec};
+use crate::proxy::config::{ConsentMode, ProxyConfig, StorageSpec};
 use crate::proxy::{Proxy, SpawnOptions};
 use clap::Args;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -55,21 +55,13 @@ pub fn storage_is_set(
     config_path: Option<&Path>,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> bool {
-    let var = format!("{ENV_PREFIX}STORAGE");
-    if let Some((_, v)) = vars.into_iter().find(|(k, _)| *k == var) {
-        return !v.is_empty();
-    }
-    let Some(path) = config_path else {
-        return false;
-    };
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    let origin = path.display().to_string();
-    mock_idp::yaml::from_str::<serde_json::Value>(&text, &origin)
-        .ok()
-        .and_then(|v| v.get("storage").map(|s| !s.is_null()))
-        .unwrap_or(false)
+    let tree = config_path
+        .and_then(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            mock_idp::yaml::from_str::<serde_json::Value>(&text, &path.display().to_string()).ok()
+        })
+        .unwrap_or(serde_json::Value::Null);
+    crate::proxy::config::storage_is_set_in(&tree, vars)
 }
 
 /// Resolves when the process is asked to stop (SIGINT / Ctrl-C, or SIGTERM on Unix).

@@ -123,7 +123,7 @@ pub fn load(path: Option<&Path>, vars: &[(String, String)]) -> Result<Context, C
     } else {
         mock_idp::yaml::from_str(&text, &origin)?
     };
-    let storage_set = crate::cli::serve::storage_is_set(path, vars.iter().cloned());
+    let storage_set = crate::proxy::config::storage_is_set_in(&file_tree, vars.iter().cloned());
     Ok(Context::new(written, file_tree, storage_set))
 }
 

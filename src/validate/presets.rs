@@ -117,7 +117,7 @@ fn azure(ctx: &Context, f: &mut Vec<Finding>) {
 
 fn auth0(ctx: &Context, f: &mut Vec<Finding>) {
     let u = &ctx.effective().upstream;
-    if u.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
+    if u.audience_missing() {
         f.push(
             Finding::error(
                 "preset.auth0.audience_missing",

@@ -76,6 +76,16 @@ pub fn env_keys() -> impl Iterator<Item = &'static str> {
 /// Top-level names that have sub-keys.
 const SECTIONS: &[&str] = &["upstream"];
 
+/// Whether `storage` is set by the environment or by the file's parsed YAML `tree` (an empty
+/// `AUTHPROOF_STORAGE` removes the key, so it does not count).
+pub fn storage_is_set_in(tree: &Value, vars: impl IntoIterator<Item = (String, String)>) -> bool {
+    let var = format!("{ENV_PREFIX}STORAGE");
+    if let Some((_, v)) = vars.into_iter().find(|(k, _)| *k == var) {
+        return !v.is_empty();
+    }
+    tree.get("storage").is_some_and(|s| !s.is_null())
+}
+
 /// Apply every `AUTHPROOF_*` variable in `vars` to `tree`. Returns how many were applied.
 ///
 /// A variable whose first path segment is not a configuration key is ignored (other tools

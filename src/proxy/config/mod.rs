@@ -12,7 +12,7 @@ mod env;
 mod provider;
 
 pub use duration::HumanDuration;
-pub use env::{ENV_PREFIX, apply_env, env_keys};
+pub use env::{ENV_PREFIX, apply_env, env_keys, storage_is_set_in};
 pub use provider::{
     AZURE_DEFAULT_TENANT, GITHUB_USER_ENDPOINT, GITHUB_WEB, GOOGLE_CONFIG_URL, JwtAlgorithm,
     ProviderKind, VerifierConfig, VerifierKind, azure_config_url, normalize_domain,
@@ -217,6 +217,11 @@ impl Default for UpstreamConfig {
 }
 
 impl UpstreamConfig {
+    /// Whether `audience` is absent or blank (Auth0 then issues opaque tokens).
+    pub fn audience_missing(&self) -> bool {
+        self.audience.as_deref().is_none_or(|a| a.trim().is_empty())
+    }
+
     /// The configured method, or its default (basic with a secret, none without).
     pub fn auth_method(&self) -> ClientAuthMethod {
         self.token_endpoint_auth_method

@@ -564,7 +564,7 @@ impl ProxyConfig {
                 "upstream.forward_resource: Entra ID rejects the `resource` parameter (AADSTS9010010); set it to false"
                     .into(),
             ),
-            ProviderKind::Auth0 if u.audience.as_deref().is_none_or(str::is_empty) => p.push(
+            ProviderKind::Auth0 if u.audience_missing() => p.push(
                 "upstream.audience: required for provider auth0 (your API identifier); without it Auth0 issues opaque access tokens for /userinfo only"
                     .into(),
             ),
