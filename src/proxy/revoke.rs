@@ -12,7 +12,7 @@ use crate::oauth::sha256_hex;
 use crate::proxy::params::{Params, read_form};
 use crate::proxy::refresh::family::{self, Presented};
 use crate::proxy::state::ProxyState;
-use crate::proxy::token::{authenticate, revoke_upstream, unavailable};
+use crate::proxy::token::{authenticate, revoke_family, unavailable};
 use crate::proxy::tokens::TokenUse;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -85,15 +85,7 @@ async fn handle(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<
             if !matches!(presented, Presented::Current | Presented::PreviousInGrace) {
                 return Ok(());
             }
-            st.records.delete_family(fid).await.map_err(unavailable)?;
-            if let Some(grant) = st
-                .records
-                .take_grant(&family.grant_id)
-                .await
-                .map_err(unavailable)?
-            {
-                revoke_upstream(st, &grant).await;
-            }
+            revoke_family(st, &family).await.map_err(unavailable)?;
         }
     }
     tracing::info!(client_id = %client.client_id, token_use = %claims.token_use, "token revoked");

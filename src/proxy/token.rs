@@ -168,6 +168,16 @@ pub async fn revoke_grant(st: &ProxyState, grant_id: &str) {
     }
 }
 
+/// Revoke a refresh family: remove it, take its grant and revoke the grant upstream. A
+/// storage error is returned (the caller decides whether that fails the request).
+pub async fn revoke_family(st: &ProxyState, f: &RefreshFamily) -> Result<(), StoreError> {
+    st.records.delete_family(&f.family_id).await?;
+    if let Some(grant) = st.records.take_grant(&f.grant_id).await? {
+        revoke_upstream(st, &grant).await;
+    }
+    Ok(())
+}
+
 /// Best-effort upstream revocation of a grant's tokens (refresh token first).
 pub async fn revoke_upstream(st: &ProxyState, g: &Grant) {
     let (token, hint) = match &g.upstream.refresh_token {

@@ -24,7 +24,7 @@ use crate::proxy::params::Params;
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{ClientRecord, Grant, RefreshFamily};
 use crate::proxy::token::{
-    TokenResponse, access_ttl, issue_access, revoke_grant, sign_refresh, token_error, unavailable,
+    TokenResponse, access_ttl, issue_access, revoke_family, sign_refresh, token_error, unavailable,
 };
 use crate::proxy::tokens::TokenUse;
 use std::sync::Arc;
@@ -42,8 +42,9 @@ fn concurrent() -> OAuthError {
 /// Reuse of a rotated refresh token: revoke the family and its grant (RFC 9700 §4.14.2).
 async fn reuse(st: &ProxyState, f: &RefreshFamily) -> OAuthError {
     tracing::warn!(client_id = %f.client_id, "rotated refresh token reused: revoking its family");
-    let _ = st.records.delete_family(&f.family_id).await;
-    revoke_grant(st, &f.grant_id).await;
+    if let Err(e) = revoke_family(st, f).await {
+        tracing::warn!(error = %e, "cannot revoke the refresh family");
+    }
     OAuthError::invalid_grant("the refresh token was already used; its grant is revoked")
 }
 
