@@ -444,7 +444,13 @@ impl Writer {
                       ttl: Duration|
          -> Result<(), StoreError> {
             if !present && *count >= max {
-                return Err(StoreError::Full(op.c.name()));
+                // The count includes expired entries not purged yet: sweep this collection
+                // before refusing, so the limit is on live entries (as in memory).
+                t.retain(|_, v| decode(v).0 > now).map_err(unavailable)?;
+                *count = redb::ReadableTableMetadata::len(t).map_err(unavailable)?;
+                if *count >= max {
+                    return Err(StoreError::Full(op.c.name()));
+                }
             }
             t.insert(key, encode(super::expiry(now, ttl), value).as_slice())
                 .map_err(unavailable)?;
@@ -771,6 +777,32 @@ mod tests {
         s.put(Collection::Clients, "c3", vec![1], ttl)
             .await
             .unwrap();
+        drop(s);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// The limit counts live entries: expired ones not purged yet do not make the store full.
+    #[tokio::test]
+    async fn expired_entries_do_not_count_toward_the_limit() {
+        let clock = Clock::frozen_at(0);
+        let path = temp_path("e.redb");
+        let s = FileStore::open_with_limit(&path, clock.clone(), 2).unwrap();
+        let ttl = Duration::from_secs(10);
+        for k in ["a", "b"] {
+            s.put(Collection::Clients, k, vec![1], ttl).await.unwrap();
+        }
+        assert_eq!(
+            s.put(Collection::Clients, "c", vec![1], ttl).await,
+            Err(StoreError::Full("clients"))
+        );
+        clock.advance(Duration::from_secs(11));
+        for k in ["c", "d"] {
+            s.put(Collection::Clients, k, vec![1], ttl).await.unwrap();
+        }
+        assert_eq!(
+            s.put(Collection::Clients, "e", vec![1], ttl).await,
+            Err(StoreError::Full("clients"))
+        );
         drop(s);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
