@@ -115,12 +115,7 @@ impl ProxyState {
             format!("{base_url}{}", config.redirect_path),
             clock.clone(),
         )?;
-        upstream.set_strict_oidc(config.provider.is_oidc() && config.upstream.strict);
-        upstream.set_oidc_nonce(config.provider.is_oidc());
-        if config.provider == crate::proxy::config::ProviderKind::Azure {
-            // Entra ID refuses a refresh without scope.
-            upstream.set_refresh_scope(Some(config.upstream.scopes.join(" ")));
-        }
+        upstream.configure_for(&config);
         let upstream_verifier = UpstreamVerifier::new(
             config.provider,
             config.upstream.clone(),

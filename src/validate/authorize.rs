@@ -13,7 +13,7 @@
 
 use super::finding::{Finding, Severity};
 use super::report::NOTHING_TO_DO;
-use crate::proxy::config::UpstreamConfig;
+use crate::proxy::config::ProxyConfig;
 use crate::proxy::upstream::Upstream;
 
 /// What IdPs' error pages say when the redirect URI is unknown, distinctive enough to judge
@@ -38,20 +38,24 @@ const REDIRECT_MARKERS: &[&str] = &[
     "not associated with this application",
 ];
 
-/// The authorization URL the proxy would use for a login, with a throwaway state and PKCE.
+/// The authorization URL the proxy would use for a login (the same provider-mode parameters,
+/// `nonce` included), with a throwaway state and PKCE.
 pub async fn authorization_url(
-    upstream: &UpstreamConfig,
+    config: &ProxyConfig,
     authorization_endpoint: &str,
     token_endpoint: &str,
     callback: &str,
     resource: &str,
 ) -> Result<String, String> {
-    let mut cfg = upstream.clone();
+    let mut cfg = config.upstream.clone();
     cfg.config_url = None;
     cfg.authorization_endpoint = Some(authorization_endpoint.to_string());
     cfg.token_endpoint = Some(token_endpoint.to_string());
-    let up = Upstream::new(cfg, callback.to_string(), mock_idp::Clock::system())
+    let mut up = Upstream::new(cfg, callback.to_string(), mock_idp::Clock::system())
         .map_err(|e| e.to_string())?;
+    // Discovery already happened: only the request parameters matter here.
+    up.configure_for(config);
+    up.set_strict_oidc(false);
     let endpoints = up.endpoints().await.map_err(|e| e.to_string())?;
     let challenge = crate::oauth::pkce::challenge_s256(&crate::oauth::pkce::new_verifier());
     Ok(up.authorize_url(

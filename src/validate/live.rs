@@ -284,14 +284,8 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             match (&authorization, &token) {
                 (Some(a), Some(t)) if !remote => {
                     let callback = ctx.callback_url();
-                    match authorize::authorization_url(
-                        &c.upstream,
-                        a,
-                        t,
-                        &callback,
-                        &ctx.resource_url(),
-                    )
-                    .await
+                    match authorize::authorization_url(c, a, t, &callback, &ctx.resource_url())
+                        .await
                     {
                         Ok(url) => match http.page(&url).await {
                             Ok((status, location, body)) => vec![authorize::classify(

@@ -266,6 +266,18 @@ impl Upstream {
         self.oidc_nonce = on;
     }
 
+    /// Apply what the provider mode changes in upstream requests: strict OIDC discovery and
+    /// `nonce` in OIDC modes, the scope on refresh for Azure. The proxy and `validate` both
+    /// call this, so a probe sends what the proxy would.
+    pub fn configure_for(&mut self, config: &crate::proxy::config::ProxyConfig) {
+        self.set_strict_oidc(config.provider.is_oidc() && config.upstream.strict);
+        self.set_oidc_nonce(config.provider.is_oidc());
+        if config.provider == crate::proxy::config::ProviderKind::Azure {
+            // Entra ID refuses a refresh without scope.
+            self.set_refresh_scope(Some(config.upstream.scopes.join(" ")));
+        }
+    }
+
     /// Send this scope on refresh requests that name none (`provider: azure`).
     pub fn set_refresh_scope(&mut self, scope: Option<String>) {
         self.refresh_scope = scope.filter(|s| !s.is_empty());
