@@ -52,7 +52,7 @@ fn idp_config(access_token_format: &str) -> IdpConfig {
          tokens: {{ access_token_format: {access_token_format} }}\n\
          journal: {{ max_entries: 1000 }}\n"
     );
-    mock_idp::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
+    foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
 }
 
 fn proxy_config(idp: &MockIdpHandle) -> ProxyConfig {

@@ -59,7 +59,7 @@ fn idp_config() -> IdpConfig {
         access_token_format(),
         id_token_on_refresh()
     );
-    mock_idp::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
+    foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
 }
 
 fn proxy_config(idp: &MockIdpHandle, storage: StorageSpec) -> ProxyConfig {

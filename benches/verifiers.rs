@@ -46,7 +46,7 @@ fn idp(flavor: &str, user: &str) -> IdpConfig {
          default_user: {user}\n\
          journal: {{ max_entries: 1000 }}\n"
     );
-    mock_idp::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
+    foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
 }
 
 fn proxy_config(provider: ProviderKind, idp: &MockIdpHandle) -> ProxyConfig {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 const CLIENT_CB: &str = "http://127.0.0.1:9/cb";
 
 async fn idp() -> MockIdpHandle {
-    let config = mock_idp::yaml::from_str(
+    let config = foundations::yaml::from_str(
         r#"
 flavor: oidc
 registration: { enabled: true }

@@ -37,7 +37,7 @@ default_user: user_01ALICE
 ";
 
 async fn spawn_idp(yaml: &str, clock: &Clock) -> MockIdpHandle {
-    let cfg: mock_idp::IdpConfig = mock_idp::yaml::from_str(yaml, "<idp>").expect("idp yaml");
+    let cfg: mock_idp::IdpConfig = foundations::yaml::from_str(yaml, "<idp>").expect("idp yaml");
     MockIdp::builder()
         .config(cfg)
         .clock(clock.clone())
@@ -119,7 +119,7 @@ impl Env {
     }
 
     fn fault(&self, yaml: &str) {
-        let f: FaultSpec = mock_idp::yaml::from_str(yaml, "<fault>").expect("fault");
+        let f: FaultSpec = foundations::yaml::from_str(yaml, "<fault>").expect("fault");
         self.idp.add_fault(f);
     }
 

@@ -29,7 +29,7 @@ const KEY_A: &str = "serve-storage-key-A-0123456789abcdef012345";
 const KEY_B: &str = "serve-storage-key-B-0123456789abcdef012345";
 
 async fn idp() -> MockIdpHandle {
-    let cfg: mock_idp::IdpConfig = mock_idp::yaml::from_str(
+    let cfg: mock_idp::IdpConfig = foundations::yaml::from_str(
         "flavor: oidc\n\
          clients: [{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }]\n\
          users: [{ sub: alice, claims: { email: alice@example.com } }]\n\

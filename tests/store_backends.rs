@@ -9,13 +9,13 @@
 
 mod support;
 
-use authproof::mock_idp::Clock;
 use authproof::proxy::config::{ProxyConfig, Secret, StorageSpec};
 use authproof::proxy::store::conformance::check_store;
 use authproof::proxy::store::seal::{CHECK_KEY, SealingKey};
 use authproof::proxy::store::{
     Collection, FileStore, MemoryStore, RedisStore, SealedStore, Sealer, Store, StoreError, file,
 };
+use foundations::Clock;
 use std::sync::Arc;
 use std::time::Duration;
 use support::TempDir;

@@ -17,7 +17,7 @@ const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123";
 const CALLBACK: &str = "https://mcp.example.com/auth/callback";
 
 fn idp_config(yaml: &str) -> IdpConfig {
-    mock_idp::yaml::from_str(yaml, "<test idp>").expect("idp config")
+    foundations::yaml::from_str(yaml, "<test idp>").expect("idp config")
 }
 
 async fn idp(yaml: &str) -> MockIdpHandle {

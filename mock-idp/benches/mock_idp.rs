@@ -27,7 +27,7 @@ journal: { max_entries: 1000 }
 "#;
 
 fn config() -> IdpConfig {
-    mock_idp::yaml::from_str(CONFIG, "<bench>").expect("bench config")
+    foundations::yaml::from_str(CONFIG, "<bench>").expect("bench config")
 }
 
 fn rss_kib() -> u64 {

@@ -137,7 +137,7 @@ impl IntoResponse for HtmlError {
             &self.title,
             &format!(
                 "<p class=\"error\">{}</p>",
-                crate::ids::html_escape(&self.detail)
+                foundations::html::escape(&self.detail)
             ),
         );
         (self.status, Html(page)).into_response()

@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use mock_idp::{MockIdp, config::IdpConfig};
-//! let config: IdpConfig = mock_idp::yaml::from_str(
+//! let config: IdpConfig = foundations::yaml::from_str(
 //!     "flavor: oidc\nclients: [{ id: app, secret: s3cret }]\nusers: [{ sub: alice }]\n",
 //!     "<inline>",
 //! )?;
@@ -16,7 +16,6 @@
 
 pub mod cli;
 pub mod client_auth;
-pub mod clock;
 pub mod config;
 pub mod endpoints;
 pub mod error;
@@ -32,10 +31,9 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tokens;
-pub mod yaml;
 
-pub use clock::Clock;
 pub use config::{AuthMethod, ClientConfig, Flavor, IdpConfig, UserConfig};
 pub use faults::{FaultAction, FaultMatch, FaultSpec, Mutation, Times};
+pub use foundations::{Clock, clock, yaml};
 pub use journal::JournalEntry;
 pub use server::{MockIdp, MockIdpBuilder, MockIdpHandle};

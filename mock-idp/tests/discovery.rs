@@ -198,7 +198,7 @@ fn example_configs_load_and_validate() {
         ("github.yaml", "github"),
     ] {
         let c: mock_idp::IdpConfig =
-            mock_idp::yaml::from_file(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+            foundations::yaml::from_file(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
         c.validate().unwrap();
         assert_eq!(c.flavor.to_string(), flavor);
         assert!(!c.clients.is_empty() && !c.users.is_empty(), "{name}");
@@ -208,7 +208,7 @@ fn example_configs_load_and_validate() {
 #[tokio::test]
 async fn the_workos_example_serves_authkit_metadata() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let c: mock_idp::IdpConfig = mock_idp::yaml::from_file(&dir.join("workos.yaml")).unwrap();
+    let c: mock_idp::IdpConfig = foundations::yaml::from_file(&dir.join("workos.yaml")).unwrap();
     let idp = mock_idp::MockIdp::builder()
         .config(c)
         .spawn()

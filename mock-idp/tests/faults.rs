@@ -7,7 +7,7 @@ use mock_idp::{FaultSpec, MockIdpHandle};
 use serde_json::{Value, json};
 
 fn fault(yaml: &str) -> FaultSpec {
-    mock_idp::yaml::from_str(yaml, "<fault>").unwrap_or_else(|e| panic!("{e}"))
+    foundations::yaml::from_str(yaml, "<fault>").unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn cc(idp: &MockIdpHandle) -> (u16, reqwest::header::HeaderMap, Value) {

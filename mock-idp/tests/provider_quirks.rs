@@ -287,7 +287,8 @@ async fn authkit_userinfo_reports_scopes_and_github_names_them_in_a_header() {
 fn the_quirks_example_loads() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/provider-quirks.yaml");
-    let c: mock_idp::IdpConfig = mock_idp::yaml::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let c: mock_idp::IdpConfig =
+        foundations::yaml::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
     c.validate().unwrap();
     assert_eq!(
         c.clients[0].audience.as_deref(),

@@ -237,11 +237,11 @@ mod tests {
     }
 
     fn yaml(text: &str) -> Value {
-        mock_idp::yaml::from_str(text, "test.yaml").unwrap()
+        foundations::yaml::from_str(text, "test.yaml").unwrap()
     }
 
     fn read_yaml(path: &Path) -> Value {
-        mock_idp::yaml::from_file(path).unwrap_or_else(|e| panic!("{e}"))
+        foundations::yaml::from_file(path).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn idp_examples() -> Vec<std::path::PathBuf> {

@@ -58,7 +58,8 @@ pub fn storage_is_set(
     let tree = config_path
         .and_then(|path| {
             let text = std::fs::read_to_string(path).ok()?;
-            mock_idp::yaml::from_str::<serde_json::Value>(&text, &path.display().to_string()).ok()
+            foundations::yaml::from_str::<serde_json::Value>(&text, &path.display().to_string())
+                .ok()
         })
         .unwrap_or(serde_json::Value::Null);
     crate::proxy::config::storage_is_set_in(&tree, vars)

@@ -13,7 +13,7 @@ use crate::proxy::redirect::{AllowList, ApplicationType, check_registration};
 use crate::proxy::ssrf::{check_literal_host, safe_clients};
 use crate::proxy::store::ClientRecord;
 use crate::proxy::upstream::SchemeClients;
-use mock_idp::Clock;
+use foundations::Clock;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;

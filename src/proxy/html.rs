@@ -9,7 +9,7 @@ pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src ht
 /// Escape text for HTML element content and quoted attribute values (the one escaper, shared
 /// with the mock IdP's pages).
 pub fn escape(s: &str) -> String {
-    mock_idp::ids::html_escape(s)
+    foundations::html::escape(s)
 }
 
 /// Headers every page carries: no caching, no framing, no referrer, no sniffing.

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mock_idp::Clock;
+use foundations::Clock;
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use crate::proxy::tokens::TokenIssuer;
 use crate::proxy::upstream::Upstream;
 use crate::proxy::upstream::verify::UpstreamVerifier;
 use anyhow::Context as _;
-use mock_idp::Clock;
+use foundations::Clock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,8 +7,8 @@
 //! `fid`, their family id. Time comes from the injected [`Clock`]; jsonwebtoken's own time
 //! checks are off.
 
+use foundations::Clock;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mock_idp::Clock;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;

@@ -57,7 +57,7 @@ impl LoadError {
         )
     }
 
-    fn from_yaml(e: mock_idp::yaml::YamlError) -> Self {
+    fn from_yaml(e: foundations::yaml::YamlError) -> Self {
         LoadError {
             file: e.origin,
             line: e.line,
@@ -246,7 +246,7 @@ fn load_scenario(area: &str, path: &Path) -> Result<LoadedScenario, LoadError> {
 pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, LoadError> {
     let origin = path.display().to_string();
     let scenario: Scenario =
-        mock_idp::yaml::from_str(text, &origin).map_err(LoadError::from_yaml)?;
+        foundations::yaml::from_str(text, &origin).map_err(LoadError::from_yaml)?;
     if scenario.name.trim().is_empty() {
         return Err(LoadError::new(path, 1, 1, "`name` must not be empty"));
     }
@@ -339,7 +339,7 @@ fn check_steps(
                 })?;
                 let origin = target.display().to_string();
                 let parsed: IncludeFile =
-                    mock_idp::yaml::from_str(&text, &origin).map_err(LoadError::from_yaml)?;
+                    foundations::yaml::from_str(&text, &origin).map_err(LoadError::from_yaml)?;
                 for (name, _) in parsed.inputs.iter().chain(parsed.outputs.iter()) {
                     if !is_identifier(name) || RESERVED.contains(&name.as_str()) {
                         return Err(LoadError::new(

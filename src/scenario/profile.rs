@@ -40,7 +40,7 @@ pub struct Profile {
 
 impl Profile {
     pub fn load(path: &Path) -> Result<Profile, String> {
-        mock_idp::yaml::from_file(path).map_err(|e| e.to_string())
+        foundations::yaml::from_file(path).map_err(|e| e.to_string())
     }
 
     /// `None` when the profile satisfies `requires` (already rendered for the variant), else

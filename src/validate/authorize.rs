@@ -51,7 +51,7 @@ pub async fn authorization_url(
     cfg.config_url = None;
     cfg.authorization_endpoint = Some(authorization_endpoint.to_string());
     cfg.token_endpoint = Some(token_endpoint.to_string());
-    let mut up = Upstream::new(cfg, callback.to_string(), mock_idp::Clock::system())
+    let mut up = Upstream::new(cfg, callback.to_string(), foundations::Clock::system())
         .map_err(|e| e.to_string())?;
     // Discovery already happened: only the request parameters matter here.
     up.configure_for(config);

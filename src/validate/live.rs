@@ -372,7 +372,7 @@ async fn introspection_probe(c: &ProxyConfig, endpoint: &str) -> Vec<Finding> {
         std::sync::Arc::new(SchemeClients::new(upstream_http)),
         &c.upstream,
         None,
-        mock_idp::Clock::system(),
+        foundations::Clock::system(),
     );
     match verifier.verify("authproof-validate-probe-invalid-token").await {
         Err(VerifyError::Invalid(_)) => vec![Finding::info(

@@ -107,7 +107,7 @@ pub fn load(path: Option<&Path>, vars: &[(String, String)]) -> Result<Context, C
     let (text, origin) = match path {
         Some(p) => {
             let origin = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| mock_idp::yaml::YamlError {
+            let text = std::fs::read_to_string(p).map_err(|e| foundations::yaml::YamlError {
                 origin: origin.clone(),
                 line: 0,
                 column: 0,
@@ -121,7 +121,7 @@ pub fn load(path: Option<&Path>, vars: &[(String, String)]) -> Result<Context, C
     let file_tree: serde_json::Value = if text.trim().is_empty() {
         serde_json::Value::Null
     } else {
-        mock_idp::yaml::from_str(&text, &origin)?
+        foundations::yaml::from_str(&text, &origin)?
     };
     let storage_set = crate::proxy::config::storage_is_set_in(&file_tree, vars.iter().cloned());
     Ok(Context::new(written, file_tree, storage_set))

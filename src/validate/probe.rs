@@ -17,7 +17,7 @@ use super::report::NOTHING_TO_DO;
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::config::UpstreamConfig;
 use crate::proxy::upstream::{Upstream, UpstreamError};
-use mock_idp::Clock;
+use foundations::Clock;
 
 /// The made-up authorization code (no IdP issued it).
 pub const PROBE_CODE: &str = "authproof-validate-probe-invalid-code";

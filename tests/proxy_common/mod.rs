@@ -29,7 +29,7 @@ pub fn idp_config(method: &str) -> IdpConfig {
          users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}, {{ sub: bob }}]\n\
          default_user: alice\n"
     );
-    mock_idp::yaml::from_str(&text, "<test idp>").expect("idp config")
+    foundations::yaml::from_str(&text, "<test idp>").expect("idp config")
 }
 
 /// A proxy config for the mock IdP at `idp` with upstream auth `method`.
@@ -130,7 +130,7 @@ impl Env {
     }
 
     pub fn fault(&self, yaml: &str) {
-        let f: FaultSpec = mock_idp::yaml::from_str(yaml, "<fault>").expect("fault spec");
+        let f: FaultSpec = foundations::yaml::from_str(yaml, "<fault>").expect("fault spec");
         self.idp.add_fault(f);
     }
 

@@ -390,7 +390,7 @@ fn redirect(idp: &Idp, target: &str, mut pairs: Vec<(&str, String)>) -> Response
         "Redirecting",
         &format!(
             "<p><a href=\"{0}\">{0}</a></p>",
-            ids::html_escape(url.as_str())
+            foundations::html::escape(url.as_str())
         ),
     );
     (

@@ -3,12 +3,12 @@
 use crate::endpoints::authorize::{RedirectError, error_redirect, issue_code};
 use crate::endpoints::pages::page;
 use crate::error::{HtmlError, OAuthError};
-use crate::ids::html_escape;
 use crate::params::FormBody;
 use crate::state::Idp;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use foundations::html::escape as html_escape;
 use std::sync::Arc;
 
 fn hidden(id: &str) -> String {

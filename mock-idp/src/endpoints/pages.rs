@@ -1,6 +1,6 @@
 //! The small HTML shell of the browser-facing pages.
 
-use crate::ids::html_escape;
+use foundations::html::escape as html_escape;
 
 /// A complete HTML page with `title` and an already-escaped `body`.
 pub fn page(title: &str, body: &str) -> String {

@@ -11,7 +11,7 @@ pub const REDIRECT: &str = "http://127.0.0.1:7777/callback";
 
 /// Parse an IdP config; panics with the YAML error so a typo in a test is obvious.
 pub fn config(yaml: &str) -> IdpConfig {
-    mock_idp::yaml::from_str(yaml, "<test>").unwrap_or_else(|e| panic!("{e}"))
+    foundations::yaml::from_str(yaml, "<test>").unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub async fn spawn(yaml: &str) -> MockIdpHandle {

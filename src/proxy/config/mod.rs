@@ -1,6 +1,6 @@
 //! `ProxyConfig`: the proxy's configuration, from a YAML file and `AUTHPROOF_*` variables.
 //!
-//! YAML goes through [`mock_idp::yaml`] (YAML 1.2 booleans, so `consent: off` is the string
+//! YAML goes through [`foundations::yaml`] (YAML 1.2 booleans, so `consent: off` is the string
 //! `"off"`; unknown keys are errors with `file:line:column`). Environment variables override
 //! the file: `AUTHPROOF_` + the key path in capitals joined by `__`
 //! (`AUTHPROOF_UPSTREAM__CLIENT_SECRET`), lists and maps as JSON
@@ -20,7 +20,7 @@ pub use provider::{
 
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::redirect::AllowList;
-use mock_idp::yaml::YamlError;
+use foundations::yaml::YamlError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -460,7 +460,7 @@ const RESERVED_TOKEN_PARAMS: &[&str] = &[
 impl ProxyConfig {
     /// Parse YAML `text` (from `origin`, used in messages) and validate it.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<ProxyConfig, ConfigError> {
-        let cfg: ProxyConfig = mock_idp::yaml::from_str(text, origin)?;
+        let cfg: ProxyConfig = foundations::yaml::from_str(text, origin)?;
         cfg.validate_from(Some(origin))?;
         Ok(cfg)
     }
@@ -503,12 +503,12 @@ impl ProxyConfig {
         let typed: ProxyConfig = if text.trim().is_empty() {
             ProxyConfig::default()
         } else {
-            mock_idp::yaml::from_str(text, origin)?
+            foundations::yaml::from_str(text, origin)?
         };
         let mut value: serde_json::Value = if text.trim().is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
-            mock_idp::yaml::from_str(text, origin)?
+            foundations::yaml::from_str(text, origin)?
         };
         if value.is_null() {
             value = serde_json::Value::Object(Default::default());

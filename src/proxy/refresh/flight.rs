@@ -153,7 +153,7 @@ impl Drop for Flight {
 mod tests {
     use super::*;
     use crate::proxy::store::{Collection, MemoryStore, Store};
-    use mock_idp::Clock;
+    use foundations::Clock;
 
     #[tokio::test]
     async fn one_holder_at_a_time_and_the_map_cleans_up() {

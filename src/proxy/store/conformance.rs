@@ -2,7 +2,7 @@
 //! in its unit tests, and the file and Redis backends run the same function.
 
 use super::{Collection, Store};
-use mock_idp::Clock;
+use foundations::Clock;
 use std::time::Duration;
 
 /// Run every check against `store`, whose TTLs must follow `clock` (a frozen clock that

@@ -24,7 +24,7 @@
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
 use super::{Collection, MemoryStore, Store, StoreError, StoreFuture};
-use mock_idp::Clock;
+use foundations::Clock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! size limit per collection, so memory stays bounded whatever clients do.
 
 use super::{Collection, Store, StoreError, StoreFuture};
-use mock_idp::Clock;
+use foundations::Clock;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};

@@ -3,7 +3,7 @@
 
 use super::{FileStore, MemoryStore, RedisStore, SealedStore, Sealer, Store};
 use crate::proxy::config::{ProxyConfig, StorageSpec};
-use mock_idp::Clock;
+use foundations::Clock;
 use std::sync::Arc;
 
 /// Build the store `spec` names (usually `config.storage`), sealed with the keys `config`

@@ -15,7 +15,7 @@
 //!   does not include). The password never appears in messages (see `StorageSpec`'s Display).
 
 use super::{Collection, Store, StoreError, StoreFuture};
-use mock_idp::Clock;
+use foundations::Clock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 use std::time::Duration;

@@ -548,7 +548,7 @@ mod tests {
     use super::*;
     use crate::proxy::config::Secret;
     use crate::proxy::store::MemoryStore;
-    use mock_idp::Clock;
+    use foundations::Clock;
 
     fn key(s: &str, src: &str) -> SealingKey {
         SealingKey::derive(s.as_bytes(), src)

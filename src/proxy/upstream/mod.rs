@@ -18,7 +18,7 @@ use crate::proxy::config::UpstreamConfig;
 use crate::proxy::refresh::Flights;
 use crate::proxy::store::UpstreamTokens;
 use base64::Engine as _;
-use mock_idp::Clock;
+use foundations::Clock;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use super::{VerifiedToken, VerifyError};
 use crate::oauth::client_auth::{ClientAuthMethod, basic_header};
 use crate::proxy::config::UpstreamConfig;
 use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
-use mock_idp::Clock;
+use foundations::Clock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,9 +14,9 @@ use super::VerifyError;
 use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
 use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
+use foundations::Clock;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use mock_idp::Clock;
 use parking_lot::RwLock;
 use serde_json::Value;
 use std::sync::Arc;
@@ -390,21 +390,16 @@ mod tests {
     /// payload or signature fails both.
     #[test]
     fn parsed_rsa_keys_verify_like_jsonwebtoken() {
-        let key =
-            mock_idp::keys::RsaKey::derive(&mock_idp::config::KeySeed::default(), 0, 2048).unwrap();
-        let keys = parse_keys(&json!({ "keys": [key.jwk()] })).unwrap();
-        let vk = JwksCache::find(&keys, Some(&key.kid), Algorithm::RS256)
+        // A fixed RSA key (testdata/rs256.jwk.json) and a token it signed (rs256.jwt), made
+        // once with openssl, so this module's tests need no signer of their own.
+        let jwk: Value = serde_json::from_str(include_str!("testdata/rs256.jwk.json")).unwrap();
+        let token = include_str!("testdata/rs256.jwt").trim().to_string();
+        let keys = parse_keys(&json!({ "keys": [jwk] })).unwrap();
+        let vk = JwksCache::find(&keys, Some("fixture-rs256"), Algorithm::RS256)
             .unwrap()
             .unwrap();
         let parsed = vk.parsed(Algorithm::RS256).expect("RS256 key parsed");
         assert!(vk.parsed(Algorithm::PS256).is_none(), "the JWK names RS256");
-        let token = key
-            .sign(
-                "JWT",
-                &json!({"sub": "alice", "exp": 4_000_000_000i64}),
-                None,
-            )
-            .unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();

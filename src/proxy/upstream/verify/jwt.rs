@@ -3,7 +3,7 @@
 //!
 //! `alg: none` is never accepted, nor any HMAC algorithm (keys from a JWKS are public: an
 //! HS256 token "signed" with an RSA public key must not verify). jsonwebtoken's own time
-//! checks are off; `exp` (required) and `nbf` are checked against [`mock_idp::Clock`].
+//! checks are off; `exp` (required) and `nbf` are checked against [`foundations::Clock`].
 //!
 //! A token that passed every check is remembered by its SHA-256 for `cache_ttl` (never past
 //! its `exp`, which is checked again on every use), so a client repeating the same bearer
@@ -14,8 +14,8 @@ use super::cache::{MAX_ENTRIES, TtlCache};
 use super::jwks::JwksCache;
 use super::{VerifiedToken, VerifyError};
 use base64::Engine as _;
+use foundations::Clock;
 use jsonwebtoken::{Algorithm, Validation};
-use mock_idp::Clock;
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use super::cache::TtlCache;
 use super::jwt::{missing_scope, string_claim};
 use super::{VerifiedToken, VerifyError};
 use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
-use mock_idp::Clock;
+use foundations::Clock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

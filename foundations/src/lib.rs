@@ -1,0 +1,11 @@
+//! Foundations shared by the product (`authproof`) and its test double (`mock-idp`).
+//!
+//! Both crates need the same clock (so a scenario that advances the IdP's time advances the
+//! proxy's), the same strict YAML 1.2 loader (so `off` means the same string in every file),
+//! and the same HTML escaper. They live here, so that the product never imports the mock IdP.
+
+pub mod clock;
+pub mod html;
+pub mod yaml;
+
+pub use clock::Clock;
