@@ -600,13 +600,23 @@ async fn proxied_subpaths_and_status_pass_through() {
         .unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(backend.received_requests().await.unwrap().len(), 2);
-    // Dot segments cannot climb out of the backend path (sent raw: reqwest would normalise).
+    // Dot segments, backslashes and encoded separators cannot climb out of the backend path
+    // (sent raw: reqwest would normalise).
     let verifier = Arc::new(StubVerifier::default());
     let app = mcp_routes(guard(
         verifier,
         Some(&format!("{}/backend/mcp", backend.uri())),
     ));
-    for raw in ["/%2e%2e/admin", "/../admin", "/a/%2E/b"] {
+    for raw in [
+        "/%2e%2e/admin",
+        "/../admin",
+        "/a/%2E/b",
+        "/..\\admin",
+        "/.%2e\\admin",
+        "/x/..\\..\\admin",
+        "/..%5Cadmin",
+        "/..%2Fadmin",
+    ] {
         let request = axum::http::Request::get(raw)
             .header("authorization", "Bearer good")
             .body(Body::empty())

@@ -71,7 +71,7 @@ impl Backend {
             return error_json(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "The request path contains dot segments",
+                "The request path contains a dot segment, a backslash or an encoded separator",
             );
         };
         let headers = request_headers(&parts.headers, principal);
@@ -116,16 +116,26 @@ impl Backend {
 
 /// The backend URL for a request whose path, relative to the guarded MCP path, is
 /// `sub_path` (`/` or empty for the MCP path itself). `access_token` query parameters are
-/// removed; everything else in the query is kept. `None` when the sub-path holds a `.` or
-/// `..` segment (raw or percent-encoded), which would otherwise escape the backend path.
+/// removed; everything else in the query is kept.
+///
+/// `None` when the sub-path could leave the backend path: a `.` or `..` segment (raw or
+/// percent-encoded, in any mix such as `.%2e`), a backslash raw or encoded (`\`, `%5C`: URL
+/// parsers and many servers treat it as `/`), or an encoded slash (`%2F`: a backend that
+/// decodes it sees a separator the proxy never checked). As a second line of defence, the
+/// joined URL must still lie under the backend path after the URL parser normalised it.
 pub fn target_url(backend: &Url, sub_path: &str, query: Option<&str>) -> Option<Url> {
-    if has_dot_segment(sub_path) {
+    if escapes_base(sub_path) {
         return None;
     }
     let mut url = backend.clone();
     if !sub_path.is_empty() && sub_path != "/" {
         let base = backend.path().trim_end_matches('/');
         url.set_path(&format!("{base}{sub_path}"));
+        let joined = url.path();
+        let under = joined == base || joined.starts_with(&format!("{base}/"));
+        if !under {
+            return None;
+        }
     }
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return Some(url);
@@ -149,10 +159,15 @@ pub fn target_url(backend: &Url, sub_path: &str, query: Option<&str>) -> Option<
     Some(url)
 }
 
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let lower = segment.to_ascii_lowercase().replace("%2e", ".");
-        lower == "." || lower == ".."
+/// Whether a sub-path could resolve outside the guarded prefix (see [`target_url`]).
+fn escapes_base(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains('\\') || lower.contains("%5c") || lower.contains("%2f") {
+        return true;
+    }
+    lower.split('/').any(|segment| {
+        let segment = segment.replace("%2e", ".");
+        segment == "." || segment == ".."
     })
 }
 
@@ -287,6 +302,40 @@ mod tests {
         assert!(target_url(&base, "/../admin", None).is_none());
         assert!(target_url(&base, "/%2E%2e/admin", None).is_none());
         assert!(target_url(&base, "/a/./b", None).is_none());
+    }
+
+    /// The review's escapes: a backslash (raw or encoded) or an encoded slash never reaches
+    /// the backend, whatever dot segments surround it.
+    #[test]
+    fn backslashes_and_encoded_separators_never_escape() {
+        let base = Url::parse("http://b:7/mcp").unwrap();
+        for path in [
+            "/..\\admin",
+            "/.%2e\\admin",
+            "/x/..\\..\\admin",
+            "/..%5cadmin",
+            "/..%5Cadmin",
+            "/x%5c..%5c..%5cadmin",
+            "/..%2fadmin",
+            "/x%2F..%2F..%2Fadmin",
+            "/%2e%2E/admin",
+            "/.%2E/admin",
+            "/a\\b",
+        ] {
+            assert!(
+                target_url(&base, path, None).is_none(),
+                "{path} must be refused"
+            );
+        }
+        // Dots inside a segment are ordinary characters.
+        assert_eq!(
+            target_url(&base, "/a..b/.well-known", None)
+                .unwrap()
+                .as_str(),
+            "http://b:7/mcp/a..b/.well-known"
+        );
+        assert!(escapes_base("/..\\admin"));
+        assert!(!escapes_base("/tools/list"));
     }
 
     #[test]
