@@ -258,8 +258,9 @@ async fn post_chunked(base: &str, path: &str, body: &[u8]) -> String {
     let mut s = tokio::net::TcpStream::connect((addr.host_str().unwrap(), addr.port().unwrap()))
         .await
         .unwrap();
+    let host = format!("{}:{}", addr.host_str().unwrap(), addr.port().unwrap());
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     s.write_all(head.as_bytes()).await.unwrap();
     for chunk in body.chunks(8192) {

@@ -15,12 +15,9 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
-/// Asks the connection serving a request to drop without answering.
-#[derive(Debug, Clone)]
-pub struct ConnKill(pub Arc<Notify>);
+pub use foundations::http::ConnKill;
 
 fn lower_headers(h: &HeaderMap) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
@@ -117,8 +114,8 @@ pub async fn handle(
         None => {
             idp.journal.lock().push(entry);
             match kill {
-                Some(ConnKill(n)) => {
-                    n.notify_one();
+                Some(k) => {
+                    k.kill();
                     // The connection task drops this future along with the connection.
                     match std::future::pending::<Infallible>().await {}
                 }

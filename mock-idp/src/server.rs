@@ -4,20 +4,20 @@ use crate::clock::Clock;
 use crate::config::{ClientConfig, Flavor, IdpConfig, UserConfig};
 use crate::faults::FaultSpec;
 use crate::journal::JournalEntry;
-use crate::observe::{self, ConnKill};
+use crate::observe;
 use crate::state::Idp;
 use crate::store::StoreSizes;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use axum::http::Request;
+use foundations::http::{ConnKill, ConnLimits};
 use std::collections::BTreeMap;
-use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Entry point of the library API.
@@ -118,7 +118,7 @@ async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => spawn_connection(stream, idp.clone(), router.clone(), shutdown.clone()),
+                Ok((stream, peer)) => spawn_connection(stream, peer, idp.clone(), router.clone(), shutdown.clone()),
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             },
@@ -129,29 +129,26 @@ async fn serve(
 
 fn spawn_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     idp: Arc<Idp>,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    let mut stop = shutdown.clone();
     tokio::spawn(async move {
-        let kill = Arc::new(Notify::new());
-        let k = kill.clone();
-        let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let (idp, router, k) = (idp.clone(), router.clone(), k.clone());
+        let handler = move |req: Request<Body>| {
+            let (idp, router) = (idp.clone(), router.clone());
             async move {
-                let resp =
-                    observe::handle(idp, router, req.map(Body::new), Some(ConnKill(k))).await;
-                Ok::<_, Infallible>(resp)
+                let kill = req.extensions().get::<ConnKill>().cloned();
+                observe::handle(idp, router, req, kill).await
             }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), svc);
+        };
+        // Header, body and idle timeouts, and unread bodies drained so that a client that
+        // writes first reads the 413 (the shared server of foundations::http). On shutdown
+        // the mock drops its connections at once, even mid-fault.
         tokio::select! {
-            _ = conn => {}
-            _ = kill.notified() => {}
-            _ = shutdown.changed() => {}
+            _ = foundations::http::serve_connection(stream, peer, ConnLimits::default(), handler, shutdown) => {}
+            _ = stop.changed() => {}
         }
     });
 }

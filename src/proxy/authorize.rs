@@ -18,8 +18,14 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use std::sync::Arc;
 
+/// The longest `state` a client may send (bytes): it is stored with the transaction.
+pub const MAX_STATE_BYTES: usize = 2048;
+/// The longest `login_hint` (bytes).
+pub const MAX_LOGIN_HINT_BYTES: usize = 256;
+
 /// The handler.
 pub async fn authorize(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let who = crate::proxy::bounds::client_address_of(&req);
     let (parts, body) = req.into_parts();
     let params = if parts.method == Method::POST {
         match read_form(&parts.headers, body).await {
@@ -45,7 +51,7 @@ pub async fn authorize(State(st): State<Arc<ProxyState>>, req: Request) -> Respo
         }
         Params::parse(q.as_bytes())
     };
-    handle(&st, &parts.headers, params).await
+    handle(&st, &parts.headers, params, who).await
 }
 
 /// An HTML 400 page for a request that cannot be answered by redirect.
@@ -93,7 +99,12 @@ pub async fn client_or_page(st: &ProxyState, client_id: &str) -> Result<ClientRe
     }
 }
 
-async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params) -> Response {
+async fn handle(
+    st: &ProxyState,
+    headers: &axum::http::HeaderMap,
+    params: Params,
+    who: crate::proxy::bounds::ClientAddress,
+) -> Response {
     for key in ["client_id", "redirect_uri"] {
         if params.duplicate() == Some(key) {
             return bad(
@@ -132,6 +143,18 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
     }
 
     // From here on, errors go back to the client.
+    if params
+        .get("state")
+        .is_some_and(|s| s.len() > MAX_STATE_BYTES)
+    {
+        return client_error_redirect(
+            &redirect_uri,
+            "invalid_request",
+            &format!("state is longer than {MAX_STATE_BYTES} bytes"),
+            None,
+            &st.issuer,
+        );
+    }
     let state = params.get("state");
     let fail = |code: &str, desc: &str| {
         client_error_redirect(&redirect_uri, code, desc, state, &st.issuer)
@@ -183,6 +206,19 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
         Ok(s) => s,
         Err(why) => return fail("invalid_scope", &why),
     };
+    if params
+        .get("login_hint")
+        .is_some_and(|h| h.len() > MAX_LOGIN_HINT_BYTES)
+    {
+        return fail(
+            "invalid_request",
+            &format!("login_hint is longer than {MAX_LOGIN_HINT_BYTES} bytes"),
+        );
+    }
+    if let Err(refusal) = st.bounds.admit_authorization(&who) {
+        tracing::info!(client = %who, "authorization refused: {}", refusal.description());
+        return refusal.page();
+    }
     let txn = Transaction {
         txn_id: crate::oauth::random_token(24),
         client_id: client.client_id.clone(),

@@ -331,6 +331,7 @@ pub fn to_client(
         client_id_issued_at: now,
         extra,
         cimd: true,
+        provisional: false,
     })
 }
 

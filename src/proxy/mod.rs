@@ -4,6 +4,7 @@
 //! [`state::ProxyState`]. See the module of each endpoint for its rules.
 
 pub mod authorize;
+pub mod bounds;
 pub mod callback;
 pub mod cimd;
 pub mod config;

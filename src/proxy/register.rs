@@ -7,6 +7,15 @@
 //! `grant_types` must include `authorization_code` and may add `refresh_token` (default
 //! both); `response_types` is `["code"]`. Every redirect URI must pass the DESIGN.md
 //! registration rules (allow-list and `application_type`), else `invalid_redirect_uri`.
+//!
+//! Bounds (the proxy is on the public internet and DCR is open): every stored field has a
+//! size limit ([`MAX_REDIRECT_URIS`], [`MAX_URI_BYTES`], [`MAX_NAME_CHARS`],
+//! [`MAX_SHORT_FIELD_BYTES`], [`MAX_CONTACTS`], [`MAX_SCOPE_BYTES`]; beyond them,
+//! `invalid_client_metadata`), `client_uri`, `logo_uri`, `tos_uri` and `policy_uri` must be
+//! https URLs (http only on a loopback host), unknown metadata is not stored, and a new
+//! registration is *provisional*: it expires after `registration_provisional_ttl` unless a
+//! token exchange makes it durable first. Each client address may hold only so many
+//! provisional registrations, and the instance only so many in total ([`crate::proxy::bounds`]).
 
 use crate::oauth::error::OAuthError;
 use crate::proxy::params::{MAX_JSON_BYTES, has_content_type, read_body};
@@ -22,14 +31,20 @@ use std::sync::Arc;
 
 /// At most this many redirect URIs per client.
 pub const MAX_REDIRECT_URIS: usize = 20;
-const STRING_FIELDS: &[&str] = &[
-    "client_uri",
-    "logo_uri",
-    "tos_uri",
-    "policy_uri",
-    "software_id",
-    "software_version",
-];
+/// The longest redirect URI or metadata URL (bytes).
+pub const MAX_URI_BYTES: usize = 2048;
+/// The longest `client_name` (characters).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest `software_id`, `software_version` or contact (bytes).
+pub const MAX_SHORT_FIELD_BYTES: usize = 320;
+/// At most this many `contacts`.
+pub const MAX_CONTACTS: usize = 10;
+/// The longest `scope` (bytes).
+pub const MAX_SCOPE_BYTES: usize = 1024;
+/// Metadata URLs shown to people: https only (http on loopback for native clients).
+const URI_FIELDS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri"];
+/// Short free-text fields kept as given.
+const SHORT_FIELDS: &[&str] = &["software_id", "software_version"];
 
 /// The handler.
 pub async fn register(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
@@ -40,6 +55,7 @@ pub async fn register(State(st): State<Arc<ProxyState>>, req: Request) -> Respon
 }
 
 async fn handle(st: &ProxyState, req: Request) -> Result<Response, OAuthError> {
+    let who = crate::proxy::bounds::client_address_of(&req);
     let (parts, body) = req.into_parts();
     if !has_content_type(&parts.headers, "application/json") {
         return Err(OAuthError::invalid_client_metadata(
@@ -53,8 +69,16 @@ async fn handle(st: &ProxyState, req: Request) -> Result<Response, OAuthError> {
         .as_object()
         .ok_or_else(|| OAuthError::invalid_client_metadata("the body must be a JSON object"))?;
     let client = build_client(st, obj)?;
+    if let Err(refusal) = st.bounds.admit_registration(&who) {
+        tracing::info!(client = %who, "registration refused: {}", refusal.description());
+        return Ok(refusal.json());
+    }
     st.records
-        .put_client(&client.client_id, &client, st.config.client_ttl.get())
+        .put_client(
+            &client.client_id,
+            &client,
+            st.config.registration_provisional_ttl.get(),
+        )
         .await
         .map_err(|e| OAuthError::temporarily_unavailable(e.to_string()))?;
     tracing::info!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
@@ -113,6 +137,11 @@ pub fn build_client(st: &ProxyState, obj: &Map<String, Value>) -> Result<ClientR
         )));
     }
     for uri in &redirect_uris {
+        if uri.len() > MAX_URI_BYTES {
+            return Err(OAuthError::invalid_redirect_uri(format!(
+                "a redirect URI is longer than {MAX_URI_BYTES} bytes"
+            )));
+        }
         check_registration(uri, &st.allow, app).map_err(|r| {
             OAuthError::invalid_redirect_uri(format!(
                 "redirect URI {} is not allowed: {r}",
@@ -153,6 +182,11 @@ pub fn build_client(st: &ProxyState, obj: &Map<String, Value>) -> Result<ClientR
     }
     let scope = match opt_string(obj, "scope")? {
         None => None,
+        Some(s) if s.len() > MAX_SCOPE_BYTES => {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "scope is longer than {MAX_SCOPE_BYTES} bytes"
+            )));
+        }
         Some(s) => {
             let bad: Vec<&str> = s
                 .split_ascii_whitespace()
@@ -168,14 +202,38 @@ pub fn build_client(st: &ProxyState, obj: &Map<String, Value>) -> Result<ClientR
             (!s.is_empty()).then_some(s)
         }
     };
-    let client_name = opt_string(obj, "client_name")?.map(|n| n.chars().take(200).collect());
+    let client_name = opt_string(obj, "client_name")?;
+    if client_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "client_name is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
     let mut extra = Map::new();
-    for k in STRING_FIELDS {
+    for k in URI_FIELDS {
         if let Some(v) = opt_string(obj, k)? {
+            check_metadata_uri(k, &v)?;
+            extra.insert((*k).into(), v.into());
+        }
+    }
+    for k in SHORT_FIELDS {
+        if let Some(v) = opt_string(obj, k)? {
+            if v.len() > MAX_SHORT_FIELD_BYTES {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "{k} is longer than {MAX_SHORT_FIELD_BYTES} bytes"
+                )));
+            }
             extra.insert((*k).into(), v.into());
         }
     }
     if let Some(c) = string_list(obj, "contacts")? {
+        if c.len() > MAX_CONTACTS || c.iter().any(|x| x.len() > MAX_SHORT_FIELD_BYTES) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "contacts: at most {MAX_CONTACTS} entries of at most {MAX_SHORT_FIELD_BYTES} bytes"
+            )));
+        }
         extra.insert("contacts".into(), c.into());
     }
     Ok(ClientRecord {
@@ -190,7 +248,36 @@ pub fn build_client(st: &ProxyState, obj: &Map<String, Value>) -> Result<ClientR
         client_id_issued_at: st.now(),
         extra,
         cimd: false,
+        provisional: true,
     })
+}
+
+/// `client_uri`, `logo_uri`, `tos_uri` and `policy_uri` are shown to people (and `logo_uri`
+/// loaded by their browser): an https URL, or http on a loopback host (a native client's
+/// local page); never `javascript:`, `data:` or anything else.
+fn check_metadata_uri(key: &str, value: &str) -> Result<(), OAuthError> {
+    let bad = |why: &str| {
+        OAuthError::invalid_client_metadata(format!("{key} {}: {why}", printable(value)))
+    };
+    if value.len() > MAX_URI_BYTES {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "{key} is longer than {MAX_URI_BYTES} bytes"
+        )));
+    }
+    let url = url::Url::parse(value).map_err(|_| bad("not an absolute URL"))?;
+    let loopback = url
+        .host()
+        .is_some_and(|h| crate::proxy::redirect::is_loopback_host(&h));
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(bad("http is allowed only on a loopback host; use https")),
+        _ => Err(bad("must be an https URL")),
+    }?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    Ok(())
 }
 
 fn printable(s: &str) -> String {

@@ -1,6 +1,7 @@
 //! The proxy's router and its in-process server.
 
 use crate::oauth::error::OAuthError;
+use crate::proxy::bounds::{self, Endpoint};
 use crate::proxy::config::{ConsentMode, ProxyConfig, StorageSpec};
 use crate::proxy::params::MAX_FORM_BYTES;
 use crate::proxy::resource::{self, ResourceGuard};
@@ -17,17 +18,47 @@ use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
 /// The proxy's HTTP routes: OAuth endpoints, metadata, the callback, consent, and the guarded
-/// MCP endpoint at `mcp_path` (all under the path of base_url).
+/// MCP endpoint at `mcp_path` (all under the path of base_url), behind the [`bounds::front`]
+/// layer (Host check, client address).
 pub fn router(st: Arc<ProxyState>) -> Router {
-    if st.config.provider.is_remote_auth() {
-        return crate::proxy::providers::authkit::router(st);
-    }
+    let routes = if st.config.provider.is_remote_auth() {
+        crate::proxy::providers::authkit::router(st.clone())
+    } else {
+        oauth_router(st.clone())
+    };
+    routes.layer(axum::middleware::from_fn_with_state(
+        st.bounds.clone(),
+        bounds::front,
+    ))
+}
+
+/// The guarded MCP endpoint, behind the `Origin` check.
+pub(crate) fn mcp_router(st: &ProxyState, guard: ResourceGuard) -> Router {
+    resource::mcp_routes(guard).layer(axum::middleware::from_fn_with_state(
+        st.bounds.clone(),
+        bounds::mcp_origin,
+    ))
+}
+
+/// `route` behind the rate limit of `endpoint`.
+fn limited(
+    st: &ProxyState,
+    endpoint: Endpoint,
+    route: axum::routing::MethodRouter<Arc<ProxyState>>,
+) -> axum::routing::MethodRouter<Arc<ProxyState>> {
+    route.layer(axum::middleware::from_fn_with_state(
+        (st.bounds.clone(), endpoint),
+        bounds::limit,
+    ))
+}
+
+fn oauth_router(st: Arc<ProxyState>) -> Router {
     let bp = st.base_path.clone();
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -39,9 +70,18 @@ pub fn router(st: Arc<ProxyState>) -> Router {
         ])
         .max_age(Duration::from_secs(600));
     let mut api = Router::new()
-        .route(&format!("{bp}/register"), post(register::register))
-        .route(&format!("{bp}/token"), post(token::token))
-        .route(&format!("{bp}/revoke"), post(revoke::revoke))
+        .route(
+            &format!("{bp}/register"),
+            limited(&st, Endpoint::Register, post(register::register)),
+        )
+        .route(
+            &format!("{bp}/token"),
+            limited(&st, Endpoint::Token, post(token::token)),
+        )
+        .route(
+            &format!("{bp}/revoke"),
+            limited(&st, Endpoint::Revoke, post(revoke::revoke)),
+        )
         .route(
             &st.resource_metadata_path,
             get(metadata::protected_resource_handler),
@@ -52,11 +92,19 @@ pub fn router(st: Arc<ProxyState>) -> Router {
     let browser = Router::new()
         .route(
             &format!("{bp}/authorize"),
-            get(authorize::authorize).post(authorize::authorize),
+            limited(
+                &st,
+                Endpoint::Authorize,
+                get(authorize::authorize).post(authorize::authorize),
+            ),
         )
         .route(
             &format!("{bp}/consent"),
-            get(consent::consent).post(consent::consent),
+            limited(
+                &st,
+                Endpoint::Consent,
+                get(consent::consent).post(consent::consent),
+            ),
         )
         .route(
             &format!("{bp}{}", st.config.redirect_path),
@@ -82,7 +130,7 @@ pub fn router(st: Arc<ProxyState>) -> Router {
     oauth
         .nest_service(
             &format!("{bp}{}", st.config.mcp_path),
-            resource::mcp_routes(guard),
+            mcp_router(&st, guard),
         )
         .fallback(not_found)
 }
@@ -109,6 +157,17 @@ pub(crate) async fn not_found() -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// The connection bounds of a configuration (`timeouts`; the drain bound is fixed at
+/// [`foundations::http::DEFAULT_DRAIN_BYTES`]).
+pub fn conn_limits(config: &ProxyConfig) -> foundations::http::ConnLimits {
+    foundations::http::ConnLimits {
+        header: config.timeouts.header.get(),
+        body: config.timeouts.body.get(),
+        idle: config.timeouts.idle.get(),
+        drain: foundations::http::DEFAULT_DRAIN_BYTES,
+    }
 }
 
 /// How to run a proxy in-process.
@@ -174,15 +233,14 @@ impl Proxy {
             );
         }
         let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "proxy server stopped");
-            }
-        });
+        let (tx, rx) = watch::channel(false);
+        let limits = conn_limits(&state.config);
+        let task = tokio::spawn(foundations::http::serve(
+            listener,
+            limits,
+            foundations::http::router_handler(app),
+            rx,
+        ));
         // Discover the upstream in the background; failures are retried when needed.
         let warm = state.clone();
         let remote = state.config.provider.is_remote_auth();
@@ -208,7 +266,7 @@ impl Proxy {
 pub struct ProxyHandle {
     addr: SocketAddr,
     state: Arc<ProxyState>,
-    shutdown: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    shutdown: Arc<Mutex<Option<watch::Sender<bool>>>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -244,7 +302,7 @@ impl ProxyHandle {
     /// Stop accepting, finish in-flight requests (at most 5 s), and stop.
     pub async fn shutdown(&self) {
         if let Some(tx) = self.shutdown.lock().take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         let task = self.task.lock().take();
         if let Some(mut task) = task

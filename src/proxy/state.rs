@@ -1,5 +1,6 @@
 //! Everything a request handler needs, resolved once at start.
 
+use crate::proxy::bounds::Bounds;
 use crate::proxy::cimd::{CimdError, CimdFetcher};
 use crate::proxy::config::{ConsentMode, ProxyConfig};
 use crate::proxy::cookies::Cookies;
@@ -49,6 +50,8 @@ pub struct ProxyState {
     pub cookies: Cookies,
     /// The one clock.
     pub clock: Clock,
+    /// Rate limits, caps, and the Host and Origin policy.
+    pub bounds: Arc<Bounds>,
 }
 
 /// Why a client could not be found.
@@ -123,7 +126,9 @@ impl ProxyState {
             clock.clone(),
         );
         let cimd = CimdFetcher::new(config.cimd_allow_http_loopback, clock.clone())?;
+        let bounds = Bounds::new(&config, &parsed, clock.clone()).map_err(anyhow::Error::msg)?;
         Ok(Self {
+            bounds: Arc::new(bounds),
             required_scopes: config.effective_required_scopes(),
             cookies: Cookies::new(parsed.scheme() == "https"),
             records: Records::new(store),

@@ -259,14 +259,36 @@ async fn authorization_code(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| reject("the authorization was revoked"))?;
-    issue_first(
+    let issued = issue_first(
         st,
         client,
         &grant,
         &rec.scopes,
         wants_refresh(client, &grant),
     )
-    .await
+    .await?;
+    make_durable(st, client).await;
+    Ok(issued)
+}
+
+/// A provisional registration's first successful token exchange makes it durable: from now
+/// on it lives `client_ttl`. (Failing to store that is logged, not fatal: the tokens are
+/// already issued, and the client can register again when the registration lapses.)
+async fn make_durable(st: &ProxyState, client: &ClientRecord) {
+    if !client.provisional {
+        return;
+    }
+    let durable = ClientRecord {
+        provisional: false,
+        ..client.clone()
+    };
+    if let Err(e) = st
+        .records
+        .put_client(&durable.client_id, &durable, st.config.client_ttl.get())
+        .await
+    {
+        tracing::warn!(client_id = %client.client_id, error = %e, "could not make the registration durable");
+    }
 }
 
 fn wants_refresh(client: &ClientRecord, grant: &Grant) -> bool {

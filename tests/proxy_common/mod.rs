@@ -4,7 +4,7 @@
 
 use authproof::client::{AuthorizeOutcome, AuthorizeRequest, FlowClient, TokenCodeRequest};
 use authproof::mock_idp::{self, Clock, FaultSpec, IdpConfig, MockIdp, MockIdpHandle};
-use authproof::proxy::config::{ConsentMode, ProxyConfig, Secret};
+use authproof::proxy::config::{ConsentMode, Off, ProxyConfig, RateLimits, Secret};
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
 use serde_json::{Value, json};
 
@@ -50,6 +50,9 @@ pub fn proxy_config(idp: &MockIdpHandle, method: &str) -> ProxyConfig {
     ]);
     c.consent = ConsentMode::Always;
     c.jwt_signing_key = Some(Secret::new("test-signing-key-0123456789"));
+    // These tests send bursts of requests from one address on purpose; the rate limits have
+    // their own tests (tests/proxy_bounds.rs).
+    c.rate_limits = RateLimits::Off(Off::Off);
     c
 }
 

@@ -7,10 +7,12 @@
 //! (`AUTHPROOF_VALID_SCOPES='["openid","email"]'`), booleans as `true`/`false`; an empty
 //! value removes the key (its default applies).
 
+mod bounds;
 mod duration;
 mod env;
 mod provider;
 
+pub use bounds::{CapsConfig, Off, Rate, RateLimits, RateTable, TimeoutsConfig};
 pub use duration::HumanDuration;
 pub use env::{ENV_PREFIX, apply_env, env_keys, storage_is_set_in};
 pub use provider::{
@@ -91,6 +93,27 @@ pub struct ProxyConfig {
     pub cimd_enabled: bool,
     /// Also accept CIMD documents over http from loopback hosts (tests only).
     pub cimd_allow_http_loopback: bool,
+    /// How long a DCR registration lives until its first successful token exchange makes it
+    /// durable (`client_ttl`). Registrations nobody uses expire this soon.
+    pub registration_provisional_ttl: HumanDuration,
+    /// Caps on live state that unauthenticated requests create (per instance).
+    pub caps: CapsConfig,
+    /// Per-client-address request rates at the OAuth endpoints; `off` turns them off.
+    pub rate_limits: RateLimits,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client
+    /// address; from anyone else the socket's peer address is the client address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// Origins a browser may call the MCP endpoint from (`Origin` header). Default: the
+    /// origin of base_url. A request without `Origin` (a non-browser client) passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    /// `Host` header values accepted on every route (`host` or `host:port`). Default: the
+    /// host of base_url (for a loopback base_url, every loopback name on its port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Connection timeouts.
+    pub timeouts: TimeoutsConfig,
 }
 
 impl Default for ProxyConfig {
@@ -119,6 +142,13 @@ impl Default for ProxyConfig {
             storage_previous_keys: Vec::new(),
             cimd_enabled: true,
             cimd_allow_http_loopback: false,
+            registration_provisional_ttl: HumanDuration::secs(3600),
+            caps: CapsConfig::default(),
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            allowed_origins: None,
+            allowed_hosts: None,
+            timeouts: TimeoutsConfig::default(),
         }
     }
 }
@@ -551,6 +581,7 @@ impl ProxyConfig {
                 .into_iter()
                 .filter(|m| !(blocked && m.starts_with("upstream: set config_url"))),
         );
+        p.extend(bounds::problems(self));
         p
     }
 

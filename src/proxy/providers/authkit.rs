@@ -11,7 +11,7 @@
 //! AuthKit puts it in the tokens' `aud`.
 
 use crate::proxy::config::normalize_domain;
-use crate::proxy::resource::{self, BearerError, BearerVerifier, Principal, ResourceGuard};
+use crate::proxy::resource::{BearerError, BearerVerifier, Principal, ResourceGuard};
 use crate::proxy::state::ProxyState;
 use crate::proxy::upstream::{MAX_RESPONSE_BYTES, read_limited};
 use axum::Router;
@@ -198,7 +198,7 @@ pub fn router(st: Arc<ProxyState>) -> Router {
         .with_state(st.clone())
         .nest_service(
             &format!("{bp}{}", st.config.mcp_path),
-            resource::mcp_routes(guard),
+            crate::proxy::server::mcp_router(&st, guard),
         )
         .fallback(crate::proxy::server::not_found)
 }

@@ -36,6 +36,10 @@ pub struct ClientRecord {
     /// Whether this client came from a client ID metadata document.
     #[serde(default)]
     pub cimd: bool,
+    /// A DCR registration that has not completed a token exchange yet: it lives only
+    /// `registration_provisional_ttl`; the first successful exchange makes it durable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 impl ClientRecord {
