@@ -98,8 +98,8 @@ async fn static_only(path: &Path, vars: &[(String, String)]) -> Report {
 fn ids(r: &Report, s: Severity) -> Vec<&str> {
     r.findings
         .iter()
-        .filter(|f| f.severity == s)
-        .map(|f| f.id.as_str())
+        .filter(|f| f.severity() == s)
+        .map(|f| f.id())
         .collect()
 }
 
@@ -405,7 +405,7 @@ async fn unadvertised_auth_method_and_unknown_scope() {
     // The list says basic only, but the token endpoint accepts post: a warning, not an error.
     assert!(ids(&r, Severity::Error).is_empty(), "{:#?}", r.findings);
     let unlisted = one(&r, "live.token_auth_method_unsupported");
-    assert_eq!(unlisted.severity, Severity::Warning);
+    assert_eq!(unlisted.severity(), Severity::Warning);
     assert!(
         unlisted.message.contains("accepted it"),
         "{}",
@@ -413,7 +413,7 @@ async fn unadvertised_auth_method_and_unknown_scope() {
     );
     assert!(unlisted.fix.contains("client_secret_basic"));
     let scope = one(&r, "live.scope_unsupported");
-    assert_eq!(scope.severity, Severity::Warning);
+    assert_eq!(scope.severity(), Severity::Warning);
     assert!(scope.message.contains("admin:all"), "{}", scope.message);
     // The probe itself still succeeds: the mock accepts post for this client.
     assert!(has(&r, "live.token_probe_ok"));
@@ -566,7 +566,7 @@ async fn google_quirks() {
         ["preset.google.offline_access_scope"]
     );
     for id in ["preset.google.auth_method", "preset.google.access_type"] {
-        assert_eq!(one(&r, id).severity, Severity::Warning, "{id}");
+        assert_eq!(one(&r, id).severity(), Severity::Warning, "{id}");
     }
     assert!(has(&r, "preset.google.prompt"));
 
@@ -692,8 +692,8 @@ async fn development_settings_are_not_production_errors() {
     );
     let r = static_only(cfg.path(), &[]).await;
     assert!(ids(&r, Severity::Error).is_empty(), "{:#?}", r.findings);
-    assert_eq!(one(&r, "static.consent_off").severity, Severity::Warning);
-    assert_eq!(one(&r, "static.storage_memory").severity, Severity::Info);
+    assert_eq!(one(&r, "static.consent_off").severity(), Severity::Warning);
+    assert_eq!(one(&r, "static.storage_memory").severity(), Severity::Info);
     assert_eq!(r.exit_code(), 0);
 }
 

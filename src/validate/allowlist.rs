@@ -8,6 +8,7 @@
 //! reported, and the finding names the sample.
 
 use super::Context;
+use super::catalogue::entry;
 use super::finding::Finding;
 use crate::proxy::redirect::{
     AllowList, RedirectPattern, check_registration_any_app, pattern_matches,
@@ -24,8 +25,8 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
     let mut f = Vec::new();
     let Some(list) = &c.allowed_client_redirect_uris else {
         f.push(
-            Finding::info(
-                "static.allowlist_absent",
+            Finding::new(
+                entry!("static.allowlist_absent"),
                 "allowed_client_redirect_uris is not set: any safe redirect URI may be registered (what hosted clients such as Claude.ai and ChatGPT need); the consent screen is then what stops a malicious client",
                 "To restrict registrations, list patterns, e.g. [\"http://localhost:*\", \"http://127.0.0.1:*\", \"https://claude.ai/api/mcp/auth_callback\"]",
             )
@@ -35,8 +36,8 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
     };
     if list.is_empty() {
         f.push(
-            Finding::warning(
-                "static.allowlist_deny_all",
+            Finding::new(
+                entry!("static.allowlist_deny_all"),
                 "allowed_client_redirect_uris is []: no MCP client can register or be redirected, so nobody can log in",
                 "List the redirect URIs (patterns) your clients use, or remove the key to allow any safe URI",
             )
@@ -52,8 +53,8 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
                 patterns.push(p);
             }
             Err(e) => f.push(
-                Finding::error(
-                    "static.allowlist_invalid_pattern",
+                Finding::new(
+                    entry!("static.allowlist_invalid_pattern"),
                     e.to_string(),
                     "Write patterns as URLs where `*` is the whole port, the leftmost host label or part of the path, e.g. http://localhost:* or https://*.example.com/callback",
                 )
@@ -140,8 +141,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
     let plain_path = parts.path.replace('*', "x");
     if p.scheme() == "http" && !p.is_loopback() {
         f.push(
-            Finding::error(
-                "static.allowlist_http_non_loopback",
+            Finding::new(
+                entry!("static.allowlist_http_non_loopback"),
                 format!(
                     "{raw} allows plain-http redirects to a non-loopback host: authorization codes would cross the network in clear"
                 ),
@@ -155,8 +156,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
         // (`*.com` never gets here: the pattern parser refuses wildcards over a TLD.)
         if pattern_matches(p, &sample) {
             f.push(
-                Finding::warning(
-                    "static.allowlist_wildcard_host",
+                Finding::new(
+                    entry!("static.allowlist_wildcard_host"),
                     format!(
                         "{raw} accepts any host one label under {suffix} (e.g. {sample}); whoever controls such a host (user pages, preview deployments, a dangling DNS record) can receive authorization codes"
                     ),
@@ -170,8 +171,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
         let sample = parts.sample("app", "8443", &plain_path);
         if pattern_matches(p, &sample) {
             f.push(
-                Finding::warning(
-                    "static.allowlist_any_port",
+                Finding::new(
+                    entry!("static.allowlist_any_port"),
                     format!(
                         "{raw} accepts any port on a non-loopback host (e.g. {sample}); another service on that host can receive authorization codes"
                     ),
@@ -188,8 +189,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
         let sample = parts.sample("app", "8443", "/authproof-probe/any/path");
         if pattern_matches(p, &sample) {
             f.push(
-                Finding::warning(
-                    "static.allowlist_any_path",
+                Finding::new(
+                    entry!("static.allowlist_any_path"),
                     format!(
                         "{raw} has no path, so it matches every path on its host (e.g. {sample}); any open redirect or user-controlled page there can receive authorization codes"
                     ),
@@ -219,8 +220,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
             if pattern_matches(p, &sample) {
                 let segment = before.rsplit('/').next().unwrap_or(before);
                 f.push(
-                    Finding::warning(
-                        "static.allowlist_path_prefix",
+                    Finding::new(
+                        entry!("static.allowlist_path_prefix"),
                         format!(
                             "{raw} also matches {sample}: the `*` right after `{segment}` continues that path segment instead of starting a new one"
                         ),
@@ -234,8 +235,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
             let sample = with("a/b/c");
             if pattern_matches(p, &sample) {
                 f.push(
-                    Finding::warning(
-                        "static.allowlist_path_wildcard_spans",
+                    Finding::new(
+                        entry!("static.allowlist_path_wildcard_spans"),
                         format!(
                             "{raw} also matches {sample}: `*` in a path matches any run of characters, `/` included, not one segment"
                         ),
@@ -263,8 +264,8 @@ fn loopback_variants(allow: &AllowList, f: &mut Vec<Finding>) {
             ("127.0.0.1", "localhost")
         };
         f.push(
-            Finding::info(
-                "static.allowlist_loopback_variant",
+            Finding::new(
+                entry!("static.allowlist_loopback_variant"),
                 format!(
                     "the allow-list permits http://{yes}:PORT redirects but not http://{no}:PORT (they are different hosts), and native clients differ in which one they use"
                 ),
@@ -307,8 +308,8 @@ fn known_clients(allow: &AllowList, f: &mut Vec<Finding>) {
         }
     };
     f.push(
-        Finding::info(
-            "static.allowlist_known_clients",
+        Finding::new(
+            entry!("static.allowlist_known_clients"),
             format!(
                 "with these patterns, typical redirect URIs of: {} may register; {} may not",
                 names(&yes),
@@ -329,7 +330,7 @@ mod tests {
         for p in patterns {
             pattern_findings(&p.parse().unwrap(), &mut f);
         }
-        f.into_iter().map(|f| f.id).collect()
+        f.into_iter().map(|f| f.id().to_string()).collect()
     }
 
     #[test]

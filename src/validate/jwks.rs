@@ -8,7 +8,8 @@
 //! rules follow the proxy's own JWKS cache ([`crate::proxy::upstream::verify`]), which skips
 //! the same keys silently; this module says why.
 
-use super::finding::{Finding, Severity};
+use super::catalogue::entry;
+use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::proxy::config::JwtAlgorithm;
 use base64::Engine as _;
@@ -159,28 +160,23 @@ fn modulus_bits(n: &str) -> Option<usize> {
 /// Findings for a fetched JWKS at `uri`. `needed`: the verifier depends on it (then an
 /// unusable set is an error, otherwise a warning).
 pub fn findings(uri: &str, doc: &Value, algorithms: &[JwtAlgorithm], needed: bool) -> Vec<Finding> {
-    let sev = if needed {
-        Severity::Error
-    } else {
-        Severity::Warning
-    };
     let a = match analyze(doc, algorithms) {
         Ok(a) => a,
         Err(e) => {
             return vec![Finding::new(
-                "live.jwks_invalid",
-                sev,
+                entry!("live.jwks_invalid"),
                 format!("the JWKS at {uri} is not a JWK set: {e}"),
                 "Point upstream.jwks_uri (or the discovery document's jwks_uri) at the IdP's JWKS",
             )
+            .otherwise_if(!needed)
             .key("upstream.jwks_uri")];
         }
     };
     let mut f = Vec::new();
     for s in &a.symmetric {
         f.push(
-            Finding::error(
-                "live.jwks_symmetric_key",
+            Finding::new(
+                entry!("live.jwks_symmetric_key"),
                 format!("the JWKS at {uri} publishes a symmetric key ({s}): anyone can read it and sign tokens with it"),
                 "Remove the oct key from the IdP's published JWKS and rotate it; only public keys belong there",
             )
@@ -196,8 +192,7 @@ pub fn findings(uri: &str, doc: &Value, algorithms: &[JwtAlgorithm], needed: boo
     if a.usable.is_empty() {
         f.push(
             Finding::new(
-                "live.jwks_no_usable_keys",
-                sev,
+                entry!("live.jwks_no_usable_keys"),
                 format!(
                     "the JWKS at {uri} has no key the verifier can use{}",
                     if skipped.is_empty() {
@@ -211,14 +206,15 @@ pub fn findings(uri: &str, doc: &Value, algorithms: &[JwtAlgorithm], needed: boo
                     names(algorithms)
                 ),
             )
+            .otherwise_if(!needed)
             .key("upstream.jwks_uri"),
         );
         return f;
     }
     if !skipped.is_empty() {
         f.push(
-            Finding::info(
-                "live.jwks_keys_skipped",
+            Finding::new(
+                entry!("live.jwks_keys_skipped"),
                 format!(
                     "some keys of the JWKS at {uri} are not usable for verification: {skipped}"
                 ),
@@ -229,8 +225,8 @@ pub fn findings(uri: &str, doc: &Value, algorithms: &[JwtAlgorithm], needed: boo
     }
     if a.usable.len() > 1 && a.usable.iter().any(|k| k.kid.is_none()) {
         f.push(
-            Finding::warning(
-                "live.jwks_kid_missing",
+            Finding::new(
+                entry!("live.jwks_kid_missing"),
                 format!("the JWKS at {uri} has several usable keys, not all with a kid: tokens cannot say which key signed them"),
                 "Have the IdP publish a kid for every key",
             )
@@ -238,8 +234,8 @@ pub fn findings(uri: &str, doc: &Value, algorithms: &[JwtAlgorithm], needed: boo
         );
     }
     f.push(
-        Finding::info(
-            "live.jwks_ok",
+        Finding::new(
+            entry!("live.jwks_ok"),
             format!(
                 "the JWKS at {uri} has {} usable signing key(s): {}",
                 a.usable.len(),
@@ -262,6 +258,7 @@ pub fn findings(uri: &str, doc: &Value, algorithms: &[JwtAlgorithm], needed: boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::Severity;
     use serde_json::json;
 
     fn rsa_n(bits: usize) -> String {
@@ -300,7 +297,7 @@ mod tests {
         assert!(reasons.iter().any(|r| r.contains("PS256")), "{reasons:?}");
         let ids: Vec<String> = findings("u", &doc, &[JwtAlgorithm::Rs256], true)
             .into_iter()
-            .map(|f| f.id)
+            .map(|f| f.id().to_string())
             .collect();
         assert!(ids.contains(&"live.jwks_symmetric_key".to_string()));
         assert!(ids.contains(&"live.jwks_ok".to_string()));
@@ -309,10 +306,10 @@ mod tests {
     #[test]
     fn empty_or_wrong_documents() {
         let f = findings("u", &json!({ "keys": [] }), &[JwtAlgorithm::Rs256], true);
-        assert_eq!(f[0].id, "live.jwks_no_usable_keys");
-        assert_eq!(f[0].severity, Severity::Error);
+        assert_eq!(f[0].id(), "live.jwks_no_usable_keys");
+        assert_eq!(f[0].severity(), Severity::Error);
         let f = findings("u", &json!([1]), &[JwtAlgorithm::Rs256], false);
-        assert_eq!(f[0].id, "live.jwks_invalid");
-        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].id(), "live.jwks_invalid");
+        assert_eq!(f[0].severity(), Severity::Warning);
     }
 }

@@ -12,6 +12,7 @@
 //!   then sent with the other method (basic ↔ post) to tell which;
 //! - `invalid_target`: the IdP refuses the forwarded `resource` (Entra ID).
 
+use super::catalogue::entry;
 use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::oauth::client_auth::ClientAuthMethod;
@@ -111,8 +112,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
     let endpoint = &t.token_endpoint;
     let first = attempt(t, method).await;
     let finding = match first {
-        Verdict::Accepted(error) => Finding::info(
-            "live.token_probe_ok",
+        Verdict::Accepted(error) => Finding::new(
+            entry!("live.token_probe_ok"),
             format!(
                 "the token endpoint {endpoint} accepted the client credentials with {method} (it refused only the made-up code: {error})"
             ),
@@ -120,8 +121,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
         )
         .key(METHOD_KEY),
         Verdict::ClientRefused(desc) => refused(t, method, desc).await,
-        Verdict::Rejected { error, description } if error == "invalid_target" => Finding::error(
-            "live.token_resource_rejected",
+        Verdict::Rejected { error, description } if error == "invalid_target" => Finding::new(
+            entry!("live.token_resource_rejected"),
             format!(
                 "the token endpoint refuses the `resource` parameter the proxy forwards: invalid_target{}",
                 described(&description)
@@ -130,8 +131,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
         )
         .key("upstream.forward_resource"),
         Verdict::Rejected { error, description } if error == "unauthorized_client" => {
-            Finding::error(
-                "live.token_grant_not_allowed",
+            Finding::new(
+                entry!("live.token_grant_not_allowed"),
                 format!(
                     "the IdP accepted the client but does not let it use the authorization_code grant: unauthorized_client{}",
                     described(&description)
@@ -140,8 +141,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
             )
             .key("upstream.client_id")
         }
-        Verdict::Rejected { error, description } => Finding::warning(
-            "live.token_probe_inconclusive",
+        Verdict::Rejected { error, description } => Finding::new(
+            entry!("live.token_probe_inconclusive"),
             format!(
                 "the token endpoint answered {error}{} to a code exchange with a made-up code, so whether it accepts the client credentials is unknown",
                 described(&description)
@@ -149,14 +150,14 @@ pub async fn check(t: &Target) -> Vec<Finding> {
             "Try a real login; check upstream.extra_token_params and the client's settings at the IdP",
         )
         .key(METHOD_KEY),
-        Verdict::Issued => Finding::error(
-            "live.token_accepts_invalid_code",
+        Verdict::Issued => Finding::new(
+            entry!("live.token_accepts_invalid_code"),
             format!("the token endpoint {endpoint} issued tokens for a made-up authorization code"),
             "This is not an OAuth token endpoint that can be trusted; check upstream.token_endpoint",
         )
         .key("upstream.token_endpoint"),
-        Verdict::NoAnswer(why) => Finding::error(
-            "live.token_endpoint_unreachable",
+        Verdict::NoAnswer(why) => Finding::new(
+            entry!("live.token_endpoint_unreachable"),
             format!("the token endpoint {endpoint} gave no usable answer: {why}"),
             "Check upstream.token_endpoint (or the discovery document) and that this machine can reach the IdP",
         )
@@ -173,8 +174,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
         .as_ref()
         .is_some_and(|s| !s.expose().is_empty());
     let Some(alt) = other_method(method).filter(|_| has_secret) else {
-        return Finding::error(
-            "live.token_invalid_client",
+        return Finding::new(
+            entry!("live.token_invalid_client"),
             format!(
                 "the IdP refused the client {:?} as a public client (token_endpoint_auth_method none): invalid_client{}",
                 t.upstream.client_id,
@@ -185,8 +186,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
         .key(METHOD_KEY);
     };
     match attempt(t, alt).await {
-        Verdict::Accepted(_) => Finding::error(
-            "live.token_auth_method_mismatch",
+        Verdict::Accepted(_) => Finding::new(
+            entry!("live.token_auth_method_mismatch"),
             format!(
                 "the IdP refused the client with {method} (invalid_client{}) but accepted the same credentials with {alt}: it expects {alt}",
                 described(&desc)
@@ -196,8 +197,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
             ),
         )
         .key(METHOD_KEY),
-        Verdict::ClientRefused(_) => Finding::error(
-            "live.token_invalid_client",
+        Verdict::ClientRefused(_) => Finding::new(
+            entry!("live.token_invalid_client"),
             format!(
                 "the IdP refused the client {:?} with {method} and with {alt} (invalid_client{}): the client id or secret is wrong",
                 t.upstream.client_id,
@@ -206,8 +207,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
             "Check upstream.client_id and upstream.client_secret (AUTHPROOF_UPSTREAM__CLIENT_SECRET) against the IdP's app; the secret may have expired or been rotated",
         )
         .key("upstream.client_secret"),
-        other => Finding::error(
-            "live.token_invalid_client",
+        other => Finding::new(
+            entry!("live.token_invalid_client"),
             format!(
                 "the IdP refused the client with {method} (invalid_client{}); a probe with {alt} was inconclusive ({other:?})",
                 described(&desc)
