@@ -154,7 +154,18 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
     if let Some(suffix) = parts.host.and_then(|h| h.strip_prefix("*.")) {
         let sample = parts.sample("authproof-probe", "8443", &plain_path);
         // (`*.com` never gets here: the pattern parser refuses wildcards over a TLD.)
-        if pattern_matches(p, &sample) {
+        if pattern_matches(p, &sample) && is_public_suffix(suffix) {
+            f.push(
+                Finding::new(
+                    entry!("static.allowlist_wildcard_public_suffix"),
+                    format!(
+                        "{raw} accepts any host directly under {suffix}, a public suffix (Public Suffix List): anyone can create a host there (e.g. {sample}) and receive authorization codes"
+                    ),
+                    format!("List the exact hosts your clients redirect to (e.g. https://your-app.{suffix}/callback); a `*.` wildcard is only safe under a domain you own"),
+                )
+                .key(KEY),
+            );
+        } else if pattern_matches(p, &sample) {
             f.push(
                 Finding::new(
                     entry!("static.allowlist_wildcard_host"),
@@ -249,6 +260,17 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
     }
 }
 
+/// Is `host` itself on the Public Suffix List (`vercel.app`, `github.io`, `co.uk`), so that
+/// anyone may register names directly under it? Hosts only covered by the list's implicit
+/// `*` rule (an unknown TLD) do not count.
+pub fn is_public_suffix(host: &str) -> bool {
+    use psl::Psl as _;
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    psl::List
+        .suffix(host.as_bytes())
+        .is_some_and(|s| s.is_known() && s.as_bytes() == host.as_bytes())
+}
+
 fn allowed(allow: &AllowList, uri: &str) -> bool {
     check_registration_any_app(uri, allow).is_ok()
 }
@@ -267,7 +289,7 @@ fn loopback_variants(allow: &AllowList, f: &mut Vec<Finding>) {
             Finding::new(
                 entry!("static.allowlist_loopback_variant"),
                 format!(
-                    "the allow-list permits http://{yes}:PORT redirects but not http://{no}:PORT (they are different hosts), and native clients differ in which one they use"
+                    "the allow-list permits http://{yes}:PORT redirects but not http://{no}:PORT (they are different hosts); native clients that use {no} cannot register"
                 ),
                 format!("Add \"http://{no}:*\" if local clients should work with either name"),
             )
@@ -334,6 +356,28 @@ mod tests {
     }
 
     #[test]
+    fn public_suffixes() {
+        for s in [
+            "vercel.app",
+            "github.io",
+            "herokuapp.com",
+            "co.uk",
+            "com",
+            "NETLIFY.app.",
+        ] {
+            assert!(is_public_suffix(s), "{s}");
+        }
+        for s in [
+            "example.com",
+            "acme.vercel.app",
+            "corp.internal",
+            "localhost",
+        ] {
+            assert!(!is_public_suffix(s), "{s}");
+        }
+    }
+
+    #[test]
     fn split_parts() {
         let p = split("https://*.example.com:*/cb/*").unwrap();
         assert_eq!(p.host, Some("*.example.com"));
@@ -381,6 +425,18 @@ mod tests {
         assert_eq!(
             ids(&["https://app.example.com/oauth/*/done"]),
             ["static.allowlist_path_wildcard_spans"]
+        );
+        assert_eq!(
+            ids(&["https://*.vercel.app/*"]),
+            ["static.allowlist_wildcard_public_suffix"]
+        );
+        assert_eq!(
+            ids(&["https://*.github.io/cb"]),
+            ["static.allowlist_wildcard_public_suffix"]
+        );
+        assert_eq!(
+            ids(&["https://*.acme.vercel.app/cb"]),
+            ["static.allowlist_wildcard_host"]
         );
         // A trailing `/*` means "anything below", as written.
         assert!(ids(&["https://app.example.com/oauth/*"]).is_empty());
