@@ -162,17 +162,17 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
     }
     // Endpoints missing because discovery failed are that failure, already reported.
     let discovery_failed = metadata_url(c).is_some() && meta.is_none();
-    let doc = meta.as_ref().map(|m| &m.discovered.document);
-    let discovered = |k: &str| doc.and_then(|d| d.get(k)).and_then(Value::as_str);
-    let pick = |explicit: &Option<String>, k: &str| {
-        explicit
-            .clone()
-            .or_else(|| discovered(k).map(str::to_string))
+    // Explicit settings first, then the metadata, as the proxy picks them.
+    let d = meta.as_ref().map(|m| &m.discovered);
+    let pick = |explicit: &Option<String>, found: fn(&Discovered) -> &Option<String>| {
+        explicit.clone().or_else(|| d.and_then(|d| found(d).clone()))
     };
-    let authorization = pick(&c.upstream.authorization_endpoint, "authorization_endpoint");
-    let token = pick(&c.upstream.token_endpoint, "token_endpoint");
-    let jwks_uri = pick(&c.upstream.jwks_uri, "jwks_uri");
-    let userinfo = pick(&c.upstream.userinfo_endpoint, "userinfo_endpoint");
+    let authorization = pick(&c.upstream.authorization_endpoint, |d| {
+        &d.authorization_endpoint
+    });
+    let token = pick(&c.upstream.token_endpoint, |d| &d.token_endpoint);
+    let jwks_uri = pick(&c.upstream.jwks_uri, |d| &d.jwks_uri);
+    let userinfo = pick(&c.upstream.userinfo_endpoint, |d| &d.userinfo_endpoint);
     let remote = c.provider.is_remote_auth();
     let verifier = c.verifier_kind();
 
@@ -254,7 +254,9 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             .key("upstream.userinfo_endpoint")],
         }
     };
-    let introspection = pick(&c.upstream.introspection_endpoint, "introspection_endpoint");
+    let introspection = pick(&c.upstream.introspection_endpoint, |d| {
+        &d.introspection_endpoint
+    });
     let introspection_check = async {
         if verifier != VerifierKind::Introspection {
             return Vec::new();

@@ -74,22 +74,30 @@ fn expected_issuer(ctx: &Context, c: &ProxyConfig) -> Option<(String, &'static s
     ))
 }
 
-fn strings(doc: &Value, k: &str) -> Option<Vec<String>> {
-    doc.get(k).and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    })
+impl Metadata {
+    /// A URL-valued field of the document, as read by [`Discovered`].
+    fn endpoint(&self, field: &str) -> Option<&str> {
+        let d = &self.discovered;
+        match field {
+            "authorization_endpoint" => d.authorization_endpoint.as_deref(),
+            "token_endpoint" => d.token_endpoint.as_deref(),
+            "jwks_uri" => d.jwks_uri.as_deref(),
+            "userinfo_endpoint" => d.userinfo_endpoint.as_deref(),
+            "registration_endpoint" => d.registration_endpoint.as_deref(),
+            "revocation_endpoint" => d.revocation_endpoint.as_deref(),
+            "introspection_endpoint" => d.introspection_endpoint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Finding> {
     let mut f = Vec::new();
-    let doc = &m.discovered.document;
+    let d = &m.discovered;
     let url = &m.url;
     let remote = c.provider.is_remote_auth();
     issuer_check(ctx, c, m, &mut f);
-    let str_of = |k: &str| doc.get(k).and_then(Value::as_str);
+    let str_of = |k: &str| m.endpoint(k);
     let mut required: Vec<(&str, &str)> = Vec::new();
     if !remote {
         if c.upstream.authorization_endpoint.is_none() {
@@ -182,11 +190,11 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
         }
     }
     if !remote {
-        auth_method_check(c, doc, url, &mut f);
+        auth_method_check(c, d, url, &mut f);
     }
-    pkce_check(c, doc, url, &mut f);
-    scope_check(c, doc, url, &mut f);
-    if let Some(rt) = strings(doc, "response_types_supported")
+    pkce_check(c, d, url, &mut f);
+    scope_check(c, d, url, &mut f);
+    if let Some(rt) = &d.response_types_supported
         && !rt.iter().any(|t| t == "code")
     {
         f.push(Finding::new(
@@ -198,7 +206,7 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
             "Use an IdP (or client type) that supports the authorization code flow",
         ));
     }
-    if let Some(g) = strings(doc, "grant_types_supported")
+    if let Some(g) = &d.grant_types_supported
         && !remote
     {
         if !g.iter().any(|t| t == "authorization_code") {
@@ -219,7 +227,7 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
         }
     }
     if c.provider.is_oidc()
-        && let Some(algs) = strings(doc, "id_token_signing_alg_values_supported")
+        && let Some(algs) = &d.id_token_signing_alg_values_supported
     {
         let mine = c.upstream.verifier.algorithms();
         if !mine.iter().any(|a| algs.iter().any(|x| x == a.as_str())) {
@@ -349,10 +357,10 @@ fn issuer_check(ctx: &Context, c: &ProxyConfig, m: &Metadata, f: &mut Vec<Findin
     }
 }
 
-fn auth_method_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
+fn auth_method_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>) {
     let method = c.upstream.auth_method();
     let key = "upstream.token_endpoint_auth_method";
-    match strings(doc, "token_endpoint_auth_methods_supported") {
+    match &d.token_endpoint_auth_methods_supported {
         Some(list) if !list.iter().any(|m| m == method.as_str()) => {
             let better = [
                 ClientAuthMethod::ClientSecretPost,
@@ -389,8 +397,8 @@ fn auth_method_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Findin
     }
 }
 
-fn pkce_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
-    match strings(doc, "code_challenge_methods_supported") {
+fn pkce_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>) {
+    match &d.code_challenge_methods_supported {
         Some(list) if !list.iter().any(|m| m == "S256") => f.push(Finding::new(
             entry!("live.pkce_s256_missing"),
             format!(
@@ -424,8 +432,8 @@ fn pkce_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
     }
 }
 
-fn scope_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
-    let Some(supported) = strings(doc, "scopes_supported") else {
+fn scope_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>) {
+    let Some(supported) = &d.scopes_supported else {
         return;
     };
     let (wanted, key) = if c.provider.is_remote_auth() {
