@@ -656,7 +656,9 @@ async fn insecure_production_example_lists_its_mistakes() {
         "static.consent_off",
         "static.allowlist_http_non_loopback",
         "static.allowlist_invalid_pattern",
+        "static.allowlist_wildcard_public_suffix",
         "static.upstream_insecure_url",
+        "static.storage_memory",
     ] {
         assert!(errors.contains(&id), "{id}: {errors:?}");
     }
@@ -666,7 +668,6 @@ async fn insecure_production_example_lists_its_mistakes() {
         "static.allowlist_any_path",
         "static.allowlist_path_prefix",
         "static.allowlist_any_port",
-        "static.storage_memory",
         "static.signing_key_derived",
         "static.secret_in_file",
     ] {

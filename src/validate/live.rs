@@ -325,18 +325,43 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
                 _ => Vec::new(),
             }
         };
-    let (a, b, u, i, z) = tokio::join!(
+    // The presets know their token format (checked statically); a generic OAuth / OIDC IdP
+    // behind a jwt verifier is asked.
+    let format_check = async {
+        match (&authorization, &token) {
+            (Some(a), Some(t))
+                if verifier == VerifierKind::Jwt
+                    && matches!(c.provider, ProviderKind::Oidc | ProviderKind::Oauth)
+                    && !is_cleartext_remote(t) =>
+            {
+                vec![
+                    probe::access_token_format(&Target {
+                        upstream: c.upstream.clone(),
+                        authorization_endpoint: a.clone(),
+                        token_endpoint: t.clone(),
+                        redirect_uri: ctx.callback_url(),
+                        resource: ctx.resource_url(),
+                    })
+                    .await,
+                ]
+            }
+            _ => Vec::new(),
+        }
+    };
+    let (a, b, u, i, z, t) = tokio::join!(
         jwks_check,
         probe_check,
         userinfo_check,
         introspection_check,
-        authorize_check
+        authorize_check,
+        format_check
     );
     f.extend(a);
     f.extend(b);
     f.extend(u);
     f.extend(i);
     f.extend(z);
+    f.extend(t);
     reconcile_methods(f)
 }
 

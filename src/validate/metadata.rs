@@ -11,7 +11,6 @@ use super::static_checks::is_cleartext_remote;
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::config::{ProviderKind, ProxyConfig, normalize_domain};
 use crate::proxy::upstream::Discovered;
-use serde_json::Value;
 
 /// The IdP's metadata document and where it came from.
 #[derive(Debug, Clone)]

@@ -219,6 +219,60 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
     }
 }
 
+/// Is `token` a JWS in compact form (three parts, a JSON header)? Only its shape matters here.
+pub fn looks_like_jwt(token: &str) -> bool {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.is_object())
+}
+
+/// A jwt verifier assumes the IdP issues JWT access tokens. Learn the format from a token
+/// the IdP issues to this client (a `client_credentials` grant, sent like a code exchange),
+/// or say plainly that the assumption could not be checked.
+pub async fn access_token_format(t: &Target) -> Finding {
+    let key = "upstream.verifier.kind";
+    let fix = "Set upstream.verifier.kind: userinfo (or introspection), or have the IdP issue JWT access tokens for this client (oidc-provider: a resource server with accessTokenFormat jwt, then keep upstream.forward_resource on)";
+    let mut cfg = t.upstream.clone();
+    cfg.config_url = None;
+    cfg.authorization_endpoint = Some(t.authorization_endpoint.clone());
+    cfg.token_endpoint = Some(t.token_endpoint.clone());
+    let tried = match Upstream::new(cfg, t.redirect_uri.clone(), Clock::system()) {
+        Ok(up) => up.client_credentials(&t.resource).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match tried {
+        Ok(tokens) if looks_like_jwt(&tokens.access_token) => Finding::new(
+            entry!("live.access_token_jwt"),
+            "an access token the IdP issued to this client (client_credentials) is a JWT, as the jwt verifier expects",
+            NOTHING_TO_DO,
+        )
+        .key(key),
+        Ok(_) => Finding::new(
+            entry!("live.access_token_opaque"),
+            "upstream.verifier.kind is jwt, but an access token the IdP issued to this client (client_credentials) is opaque, not a JWT: logins would fail at the callback with \"not a JWT\"",
+            fix,
+        )
+        .key(key),
+        Err(why) => Finding::new(
+            entry!("live.access_token_format_unverified"),
+            format!(
+                "upstream.verifier.kind is jwt, which assumes the IdP issues JWT access tokens; that could not be checked (a client_credentials grant for this client got: {why}). Many IdPs issue opaque access tokens unless an API audience or resource is requested"
+            ),
+            format!("If logins fail at the callback with \"not a JWT\": {fix}"),
+        )
+        .key(key),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +289,14 @@ mod tests {
         );
         assert_eq!(other_method(ClientAuthMethod::None), None);
         assert!((43..=128).contains(&PROBE_VERIFIER.len()));
+    }
+
+    #[test]
+    fn jwt_shape() {
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+        assert!(!looks_like_jwt("ya29.a0AfH6SMB"));
+        assert!(!looks_like_jwt("opaque-token"));
+        assert!(!looks_like_jwt("bm90IGpzb24.e30.c2ln"));
+        assert!(!looks_like_jwt("a.b.c.d"));
     }
 }
