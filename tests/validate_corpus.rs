@@ -4,7 +4,8 @@
 //! clean. Static cases judge the configuration alone; live cases run against an in-process
 //! mock IdP set up with the provider's quirks (and, for IdPs that misbehave, scripted faults).
 //!
-//! The cases are data (`tests/validate_corpus/*.yaml`). For each case:
+//! The cases are data (`tests/validate_corpus/*.yaml`); a case whose name starts with
+//! `correct` is a correct configuration. For each case:
 //! - every expected `id: severity` must be reported with exactly that severity (a miss
 //!   otherwise);
 //! - every error or warning not expected is a false alarm (info findings not listed are
@@ -206,7 +207,14 @@ async fn corpus() {
         for case in &corpus.cases {
             let mut o = run(outcomes.len(), case).await;
             o.name = format!("{stem}: {}", o.name);
-            outcomes.push((o, case.expect.values().all(|s| s == "info")));
+            // A correct configuration (its name says so) expects nothing worse than info.
+            let correct = case.name.starts_with("correct");
+            assert!(
+                !correct || case.expect.values().all(|s| s == "info"),
+                "{}: a correct configuration cannot expect errors or warnings",
+                o.name
+            );
+            outcomes.push((o, correct));
         }
     }
     let mut exercised = BTreeSet::new();
