@@ -165,7 +165,9 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
     // Explicit settings first, then the metadata, as the proxy picks them.
     let d = meta.as_ref().map(|m| &m.discovered);
     let pick = |explicit: &Option<String>, found: fn(&Discovered) -> &Option<String>| {
-        explicit.clone().or_else(|| d.and_then(|d| found(d).clone()))
+        explicit
+            .clone()
+            .or_else(|| d.and_then(|d| found(d).clone()))
     };
     let authorization = pick(&c.upstream.authorization_endpoint, |d| {
         &d.authorization_endpoint

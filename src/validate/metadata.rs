@@ -459,7 +459,7 @@ fn scope_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>)
 mod tests {
     use super::*;
     use crate::validate::Severity;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn ctx(yaml: &str) -> Context {
         let written = ProxyConfig::from_yaml_and_env(yaml, "<test>", Vec::new()).unwrap();

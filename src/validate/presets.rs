@@ -227,3 +227,62 @@ fn violation(v: &PresetViolation) -> Finding {
     };
     Finding::new(e, format!("{}: {}", v.key(), v.message()), fix).key(v.key())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::config::ProxyConfig;
+
+    /// Each rule `serve` enforces shows up at both call sites with one text: in
+    /// `ProxyConfig::problems` (what `serve` prints) and as validate's `preset.*` finding.
+    #[test]
+    fn serve_and_validate_share_each_rule() {
+        let cases = [
+            ("provider: workos\n", "preset.workos.domain_missing"),
+            ("provider: authkit\n", "preset.authkit.domain_missing"),
+            (
+                "provider: azure\nupstream:\n  client_id: a\n  forward_resource: true\n",
+                "preset.azure.forward_resource",
+            ),
+            (
+                "provider: auth0\nupstream:\n  domain: t.auth0.com\n  client_id: a\n",
+                "preset.auth0.audience_missing",
+            ),
+            (
+                "provider: github\nupstream:\n  client_id: a\n  config_url: https://github.com/.well-known/openid-configuration\n",
+                "preset.github.no_discovery",
+            ),
+            (
+                "provider: github\nupstream:\n  client_id: a\n  verifier: { kind: id_token }\n",
+                "preset.github.verifier",
+            ),
+            (
+                "provider: google\nupstream:\n  client_id: a\n  verifier: { kind: jwt }\n",
+                "preset.google.verifier",
+            ),
+        ];
+        for (yaml, id) in cases {
+            let written = ProxyConfig::from_yaml_and_env(yaml, "<test>", Vec::new()).unwrap();
+            let violations = written.preset_violations();
+            assert_eq!(violations.len(), 1, "{yaml}: {violations:?}");
+            let line = violations[0].to_string();
+            assert!(
+                written.problems().contains(&line),
+                "{yaml}: serve lacks {line}"
+            );
+            let ctx = Context::new(written, serde_json::Value::Null, true);
+            let found: Vec<Finding> = check(&ctx).into_iter().filter(|f| f.id() == id).collect();
+            assert_eq!(found.len(), 1, "{yaml}: {id}");
+            assert_eq!(found[0].message, line);
+            assert_eq!(found[0].key.as_deref(), Some(violations[0].key()));
+        }
+        // Userinfo on Google and GitHub breaks no rule.
+        let ok = ProxyConfig::from_yaml_and_env(
+            "provider: google\nupstream:\n  client_id: a\n",
+            "<test>",
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(ok.preset_violations().is_empty());
+    }
+}

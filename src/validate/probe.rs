@@ -246,7 +246,10 @@ pub async fn access_token_format(t: &Target) -> Finding {
     cfg.authorization_endpoint = Some(t.authorization_endpoint.clone());
     cfg.token_endpoint = Some(t.token_endpoint.clone());
     let tried = match Upstream::new(cfg, t.redirect_uri.clone(), Clock::system()) {
-        Ok(up) => up.client_credentials(&t.resource).await.map_err(|e| e.to_string()),
+        Ok(up) => up
+            .client_credentials(&t.resource)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match tried {

@@ -670,21 +670,18 @@ impl ProxyConfig {
                 "upstream.tenant: not used by provider {provider} (it is for azure)"
             ));
         }
-        match provider {
-            ProviderKind::Authkit => {
-                if !matches!(verifier, VerifierKind::Jwt | VerifierKind::Introspection) {
-                    p.push(format!(
-                        "upstream.verifier.kind: provider authkit verifies bearer tokens itself; use jwt (default) or introspection, not {verifier}"
-                    ));
-                }
-                if u.forward_resource {
-                    p.push(
-                        "upstream.forward_resource: not used by provider authkit (clients talk to AuthKit directly)"
-                            .into(),
-                    );
-                }
+        if provider == ProviderKind::Authkit {
+            if !matches!(verifier, VerifierKind::Jwt | VerifierKind::Introspection) {
+                p.push(format!(
+                    "upstream.verifier.kind: provider authkit verifies bearer tokens itself; use jwt (default) or introspection, not {verifier}"
+                ));
             }
-            _ => {}
+            if u.forward_resource {
+                p.push(
+                    "upstream.forward_resource: not used by provider authkit (clients talk to AuthKit directly)"
+                        .into(),
+                );
+            }
         }
         if provider.is_remote_auth() {
             // Nothing is proxied: endpoints and client credentials would be ignored.
