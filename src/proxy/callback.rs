@@ -16,13 +16,13 @@
 //! unverified `sub`.
 
 use crate::oauth::{random_token, sha256_hex};
+use crate::proxy::config::VerifierKind;
 use crate::proxy::cookies::BINDING;
 use crate::proxy::html::{client_error_redirect, client_redirect_url, error_page, redirect};
 use crate::proxy::params::{MAX_QUERY_BYTES, Params};
 use crate::proxy::redirect::check_authorization;
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{CodeRecord, Grant};
-use crate::proxy::config::VerifierKind;
 use crate::proxy::upstream::subject_of;
 use crate::proxy::upstream::verify::VerifyError;
 use axum::extract::{Request, State};

@@ -318,7 +318,10 @@ mod tests {
         doc["code_challenge_methods_supported"] = json!(["S256", 7]);
         doc["registration_endpoint"] = json!("https://idp.example.com/register");
         let d = Discovered::from_document(doc).unwrap();
-        assert_eq!(d.code_challenge_methods_supported, Some(vec!["S256".into()]));
+        assert_eq!(
+            d.code_challenge_methods_supported,
+            Some(vec!["S256".into()])
+        );
         assert_eq!(d.response_types_supported, Some(vec!["code".into()]));
         assert_eq!(d.scopes_supported, None);
         assert_eq!(

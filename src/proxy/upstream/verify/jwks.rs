@@ -176,7 +176,9 @@ pub enum Unusable {
 impl std::fmt::Display for Unusable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unusable::Symmetric => f.write_str("a symmetric (oct) key, never used for verification"),
+            Unusable::Symmetric => {
+                f.write_str("a symmetric (oct) key, never used for verification")
+            }
             Unusable::Other(why) => f.write_str(why),
         }
     }
@@ -229,7 +231,10 @@ pub fn classify(member: &Value) -> Result<Classified, Unusable> {
         },
         AlgorithmParameters::OctetKey(_) => return Err(Unusable::Symmetric),
         _ => {
-            let kty = member.get("kty").and_then(Value::as_str).unwrap_or("(none)");
+            let kty = member
+                .get("kty")
+                .and_then(Value::as_str)
+                .unwrap_or("(none)");
             return Err(other(format!("key type {kty} is not supported")));
         }
     };
