@@ -184,11 +184,13 @@ async fn post_expected_basic_configured_reports_exactly_the_mismatch() {
         "{msg}"
     );
     assert!(!stdout(&out).contains("s3cret"), "secret leaked");
-    // The probes went out with both methods, basic first.
+    // The code-exchange probes went out with both methods, basic first (the other token
+    // request is the client_credentials probe of the access-token format).
     let methods: Vec<Option<String>> = idp
         .journal()
         .into_iter()
         .filter(|e| e.path.ends_with("/token"))
+        .filter(|e| e.form.get("grant_type").map(String::as_str) == Some("authorization_code"))
         .map(|e| e.client_auth)
         .collect();
     assert_eq!(
@@ -608,6 +610,7 @@ async fn azure_rejecting_resource_is_caught_statically_and_live() {
     assert_eq!(
         errors_in(&j),
         [
+            "live.authorize_resource_rejected",
             "live.token_resource_rejected",
             "preset.azure.forward_resource"
         ],
