@@ -98,8 +98,8 @@ async fn static_only(path: &Path, vars: &[(String, String)]) -> Report {
 fn ids(r: &Report, s: Severity) -> Vec<&str> {
     r.findings
         .iter()
-        .filter(|f| f.severity == s)
-        .map(|f| f.id.as_str())
+        .filter(|f| f.severity() == s)
+        .map(|f| f.id())
         .collect()
 }
 
@@ -184,11 +184,13 @@ async fn post_expected_basic_configured_reports_exactly_the_mismatch() {
         "{msg}"
     );
     assert!(!stdout(&out).contains("s3cret"), "secret leaked");
-    // The probes went out with both methods, basic first.
+    // The code-exchange probes went out with both methods, basic first (the other token
+    // request is the client_credentials probe of the access-token format).
     let methods: Vec<Option<String>> = idp
         .journal()
         .into_iter()
         .filter(|e| e.path.ends_with("/token"))
+        .filter(|e| e.form.get("grant_type").map(String::as_str) == Some("authorization_code"))
         .map(|e| e.client_auth)
         .collect();
     assert_eq!(
@@ -405,7 +407,7 @@ async fn unadvertised_auth_method_and_unknown_scope() {
     // The list says basic only, but the token endpoint accepts post: a warning, not an error.
     assert!(ids(&r, Severity::Error).is_empty(), "{:#?}", r.findings);
     let unlisted = one(&r, "live.token_auth_method_unsupported");
-    assert_eq!(unlisted.severity, Severity::Warning);
+    assert_eq!(unlisted.severity(), Severity::Warning);
     assert!(
         unlisted.message.contains("accepted it"),
         "{}",
@@ -413,7 +415,7 @@ async fn unadvertised_auth_method_and_unknown_scope() {
     );
     assert!(unlisted.fix.contains("client_secret_basic"));
     let scope = one(&r, "live.scope_unsupported");
-    assert_eq!(scope.severity, Severity::Warning);
+    assert_eq!(scope.severity(), Severity::Warning);
     assert!(scope.message.contains("admin:all"), "{}", scope.message);
     // The probe itself still succeeds: the mock accepts post for this client.
     assert!(has(&r, "live.token_probe_ok"));
@@ -566,7 +568,7 @@ async fn google_quirks() {
         ["preset.google.offline_access_scope"]
     );
     for id in ["preset.google.auth_method", "preset.google.access_type"] {
-        assert_eq!(one(&r, id).severity, Severity::Warning, "{id}");
+        assert_eq!(one(&r, id).severity(), Severity::Warning, "{id}");
     }
     assert!(has(&r, "preset.google.prompt"));
 
@@ -608,6 +610,7 @@ async fn azure_rejecting_resource_is_caught_statically_and_live() {
     assert_eq!(
         errors_in(&j),
         [
+            "live.authorize_resource_rejected",
             "live.token_resource_rejected",
             "preset.azure.forward_resource"
         ],
@@ -656,7 +659,9 @@ async fn insecure_production_example_lists_its_mistakes() {
         "static.consent_off",
         "static.allowlist_http_non_loopback",
         "static.allowlist_invalid_pattern",
+        "static.allowlist_wildcard_public_suffix",
         "static.upstream_insecure_url",
+        "static.storage_memory",
     ] {
         assert!(errors.contains(&id), "{id}: {errors:?}");
     }
@@ -666,7 +671,6 @@ async fn insecure_production_example_lists_its_mistakes() {
         "static.allowlist_any_path",
         "static.allowlist_path_prefix",
         "static.allowlist_any_port",
-        "static.storage_memory",
         "static.signing_key_derived",
         "static.secret_in_file",
     ] {
@@ -692,8 +696,8 @@ async fn development_settings_are_not_production_errors() {
     );
     let r = static_only(cfg.path(), &[]).await;
     assert!(ids(&r, Severity::Error).is_empty(), "{:#?}", r.findings);
-    assert_eq!(one(&r, "static.consent_off").severity, Severity::Warning);
-    assert_eq!(one(&r, "static.storage_memory").severity, Severity::Info);
+    assert_eq!(one(&r, "static.consent_off").severity(), Severity::Warning);
+    assert_eq!(one(&r, "static.storage_memory").severity(), Severity::Info);
     assert_eq!(r.exit_code(), 0);
 }
 

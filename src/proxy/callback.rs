@@ -16,6 +16,7 @@
 //! unverified `sub`.
 
 use crate::oauth::{random_token, sha256_hex};
+use crate::proxy::config::VerifierKind;
 use crate::proxy::cookies::BINDING;
 use crate::proxy::html::{client_error_redirect, client_redirect_url, error_page, redirect};
 use crate::proxy::params::{MAX_QUERY_BYTES, Params};
@@ -23,6 +24,7 @@ use crate::proxy::redirect::check_authorization;
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{CodeRecord, Grant};
 use crate::proxy::upstream::subject_of;
+use crate::proxy::upstream::verify::VerifyError;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
@@ -194,8 +196,9 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
     {
         Ok(i) => i,
         Err(e) => {
-            tracing::warn!(client_id = %txn.client_id, error = %e, "upstream tokens refused at the callback");
-            return fail(e.authorization_error_code(), &e.to_string());
+            let why = format!("{e}{}", verifier_hint(st.upstream_verifier.kind(), &e));
+            tracing::warn!(client_id = %txn.client_id, error = %why, "upstream tokens refused at the callback");
+            return fail(e.authorization_error_code(), &why);
         }
     };
     let subject = match identity.subject {
@@ -270,4 +273,30 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
         axum::http::HeaderValue::from_static("no-store"),
     );
     resp
+}
+
+/// The setting to change when the configured verifier cannot read what the IdP issued: a
+/// `jwt` verifier given an opaque access token (Google, GitHub, Auth0 without `audience`,
+/// oidc-provider's defaults) fails every login the same way.
+fn verifier_hint(kind: VerifierKind, e: &VerifyError) -> &'static str {
+    match (kind, e) {
+        (VerifierKind::Jwt, VerifyError::Invalid(m)) if m.starts_with("not a JWT") => {
+            " — the identity provider issues opaque access tokens, but upstream.verifier.kind is jwt: set upstream.verifier.kind to userinfo or introspection (`authproof validate --live` checks the token format)"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod verifier_hint_tests {
+    use super::*;
+
+    #[test]
+    fn an_opaque_token_behind_a_jwt_verifier_names_the_setting() {
+        let opaque = VerifyError::Invalid("not a JWT (three dot-separated parts)".into());
+        assert!(verifier_hint(VerifierKind::Jwt, &opaque).contains("upstream.verifier.kind"));
+        assert_eq!(verifier_hint(VerifierKind::Userinfo, &opaque), "");
+        let other = VerifyError::Invalid("signature check failed".into());
+        assert_eq!(verifier_hint(VerifierKind::Jwt, &other), "");
+    }
 }

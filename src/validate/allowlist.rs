@@ -8,6 +8,7 @@
 //! reported, and the finding names the sample.
 
 use super::Context;
+use super::catalogue::entry;
 use super::finding::Finding;
 use crate::proxy::redirect::{
     AllowList, RedirectPattern, check_registration_any_app, pattern_matches,
@@ -24,8 +25,8 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
     let mut f = Vec::new();
     let Some(list) = &c.allowed_client_redirect_uris else {
         f.push(
-            Finding::info(
-                "static.allowlist_absent",
+            Finding::new(
+                entry!("static.allowlist_absent"),
                 "allowed_client_redirect_uris is not set: any safe redirect URI may be registered (what hosted clients such as Claude.ai and ChatGPT need); the consent screen is then what stops a malicious client",
                 "To restrict registrations, list patterns, e.g. [\"http://localhost:*\", \"http://127.0.0.1:*\", \"https://claude.ai/api/mcp/auth_callback\"]",
             )
@@ -35,8 +36,8 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
     };
     if list.is_empty() {
         f.push(
-            Finding::warning(
-                "static.allowlist_deny_all",
+            Finding::new(
+                entry!("static.allowlist_deny_all"),
                 "allowed_client_redirect_uris is []: no MCP client can register or be redirected, so nobody can log in",
                 "List the redirect URIs (patterns) your clients use, or remove the key to allow any safe URI",
             )
@@ -52,8 +53,8 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
                 patterns.push(p);
             }
             Err(e) => f.push(
-                Finding::error(
-                    "static.allowlist_invalid_pattern",
+                Finding::new(
+                    entry!("static.allowlist_invalid_pattern"),
                     e.to_string(),
                     "Write patterns as URLs where `*` is the whole port, the leftmost host label or part of the path, e.g. http://localhost:* or https://*.example.com/callback",
                 )
@@ -140,8 +141,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
     let plain_path = parts.path.replace('*', "x");
     if p.scheme() == "http" && !p.is_loopback() {
         f.push(
-            Finding::error(
-                "static.allowlist_http_non_loopback",
+            Finding::new(
+                entry!("static.allowlist_http_non_loopback"),
                 format!(
                     "{raw} allows plain-http redirects to a non-loopback host: authorization codes would cross the network in clear"
                 ),
@@ -153,10 +154,21 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
     if let Some(suffix) = parts.host.and_then(|h| h.strip_prefix("*.")) {
         let sample = parts.sample("authproof-probe", "8443", &plain_path);
         // (`*.com` never gets here: the pattern parser refuses wildcards over a TLD.)
-        if pattern_matches(p, &sample) {
+        if pattern_matches(p, &sample) && is_public_suffix(suffix) {
             f.push(
-                Finding::warning(
-                    "static.allowlist_wildcard_host",
+                Finding::new(
+                    entry!("static.allowlist_wildcard_public_suffix"),
+                    format!(
+                        "{raw} accepts any host directly under {suffix}, a public suffix (Public Suffix List): anyone can create a host there (e.g. {sample}) and receive authorization codes"
+                    ),
+                    format!("List the exact hosts your clients redirect to (e.g. https://your-app.{suffix}/callback); a `*.` wildcard is only safe under a domain you own"),
+                )
+                .key(KEY),
+            );
+        } else if pattern_matches(p, &sample) {
+            f.push(
+                Finding::new(
+                    entry!("static.allowlist_wildcard_host"),
                     format!(
                         "{raw} accepts any host one label under {suffix} (e.g. {sample}); whoever controls such a host (user pages, preview deployments, a dangling DNS record) can receive authorization codes"
                     ),
@@ -170,8 +182,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
         let sample = parts.sample("app", "8443", &plain_path);
         if pattern_matches(p, &sample) {
             f.push(
-                Finding::warning(
-                    "static.allowlist_any_port",
+                Finding::new(
+                    entry!("static.allowlist_any_port"),
                     format!(
                         "{raw} accepts any port on a non-loopback host (e.g. {sample}); another service on that host can receive authorization codes"
                     ),
@@ -188,8 +200,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
         let sample = parts.sample("app", "8443", "/authproof-probe/any/path");
         if pattern_matches(p, &sample) {
             f.push(
-                Finding::warning(
-                    "static.allowlist_any_path",
+                Finding::new(
+                    entry!("static.allowlist_any_path"),
                     format!(
                         "{raw} has no path, so it matches every path on its host (e.g. {sample}); any open redirect or user-controlled page there can receive authorization codes"
                     ),
@@ -219,8 +231,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
             if pattern_matches(p, &sample) {
                 let segment = before.rsplit('/').next().unwrap_or(before);
                 f.push(
-                    Finding::warning(
-                        "static.allowlist_path_prefix",
+                    Finding::new(
+                        entry!("static.allowlist_path_prefix"),
                         format!(
                             "{raw} also matches {sample}: the `*` right after `{segment}` continues that path segment instead of starting a new one"
                         ),
@@ -234,8 +246,8 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
             let sample = with("a/b/c");
             if pattern_matches(p, &sample) {
                 f.push(
-                    Finding::warning(
-                        "static.allowlist_path_wildcard_spans",
+                    Finding::new(
+                        entry!("static.allowlist_path_wildcard_spans"),
                         format!(
                             "{raw} also matches {sample}: `*` in a path matches any run of characters, `/` included, not one segment"
                         ),
@@ -246,6 +258,17 @@ fn pattern_findings(p: &RedirectPattern, f: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Is `host` itself on the Public Suffix List (`vercel.app`, `github.io`, `co.uk`), so that
+/// anyone may register names directly under it? Hosts only covered by the list's implicit
+/// `*` rule (an unknown TLD) do not count.
+pub fn is_public_suffix(host: &str) -> bool {
+    use psl::Psl as _;
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    psl::List
+        .suffix(host.as_bytes())
+        .is_some_and(|s| s.is_known() && s.as_bytes() == host.as_bytes())
 }
 
 fn allowed(allow: &AllowList, uri: &str) -> bool {
@@ -263,10 +286,10 @@ fn loopback_variants(allow: &AllowList, f: &mut Vec<Finding>) {
             ("127.0.0.1", "localhost")
         };
         f.push(
-            Finding::info(
-                "static.allowlist_loopback_variant",
+            Finding::new(
+                entry!("static.allowlist_loopback_variant"),
                 format!(
-                    "the allow-list permits http://{yes}:PORT redirects but not http://{no}:PORT (they are different hosts), and native clients differ in which one they use"
+                    "the allow-list permits http://{yes}:PORT redirects but not http://{no}:PORT (they are different hosts); native clients that use {no} cannot register"
                 ),
                 format!("Add \"http://{no}:*\" if local clients should work with either name"),
             )
@@ -307,8 +330,8 @@ fn known_clients(allow: &AllowList, f: &mut Vec<Finding>) {
         }
     };
     f.push(
-        Finding::info(
-            "static.allowlist_known_clients",
+        Finding::new(
+            entry!("static.allowlist_known_clients"),
             format!(
                 "with these patterns, typical redirect URIs of: {} may register; {} may not",
                 names(&yes),
@@ -329,7 +352,29 @@ mod tests {
         for p in patterns {
             pattern_findings(&p.parse().unwrap(), &mut f);
         }
-        f.into_iter().map(|f| f.id).collect()
+        f.into_iter().map(|f| f.id().to_string()).collect()
+    }
+
+    #[test]
+    fn public_suffixes() {
+        for s in [
+            "vercel.app",
+            "github.io",
+            "herokuapp.com",
+            "co.uk",
+            "com",
+            "NETLIFY.app.",
+        ] {
+            assert!(is_public_suffix(s), "{s}");
+        }
+        for s in [
+            "example.com",
+            "acme.vercel.app",
+            "corp.internal",
+            "localhost",
+        ] {
+            assert!(!is_public_suffix(s), "{s}");
+        }
     }
 
     #[test]
@@ -380,6 +425,18 @@ mod tests {
         assert_eq!(
             ids(&["https://app.example.com/oauth/*/done"]),
             ["static.allowlist_path_wildcard_spans"]
+        );
+        assert_eq!(
+            ids(&["https://*.vercel.app/*"]),
+            ["static.allowlist_wildcard_public_suffix"]
+        );
+        assert_eq!(
+            ids(&["https://*.github.io/cb"]),
+            ["static.allowlist_wildcard_public_suffix"]
+        );
+        assert_eq!(
+            ids(&["https://*.acme.vercel.app/cb"]),
+            ["static.allowlist_wildcard_host"]
         );
         // A trailing `/*` means "anything below", as written.
         assert!(ids(&["https://app.example.com/oauth/*"]).is_empty());

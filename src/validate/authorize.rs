@@ -6,12 +6,17 @@
 //! IdPs check `client_id` and `redirect_uri` before anything else and show an error page
 //! (not a redirect) when the callback is unknown, so:
 //!
-//! - a redirect back to the callback URL, or on to a login page, means the request was
-//!   accepted;
+//! - a redirect back to the callback URL with a `code` (an IdP with a session), or on to a
+//!   login page, means the request was accepted;
+//! - a redirect back to the callback URL with `error=` means the IdP refused a parameter of
+//!   the request; the finding names the setting that sent it (`invalid_scope` →
+//!   `upstream.scopes`, `access_denied` with an `audience` → `upstream.audience`,
+//!   `invalid_target` → `upstream.forward_resource`, …);
 //! - a 4xx page that talks about the redirect URI / callback means it is not registered;
 //! - other answers are reported as inconclusive, never guessed.
 
-use super::finding::{Finding, Severity};
+use super::catalogue::entry;
+use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::proxy::config::ProxyConfig;
 use crate::proxy::upstream::Upstream;
@@ -68,8 +73,98 @@ pub async fn authorization_url(
     ))
 }
 
+/// What the authorization request carried that an IdP may refuse, to name the setting to fix.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sent<'a> {
+    /// The proxy's callback URL (`redirect_uri`).
+    pub callback: &'a str,
+    /// `upstream.scopes`.
+    pub scopes: &'a [String],
+    /// The `audience` parameter (Auth0's API identifier), when one was sent.
+    pub audience: Option<&'a str>,
+    /// Whether `resource` was sent (`upstream.forward_resource`).
+    pub resource: bool,
+}
+
+/// Is `location` the callback URL itself (scheme, host, port and path; the query aside)?
+fn to_callback(location: &str, callback: &str) -> bool {
+    let strip = |u: &str| {
+        url::Url::parse(u).ok().map(|mut u| {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        })
+    };
+    strip(location).is_some_and(|l| Some(l) == strip(callback))
+}
+
+/// The `error` and `error_description` of a redirect, if it carries an error.
+fn redirect_error(location: &str) -> Option<(String, Option<String>)> {
+    let u = url::Url::parse(location).ok()?;
+    let get = |k: &str| {
+        u.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    get("error").map(|e| (e, get("error_description")))
+}
+
+/// The IdP redirected an OAuth error to the callback: name the setting behind it.
+fn refused(error: &str, description: Option<&str>, sent: &Sent) -> Finding {
+    let said = format!(
+        "error={error}{}",
+        description
+            .map(|d| format!(" ({})", clip(d)))
+            .unwrap_or_default()
+    );
+    match error {
+        "invalid_scope" => Finding::new(
+            entry!("live.authorize_scope_rejected"),
+            format!(
+                "the IdP refused the scopes of the authorization request ({}) and redirected {said} to the callback",
+                sent.scopes.join(" ")
+            ),
+            "Remove the scope the IdP names from upstream.scopes, or allow it for upstream.client_id at the IdP",
+        )
+        .key("upstream.scopes"),
+        "access_denied" | "invalid_target" if sent.audience.is_some() && !(error == "invalid_target" && sent.resource) => {
+            let a = sent.audience.unwrap_or_default();
+            let slash = if a.ends_with('/') {
+                " It ends with a slash: API identifiers are compared byte for byte, and are often registered without one."
+            } else {
+                ""
+            };
+            Finding::new(
+                entry!("live.authorize_audience_rejected"),
+                format!("the IdP refused the audience {a:?} and redirected {said} to the callback: no API with that exact identifier is known to it.{slash}"),
+                "Set upstream.audience to the API identifier exactly as the IdP shows it (Auth0: Applications → APIs → Identifier)",
+            )
+            .key("upstream.audience")
+        }
+        "invalid_target" => Finding::new(
+            entry!("live.authorize_resource_rejected"),
+            format!("the IdP refused the `resource` parameter the proxy forwards and redirected {said} to the callback"),
+            "Set upstream.forward_resource: false",
+        )
+        .key("upstream.forward_resource"),
+        "unauthorized_client" | "unsupported_response_type" => Finding::new(
+            entry!("live.authorize_client_not_allowed"),
+            format!("the IdP does not let upstream.client_id use the authorization code flow: {said}"),
+            "Enable the authorization code grant (a web / confidential application) for this client at the IdP",
+        )
+        .key("upstream.client_id"),
+        _ => Finding::new(
+            entry!("live.authorize_error"),
+            format!("the IdP refused the authorization request and redirected {said} to the callback"),
+            "Check upstream.extra_authorize_params, upstream.scopes and upstream.audience against the IdP's settings for this client; the description names the parameter",
+        )
+        .key("upstream.extra_authorize_params"),
+    }
+}
+
 /// Judge the IdP's answer to the authorization request.
-pub fn classify(status: u16, location: Option<&str>, body: &str, callback: &str) -> Finding {
+pub fn classify(status: u16, location: Option<&str>, body: &str, sent: &Sent) -> Finding {
+    let callback = sent.callback;
     let key = "redirect_path";
     let lower = body.to_ascii_lowercase();
     let mentions_redirect = if (200..300).contains(&status) {
@@ -78,14 +173,17 @@ pub fn classify(status: u16, location: Option<&str>, body: &str, callback: &str)
         REDIRECT_MARKERS.iter().any(|m| lower.contains(m))
     };
     match (status, location) {
-        (300..=399, Some(loc)) if loc.starts_with(callback) => Finding::info(
-            "live.authorize_ok",
-            format!("the IdP accepted the authorization request and redirected to the callback {callback}"),
-            NOTHING_TO_DO,
-        )
-        .key(key),
-        (300..=399, Some(loc)) if error_redirect(loc) => Finding::error(
-            "live.callback_not_registered",
+        (300..=399, Some(loc)) if to_callback(loc, callback) => match redirect_error(loc) {
+            Some((error, description)) => refused(&error, description.as_deref(), sent),
+            None => Finding::new(
+                entry!("live.authorize_ok"),
+                format!("the IdP accepted the authorization request and redirected to the callback {callback}"),
+                NOTHING_TO_DO,
+            )
+            .key(key),
+        },
+        (300..=399, Some(loc)) if error_redirect(loc) => Finding::new(
+            entry!("live.callback_not_registered"),
             format!(
                 "the IdP sent the authorization request to its error page ({}): the callback {callback} is most likely not registered",
                 clip(loc)
@@ -93,34 +191,30 @@ pub fn classify(status: u16, location: Option<&str>, body: &str, callback: &str)
             format!("Register exactly {callback} as a redirect / callback URL of upstream.client_id at the IdP (see static.callback_url)"),
         )
         .key(key),
-        (300..=399, Some(_)) => Finding::info(
-            "live.authorize_ok",
+        (300..=399, Some(_)) => Finding::new(
+            entry!("live.authorize_ok"),
             "the IdP accepted the authorization request and sent the browser on to log in (most IdPs check the callback URL before that; GitHub only after the login)",
             NOTHING_TO_DO,
         )
         .key(key),
-        (200..=299, _) if !mentions_redirect => Finding::info(
-            "live.authorize_ok",
+        (200..=299, _) if !mentions_redirect => Finding::new(
+            entry!("live.authorize_ok"),
             "the IdP answered the authorization request with a page (normally its login page)",
             NOTHING_TO_DO,
         )
         .key(key),
         (400..=499, _) | (200..=299, _) if mentions_redirect => Finding::new(
-            "live.callback_not_registered",
-            if status >= 400 {
-                Severity::Error
-            } else {
-                Severity::Warning
-            },
+            entry!("live.callback_not_registered"),
             format!(
                 "the IdP refused the authorization request (HTTP {status}) with a page about the redirect URI: the callback {callback} is most likely not registered{}",
                 excerpt(body)
             ),
             format!("Register exactly {callback} as a redirect / callback URL of upstream.client_id at the IdP (see static.callback_url)"),
         )
+        .otherwise_if(status < 400)
         .key(key),
-        _ => Finding::warning(
-            "live.authorize_inconclusive",
+        _ => Finding::new(
+            entry!("live.authorize_inconclusive"),
             format!(
                 "the IdP answered the authorization request with HTTP {status}{}",
                 excerpt(body)
@@ -185,12 +279,20 @@ fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::Severity;
 
     const CB: &str = "https://mcp.example.com/auth/callback";
 
+    fn sent() -> Sent<'static> {
+        Sent {
+            callback: CB,
+            ..Sent::default()
+        }
+    }
+
     #[test]
     fn answers_are_classified() {
-        let id = |s, l, b| classify(s, l, b, CB).id;
+        let id = |s, l, b| classify(s, l, b, &sent()).id();
         assert_eq!(
             id(
                 302,
@@ -201,6 +303,15 @@ mod tests {
         );
         assert_eq!(
             id(302, Some("https://idp.example.com/login?x=1"), ""),
+            "live.authorize_ok"
+        );
+        // A longer path that starts like the callback is not the callback.
+        assert_eq!(
+            id(
+                302,
+                Some("https://mcp.example.com/auth/callback-other?error=access_denied"),
+                ""
+            ),
             "live.authorize_ok"
         );
         assert_eq!(id(200, None, "<html>Sign in</html>"), "live.authorize_ok");
@@ -227,10 +338,10 @@ mod tests {
             400,
             None,
             "<html><h1>Error 400: redirect_uri_mismatch</h1></html>",
-            CB,
+            &sent(),
         );
-        assert_eq!(f.id, "live.callback_not_registered");
-        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.id(), "live.callback_not_registered");
+        assert_eq!(f.severity(), Severity::Error);
         assert!(
             f.message.contains("Error 400: redirect_uri_mismatch"),
             "{}",
@@ -240,14 +351,62 @@ mod tests {
             200,
             None,
             "AADSTS50011: The redirect URI ... does not match",
-            CB,
+            &sent(),
         );
-        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.severity(), Severity::Warning);
         assert_eq!(id(500, None, "oops"), "live.authorize_inconclusive");
         assert_eq!(
             id(400, None, "invalid scope"),
             "live.authorize_inconclusive"
         );
+    }
+
+    /// An error redirected to the callback names the setting that sent the refused value.
+    #[test]
+    fn errors_at_the_callback_name_the_setting() {
+        let scopes = vec!["openid".to_string(), "admin".to_string()];
+        let with = |error: &str, audience: Option<&'static str>, resource: bool| {
+            let sent = Sent {
+                callback: CB,
+                scopes: &scopes,
+                audience,
+                resource,
+            };
+            let loc = format!("{CB}?error={error}&error_description=Service%20not%20found&state=s");
+            let f = classify(302, Some(&loc), "", &sent);
+            assert_eq!(f.severity(), Severity::Error, "{f:?}");
+            (f.id(), f.key.clone().unwrap_or_default(), f.message)
+        };
+        let (id, key, msg) = with("invalid_scope", None, false);
+        assert_eq!(
+            (id, key.as_str()),
+            ("live.authorize_scope_rejected", "upstream.scopes")
+        );
+        assert!(msg.contains("openid admin"), "{msg}");
+        let (id, key, msg) = with("access_denied", Some("https://api.acme.io/"), false);
+        assert_eq!(
+            (id, key.as_str()),
+            ("live.authorize_audience_rejected", "upstream.audience")
+        );
+        assert!(
+            msg.contains("slash") && msg.contains("Service not found"),
+            "{msg}"
+        );
+        let (id, key, _) = with("invalid_target", None, true);
+        assert_eq!(
+            (id, key.as_str()),
+            (
+                "live.authorize_resource_rejected",
+                "upstream.forward_resource"
+            )
+        );
+        let (id, key, _) = with("unauthorized_client", None, false);
+        assert_eq!(
+            (id, key.as_str()),
+            ("live.authorize_client_not_allowed", "upstream.client_id")
+        );
+        let (id, _, _) = with("access_denied", None, false);
+        assert_eq!(id, "live.authorize_error");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! for what the IdP answered. The same id may appear several times, once per offending key
 //! or pattern.
 
+use super::catalogue::Entry;
 use serde::Serialize;
 use std::fmt;
 
@@ -38,13 +39,15 @@ impl fmt::Display for Severity {
     }
 }
 
-/// One finding. `key` names the configuration key it is about, when there is one.
+/// One finding. `key` names the configuration key it is about, when there is one. Its id and
+/// severity come from its [`Entry`] in the catalogue and cannot be set otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable identifier, e.g. `live.token_auth_method_mismatch`.
-    pub id: String,
-    /// Error, warning or info.
-    pub severity: Severity,
+    #[serde(rename = "id", serialize_with = "entry_id")]
+    entry: &'static Entry,
+    /// The entry's severity, or its `otherwise` severity.
+    severity: Severity,
     /// The configuration key concerned (`upstream.token_endpoint_auth_method`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -54,44 +57,35 @@ pub struct Finding {
     pub fix: String,
 }
 
+fn entry_id<S: serde::Serializer>(e: &&'static Entry, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.id)
+}
+
 impl Finding {
-    /// A finding without a key.
-    pub fn new(
-        id: impl Into<String>,
-        severity: Severity,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
+    /// A finding of the kind `entry` (from [`entry!`](crate::validate_entry)), with the
+    /// entry's severity.
+    pub fn new(entry: &'static Entry, message: impl Into<String>, fix: impl Into<String>) -> Self {
         Finding {
-            id: id.into(),
-            severity,
+            entry,
+            severity: entry.severity,
             key: None,
             message: message.into(),
             fix: fix.into(),
         }
     }
 
-    /// An error.
-    pub fn error(
-        id: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self::new(id, Severity::Error, message, fix)
+    /// With the entry's other severity when `cond` holds (the catalogue says when it
+    /// applies); unchanged for entries that have only one.
+    pub fn otherwise_if(mut self, cond: bool) -> Self {
+        if cond && let Some((s, _)) = self.entry.otherwise {
+            self.severity = s;
+        }
+        self
     }
 
-    /// A warning.
-    pub fn warning(
-        id: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self::new(id, Severity::Warning, message, fix)
-    }
-
-    /// An info.
-    pub fn info(id: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self::new(id, Severity::Info, message, fix)
+    /// With the entry's other severity in a development deployment.
+    pub fn for_deployment(self, d: Deployment) -> Self {
+        self.otherwise_if(d == Deployment::Development)
     }
 
     /// The same finding about `key`.
@@ -100,12 +94,27 @@ impl Finding {
         self
     }
 
+    /// The stable id.
+    pub fn id(&self) -> &'static str {
+        self.entry.id
+    }
+
+    /// Error, warning or info.
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// The catalogue entry.
+    pub fn entry(&self) -> &'static Entry {
+        self.entry
+    }
+
     /// The order findings are reported in: worst first, then by id, key and text, so that
     /// the same configuration and IdP always give the same output.
     pub fn sort_key(&self) -> (Severity, &str, &str, &str, &str) {
         (
             self.severity,
-            &self.id,
+            self.entry.id,
             self.key.as_deref().unwrap_or(""),
             &self.message,
             &self.fix,
@@ -121,14 +130,4 @@ pub enum Deployment {
     Development,
     /// Anything else.
     Production,
-}
-
-impl Deployment {
-    /// `production` for a production deployment, `development` otherwise.
-    pub fn pick(self, production: Severity, development: Severity) -> Severity {
-        match self {
-            Deployment::Production => production,
-            Deployment::Development => development,
-        }
-    }
 }

@@ -7,7 +7,8 @@
 //! ([`crate::proxy::upstream::upstream_http`]: no redirects, no cookies, connect timeout) with
 //! `upstream.timeout` per request, so what works here works for the proxy.
 
-use super::finding::{Finding, Severity};
+use super::catalogue::entry;
+use super::finding::Finding;
 use super::metadata::{Metadata, metadata_checks, metadata_url};
 use super::probe::{self, Target};
 use super::report::NOTHING_TO_DO;
@@ -113,8 +114,8 @@ impl Http {
 /// Every live check.
 pub async fn check(ctx: &Context) -> Vec<Finding> {
     let Some(c) = &ctx.resolved else {
-        return vec![Finding::error(
-            "live.skipped",
+        return vec![Finding::new(
+            entry!("live.skipped"),
             "the live checks did not run: the provider preset cannot be built from this configuration",
             "Fix the upstream.* errors above, then run again with --live",
         )];
@@ -129,8 +130,8 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             Ok(discovered) => Some(Metadata { url, discovered }),
             Err(why) => {
                 f.push(
-                    Finding::error(
-                        "live.discovery_unreachable",
+                    Finding::new(
+                        entry!("live.discovery_unreachable"),
                         format!("the IdP's metadata at {url} could not be used: {why}"),
                         "Check the URL and that this machine can reach the IdP (a typo in the domain or tenant shows up as HTTP 404)",
                     )
@@ -140,8 +141,8 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             }
         },
         None => {
-            f.push(Finding::info(
-                "live.no_discovery",
+            f.push(Finding::new(
+                entry!("live.no_discovery"),
                 format!(
                     "no metadata document to check for provider {}{}; the endpoints are probed directly",
                     c.provider,
@@ -161,17 +162,19 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
     }
     // Endpoints missing because discovery failed are that failure, already reported.
     let discovery_failed = metadata_url(c).is_some() && meta.is_none();
-    let doc = meta.as_ref().map(|m| &m.discovered.document);
-    let discovered = |k: &str| doc.and_then(|d| d.get(k)).and_then(Value::as_str);
-    let pick = |explicit: &Option<String>, k: &str| {
+    // Explicit settings first, then the metadata, as the proxy picks them.
+    let d = meta.as_ref().map(|m| &m.discovered);
+    let pick = |explicit: &Option<String>, found: fn(&Discovered) -> &Option<String>| {
         explicit
             .clone()
-            .or_else(|| discovered(k).map(str::to_string))
+            .or_else(|| d.and_then(|d| found(d).clone()))
     };
-    let authorization = pick(&c.upstream.authorization_endpoint, "authorization_endpoint");
-    let token = pick(&c.upstream.token_endpoint, "token_endpoint");
-    let jwks_uri = pick(&c.upstream.jwks_uri, "jwks_uri");
-    let userinfo = pick(&c.upstream.userinfo_endpoint, "userinfo_endpoint");
+    let authorization = pick(&c.upstream.authorization_endpoint, |d| {
+        &d.authorization_endpoint
+    });
+    let token = pick(&c.upstream.token_endpoint, |d| &d.token_endpoint);
+    let jwks_uri = pick(&c.upstream.jwks_uri, |d| &d.jwks_uri);
+    let userinfo = pick(&c.upstream.userinfo_endpoint, |d| &d.userinfo_endpoint);
     let remote = c.provider.is_remote_auth();
     let verifier = c.verifier_kind();
 
@@ -182,19 +185,15 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             Some(uri) => match http.json(uri).await {
                 Ok(d) => jwks::findings(uri, &d, &c.upstream.verifier.algorithms(), jwks_needed),
                 Err(why) => vec![Finding::new(
-                    "live.jwks_unreachable",
-                    if jwks_needed {
-                        Severity::Error
-                    } else {
-                        Severity::Warning
-                    },
+                    entry!("live.jwks_unreachable"),
                     format!("the JWKS at {uri} could not be used: {why}"),
                     "Check upstream.jwks_uri (or the discovery document's jwks_uri)",
                 )
+                .otherwise_if(!jwks_needed)
                 .key("upstream.jwks_uri")],
             },
-            None if jwks_needed && !discovery_failed => vec![Finding::error(
-                "live.endpoint_missing",
+            None if jwks_needed && !discovery_failed => vec![Finding::new(
+                entry!("live.endpoint_missing"),
                 format!("no jwks_uri: the {verifier} verifier (and ID-token checks) need the IdP's keys"),
                 "Set upstream.jwks_uri, or use a config_url whose document lists jwks_uri",
             )
@@ -208,8 +207,8 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
         }
         match (&authorization, &token) {
             // Never send the client secret where it would cross the network in clear.
-            (Some(_), Some(t)) if is_cleartext_remote(t) => vec![Finding::warning(
-                "live.token_probe_skipped",
+            (Some(_), Some(t)) if is_cleartext_remote(t) => vec![Finding::new(
+                entry!("live.token_probe_skipped"),
                 format!("the token endpoint {t} is plain http on a non-loopback host, so the client credentials were not sent to it"),
                 "Use the IdP's https token endpoint, then run again",
             )
@@ -232,8 +231,8 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
                     "upstream.token_endpoint"
                 };
                 vec![
-                    Finding::error(
-                        "live.endpoint_missing",
+                    Finding::new(
+                        entry!("live.endpoint_missing"),
                         format!("{missing} is neither configured nor in the IdP's metadata"),
                         "Set it explicitly, or use a config_url whose document lists it",
                     )
@@ -249,30 +248,32 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
         match &userinfo {
             Some(u) => userinfo_probe(&http, u).await,
             None if discovery_failed => Vec::new(),
-            None => vec![Finding::error(
-                "live.endpoint_missing",
+            None => vec![Finding::new(
+                entry!("live.endpoint_missing"),
                 "no userinfo endpoint: the userinfo verifier needs one",
                 "Set upstream.userinfo_endpoint, or use a config_url whose document lists userinfo_endpoint",
             )
             .key("upstream.userinfo_endpoint")],
         }
     };
-    let introspection = pick(&c.upstream.introspection_endpoint, "introspection_endpoint");
+    let introspection = pick(&c.upstream.introspection_endpoint, |d| {
+        &d.introspection_endpoint
+    });
     let introspection_check = async {
         if verifier != VerifierKind::Introspection {
             return Vec::new();
         }
         match &introspection {
-            Some(u) if is_cleartext_remote(u) => vec![Finding::warning(
-                "live.introspection_probe_skipped",
+            Some(u) if is_cleartext_remote(u) => vec![Finding::new(
+                entry!("live.introspection_probe_skipped"),
                 format!("the introspection endpoint {u} is plain http on a non-loopback host, so the client credentials were not sent to it"),
                 "Use the IdP's https introspection endpoint, then run again",
             )
             .key("upstream.introspection_endpoint")],
             Some(u) => introspection_probe(c, u).await,
             None if discovery_failed => Vec::new(),
-            None => vec![Finding::error(
-                "live.endpoint_missing",
+            None => vec![Finding::new(
+                entry!("live.endpoint_missing"),
                 "no introspection endpoint: the introspection verifier needs one",
                 "Set upstream.introspection_endpoint, or use a config_url whose document lists introspection_endpoint",
             )
@@ -288,22 +289,34 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
                         .await
                     {
                         Ok(url) => match http.page(&url).await {
-                            Ok((status, location, body)) => vec![authorize::classify(
-                                status,
-                                location.as_deref(),
-                                &body,
-                                &callback,
-                            )],
-                            Err(why) => vec![Finding::error(
-                            "live.authorize_unreachable",
+                            Ok((status, location, body)) => {
+                                let sent = authorize::Sent {
+                                    callback: &callback,
+                                    scopes: &c.upstream.scopes,
+                                    audience: c
+                                        .upstream
+                                        .extra_authorize_params
+                                        .get("audience")
+                                        .map(String::as_str),
+                                    resource: c.upstream.forward_resource,
+                                };
+                                vec![authorize::classify(
+                                    status,
+                                    location.as_deref(),
+                                    &body,
+                                    &sent,
+                                )]
+                            }
+                            Err(why) => vec![Finding::new(
+                            entry!("live.authorize_unreachable"),
                             format!("the authorization endpoint {a} could not be reached: {why}"),
                             "Check upstream.authorization_endpoint (or the discovery document)",
                         )
                         .key("upstream.authorization_endpoint")],
                         },
                         Err(why) => {
-                            vec![Finding::error(
-                        "live.authorize_unreachable",
+                            vec![Finding::new(
+                        entry!("live.authorize_unreachable"),
                         format!("no authorization URL could be built from {a}: {why}"),
                         "Check upstream.authorization_endpoint (or the discovery document)",
                     )
@@ -314,18 +327,43 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
                 _ => Vec::new(),
             }
         };
-    let (a, b, u, i, z) = tokio::join!(
+    // The presets know their token format (checked statically); a generic OAuth / OIDC IdP
+    // behind a jwt verifier is asked.
+    let format_check = async {
+        match (&authorization, &token) {
+            (Some(a), Some(t))
+                if verifier == VerifierKind::Jwt
+                    && matches!(c.provider, ProviderKind::Oidc | ProviderKind::Oauth)
+                    && !is_cleartext_remote(t) =>
+            {
+                vec![
+                    probe::access_token_format(&Target {
+                        upstream: c.upstream.clone(),
+                        authorization_endpoint: a.clone(),
+                        token_endpoint: t.clone(),
+                        redirect_uri: ctx.callback_url(),
+                        resource: ctx.resource_url(),
+                    })
+                    .await,
+                ]
+            }
+            _ => Vec::new(),
+        }
+    };
+    let (a, b, u, i, z, t) = tokio::join!(
         jwks_check,
         probe_check,
         userinfo_check,
         introspection_check,
-        authorize_check
+        authorize_check,
+        format_check
     );
     f.extend(a);
     f.extend(b);
     f.extend(u);
     f.extend(i);
     f.extend(z);
+    f.extend(t);
     reconcile_methods(f)
 }
 
@@ -334,15 +372,15 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
 /// list is a warning (the list is incomplete); when the probe found the method the IdP
 /// expects, that finding says it all and the list's error is dropped.
 fn reconcile_methods(mut f: Vec<Finding>) -> Vec<Finding> {
-    let has = |f: &[Finding], id: &str| f.iter().any(|x| x.id == id);
+    let has = |f: &[Finding], id: &str| f.iter().any(|x| x.id() == id);
     if has(&f, "live.token_auth_method_mismatch") {
-        f.retain(|x| x.id != "live.token_auth_method_unsupported");
+        f.retain(|x| x.id() != "live.token_auth_method_unsupported");
     } else if has(&f, "live.token_probe_ok") {
         for x in f
             .iter_mut()
-            .filter(|x| x.id == "live.token_auth_method_unsupported")
+            .filter(|x| x.id() == "live.token_auth_method_unsupported")
         {
-            x.severity = Severity::Warning;
+            *x = x.clone().otherwise_if(true);
             x.message
                 .push_str(", yet the token endpoint accepted it (the list is incomplete)");
         }
@@ -358,8 +396,8 @@ async fn introspection_probe(c: &ProxyConfig, endpoint: &str) -> Vec<Finding> {
         Ok(u) => u,
         Err(e) => {
             return vec![
-                Finding::error(
-                    "live.endpoint_invalid",
+                Finding::new(
+                    entry!("live.endpoint_invalid"),
                     format!("the introspection endpoint {endpoint:?} is not a URL ({e})"),
                     "Fix upstream.introspection_endpoint",
                 )
@@ -375,22 +413,22 @@ async fn introspection_probe(c: &ProxyConfig, endpoint: &str) -> Vec<Finding> {
         foundations::Clock::system(),
     );
     match verifier.verify("authproof-validate-probe-invalid-token").await {
-        Err(VerifyError::Invalid(_)) => vec![Finding::info(
-            "live.introspection_ok",
+        Err(VerifyError::Invalid(_)) => vec![Finding::new(
+            entry!("live.introspection_ok"),
             format!("the introspection endpoint {endpoint} accepted the client and reports a made-up token as not active"),
             NOTHING_TO_DO,
         )
         .key(key)],
         Ok(_) | Err(VerifyError::Expired | VerifyError::InsufficientScope(_)) => {
-            vec![Finding::error(
-                "live.introspection_accepts_invalid_token",
+            vec![Finding::new(
+                entry!("live.introspection_accepts_invalid_token"),
                 format!("the introspection endpoint {endpoint} called a made-up token active"),
                 "Check upstream.introspection_endpoint",
             )
             .key(key)]
         }
-        Err(VerifyError::Unavailable(why)) => vec![Finding::error(
-            "live.introspection_failed",
+        Err(VerifyError::Unavailable(why)) => vec![Finding::new(
+            entry!("live.introspection_failed"),
             format!("the introspection endpoint {endpoint} gave no usable answer: {why}"),
             "Check upstream.introspection_endpoint and the client credentials (RFC 7662 requires client authentication with the configured method)",
         )
@@ -403,26 +441,26 @@ async fn introspection_probe(c: &ProxyConfig, endpoint: &str) -> Vec<Finding> {
 async fn userinfo_probe(http: &Http, url: &str) -> Vec<Finding> {
     let key = "upstream.userinfo_endpoint";
     match http.get(url, Some("authproof-validate-probe-invalid-token")).await {
-        Ok((401 | 403, _)) => vec![Finding::info(
-            "live.userinfo_ok",
+        Ok((401 | 403, _)) => vec![Finding::new(
+            entry!("live.userinfo_ok"),
             format!("the userinfo endpoint {url} answers and refuses a made-up token"),
             NOTHING_TO_DO,
         )
         .key(key)],
-        Ok((status, _)) if (200..300).contains(&status) => vec![Finding::error(
-            "live.userinfo_accepts_invalid_token",
+        Ok((status, _)) if (200..300).contains(&status) => vec![Finding::new(
+            entry!("live.userinfo_accepts_invalid_token"),
             format!("the userinfo endpoint {url} accepted a made-up token (HTTP {status}), so the userinfo verifier would accept anything"),
             "Check upstream.userinfo_endpoint",
         )
         .key(key)],
-        Ok((status, _)) => vec![Finding::error(
-            "live.userinfo_unreachable",
+        Ok((status, _)) => vec![Finding::new(
+            entry!("live.userinfo_unreachable"),
             format!("the userinfo endpoint {url} answered HTTP {status} to a bearer token (expected 401)"),
             "Check upstream.userinfo_endpoint (or the domain it is built from)",
         )
         .key(key)],
-        Err(why) => vec![Finding::error(
-            "live.userinfo_unreachable",
+        Err(why) => vec![Finding::new(
+            entry!("live.userinfo_unreachable"),
             format!("the userinfo endpoint {url} could not be reached: {why}"),
             "Check upstream.userinfo_endpoint (or the domain it is built from)",
         )

@@ -4,13 +4,13 @@
 //! algorithms, and (AuthKit) the registration endpoint. Pure: no I/O.
 
 use super::Context;
-use super::finding::{Finding, Severity};
+use super::catalogue::entry;
+use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use super::static_checks::is_cleartext_remote;
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::config::{ProviderKind, ProxyConfig, normalize_domain};
 use crate::proxy::upstream::Discovered;
-use serde_json::Value;
 
 /// The IdP's metadata document and where it came from.
 #[derive(Debug, Clone)]
@@ -73,22 +73,30 @@ fn expected_issuer(ctx: &Context, c: &ProxyConfig) -> Option<(String, &'static s
     ))
 }
 
-fn strings(doc: &Value, k: &str) -> Option<Vec<String>> {
-    doc.get(k).and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    })
+impl Metadata {
+    /// A URL-valued field of the document, as read by [`Discovered`].
+    fn endpoint(&self, field: &str) -> Option<&str> {
+        let d = &self.discovered;
+        match field {
+            "authorization_endpoint" => d.authorization_endpoint.as_deref(),
+            "token_endpoint" => d.token_endpoint.as_deref(),
+            "jwks_uri" => d.jwks_uri.as_deref(),
+            "userinfo_endpoint" => d.userinfo_endpoint.as_deref(),
+            "registration_endpoint" => d.registration_endpoint.as_deref(),
+            "revocation_endpoint" => d.revocation_endpoint.as_deref(),
+            "introspection_endpoint" => d.introspection_endpoint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Finding> {
     let mut f = Vec::new();
-    let doc = &m.discovered.document;
+    let d = &m.discovered;
     let url = &m.url;
     let remote = c.provider.is_remote_auth();
     issuer_check(ctx, c, m, &mut f);
-    let str_of = |k: &str| doc.get(k).and_then(Value::as_str);
+    let str_of = |k: &str| m.endpoint(k);
     let mut required: Vec<(&str, &str)> = Vec::new();
     if !remote {
         if c.upstream.authorization_endpoint.is_none() {
@@ -101,8 +109,8 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
     for (field, key) in required {
         if str_of(field).is_none() {
             f.push(
-                Finding::error(
-                    "live.endpoint_missing",
+                Finding::new(
+                    entry!("live.endpoint_missing"),
                     format!("the metadata at {url} has no {field}"),
                     format!("Set {key} explicitly, or point upstream.config_url at the IdP's complete document"),
                 )
@@ -128,8 +136,8 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
             Err(e) => Some(format!("not a URL ({e})")),
         };
         if let Some(why) = bad {
-            f.push(Finding::error(
-                "live.endpoint_invalid",
+            f.push(Finding::new(
+                entry!("live.endpoint_invalid"),
                 format!("the metadata's {field} {v:?} is unusable: {why}"),
                 "Fix the IdP's metadata, or configure the endpoint explicitly",
             ));
@@ -155,8 +163,8 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
             && mine != theirs
         {
             f.push(
-                Finding::warning(
-                    "live.endpoint_differs",
+                Finding::new(
+                    entry!("live.endpoint_differs"),
                     format!("{key} is {mine}, but the IdP's metadata says {theirs}"),
                     format!("Use the IdP's {field} (or remove the explicit setting and let discovery supply it)"),
                 )
@@ -168,8 +176,8 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
         let problems = m.discovered.oidc_problems();
         if !problems.is_empty() {
             f.push(
-                Finding::error(
-                    "live.discovery_not_strict",
+                Finding::new(
+                    entry!("live.discovery_not_strict"),
                     format!(
                         "the discovery document at {url} is not a complete OIDC configuration ({}); with upstream.strict the proxy refuses it",
                         problems.join("; ")
@@ -181,15 +189,15 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
         }
     }
     if !remote {
-        auth_method_check(c, doc, url, &mut f);
+        auth_method_check(c, d, url, &mut f);
     }
-    pkce_check(c, doc, url, &mut f);
-    scope_check(c, doc, url, &mut f);
-    if let Some(rt) = strings(doc, "response_types_supported")
+    pkce_check(c, d, url, &mut f);
+    scope_check(c, d, url, &mut f);
+    if let Some(rt) = &d.response_types_supported
         && !rt.iter().any(|t| t == "code")
     {
-        f.push(Finding::error(
-            "live.response_type_unsupported",
+        f.push(Finding::new(
+            entry!("live.response_type_unsupported"),
             format!(
                 "the IdP's response_types_supported ({}) lacks code",
                 rt.join(", ")
@@ -197,12 +205,12 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
             "Use an IdP (or client type) that supports the authorization code flow",
         ));
     }
-    if let Some(g) = strings(doc, "grant_types_supported")
+    if let Some(g) = &d.grant_types_supported
         && !remote
     {
         if !g.iter().any(|t| t == "authorization_code") {
-            f.push(Finding::error(
-                "live.grant_unsupported",
+            f.push(Finding::new(
+                entry!("live.grant_unsupported"),
                 format!(
                     "the IdP's grant_types_supported ({}) lacks authorization_code",
                     g.join(", ")
@@ -210,21 +218,21 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
                 "Use an IdP that supports the authorization code grant",
             ));
         } else if !g.iter().any(|t| t == "refresh_token") {
-            f.push(Finding::warning(
-                "live.refresh_unsupported",
+            f.push(Finding::new(
+                entry!("live.refresh_unsupported"),
                 "the IdP does not list refresh_token in grant_types_supported: upstream tokens cannot be refreshed",
                 "Expect users to log in again when the upstream token expires",
             ));
         }
     }
     if c.provider.is_oidc()
-        && let Some(algs) = strings(doc, "id_token_signing_alg_values_supported")
+        && let Some(algs) = &d.id_token_signing_alg_values_supported
     {
         let mine = c.upstream.verifier.algorithms();
         if !mine.iter().any(|a| algs.iter().any(|x| x == a.as_str())) {
             f.push(
-                Finding::error(
-                    "live.id_token_alg_unsupported",
+                Finding::new(
+                    entry!("live.id_token_alg_unsupported"),
                     format!(
                         "the IdP signs ID tokens with {}, none of which is in upstream.verifier.algorithms ({})",
                         algs.join(", "),
@@ -239,16 +247,16 @@ pub fn metadata_checks(ctx: &Context, c: &ProxyConfig, m: &Metadata) -> Vec<Find
     if remote {
         if str_of("registration_endpoint").is_none() {
             f.push(
-                Finding::error(
-                    "live.registration_endpoint_missing",
+                Finding::new(
+                    entry!("live.registration_endpoint_missing"),
                     format!("AuthKit's metadata at {url} has no registration_endpoint: MCP clients cannot register (AuthKit does DCR in this mode)"),
                     "Enable Dynamic Client Registration in the WorkOS dashboard (Connect → Configuration)",
                 )
                 .key("upstream.domain"),
             );
         } else {
-            f.push(Finding::info(
-                "live.registration_endpoint_ok",
+            f.push(Finding::new(
+                entry!("live.registration_endpoint_ok"),
                 format!(
                     "AuthKit's metadata lists registration_endpoint {}",
                     str_of("registration_endpoint").unwrap_or("")
@@ -264,17 +272,15 @@ fn issuer_check(ctx: &Context, c: &ProxyConfig, m: &Metadata, f: &mut Vec<Findin
     let got = m.discovered.issuer.as_deref();
     let expected = expected_issuer(ctx, c);
     let Some(got) = got else {
-        let sev = if c.provider.is_oidc() || c.provider.is_remote_auth() {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        f.push(Finding::new(
-            "live.issuer_missing",
-            sev,
-            format!("the metadata at {} has no issuer", m.url),
-            "Point upstream.config_url at the IdP's real discovery document",
-        ));
+        let plain_oauth = !(c.provider.is_oidc() || c.provider.is_remote_auth());
+        f.push(
+            Finding::new(
+                entry!("live.issuer_missing"),
+                format!("the metadata at {} has no issuer", m.url),
+                "Point upstream.config_url at the IdP's real discovery document",
+            )
+            .otherwise_if(plain_oauth),
+        );
         return;
     };
     // A discovery URL is the issuer with any terminating `/` removed, then the well-known
@@ -291,8 +297,8 @@ fn issuer_check(ctx: &Context, c: &ProxyConfig, m: &Metadata, f: &mut Vec<Findin
             {
                 // Entra ID names itself by tenant id, whatever name the tenant was given as.
                 f.push(
-                    Finding::info(
-                        "live.issuer_tenant",
+                    Finding::new(
+                        entry!("live.issuer_tenant"),
                         format!(
                             "Entra ID names itself {got:?}{}; ID tokens are checked against that",
                             if got.contains("{tenantid}") {
@@ -323,16 +329,16 @@ fn issuer_check(ctx: &Context, c: &ProxyConfig, m: &Metadata, f: &mut Vec<Findin
                 ),
             };
             f.push(
-                Finding::error(
-                    "live.issuer_mismatch",
+                Finding::new(
+                    entry!("live.issuer_mismatch"),
                     format!("the IdP's issuer is {got:?}, but {key} implies {want:?}{hint}"),
                     fix,
                 )
                 .key(key),
             );
         }
-        Some((want, _)) => f.push(Finding::info(
-            "live.issuer_ok",
+        Some((want, _)) => f.push(Finding::new(
+            entry!("live.issuer_ok"),
             if want == got {
                 format!("the IdP's issuer {got:?} is exactly the expected one")
             } else {
@@ -342,18 +348,18 @@ fn issuer_check(ctx: &Context, c: &ProxyConfig, m: &Metadata, f: &mut Vec<Findin
             },
             NOTHING_TO_DO,
         )),
-        None => f.push(Finding::info(
-            "live.issuer",
+        None => f.push(Finding::new(
+            entry!("live.issuer"),
             format!("the IdP's issuer is {got:?}"),
             NOTHING_TO_DO,
         )),
     }
 }
 
-fn auth_method_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
+fn auth_method_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>) {
     let method = c.upstream.auth_method();
     let key = "upstream.token_endpoint_auth_method";
-    match strings(doc, "token_endpoint_auth_methods_supported") {
+    match &d.token_endpoint_auth_methods_supported {
         Some(list) if !list.iter().any(|m| m == method.as_str()) => {
             let better = [
                 ClientAuthMethod::ClientSecretPost,
@@ -363,8 +369,8 @@ fn auth_method_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Findin
             .into_iter()
             .find(|m| list.iter().any(|x| x == m.as_str()));
             f.push(
-                Finding::error(
-                    "live.token_auth_method_unsupported",
+                Finding::new(
+                    entry!("live.token_auth_method_unsupported"),
                     format!(
                         "the IdP's token_endpoint_auth_methods_supported ({}) does not list {method}",
                         list.join(", ")
@@ -379,8 +385,8 @@ fn auth_method_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Findin
         }
         Some(_) => {}
         None if method != ClientAuthMethod::ClientSecretBasic => f.push(
-            Finding::warning(
-                "live.token_auth_methods_unadvertised",
+            Finding::new(
+                entry!("live.token_auth_methods_unadvertised"),
                 format!("the metadata at {url} has no token_endpoint_auth_methods_supported, whose default is client_secret_basic, and the proxy uses {method}"),
                 "Rely on the token-endpoint probe below; switch to client_secret_basic if it reports invalid_client",
             )
@@ -390,10 +396,10 @@ fn auth_method_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Findin
     }
 }
 
-fn pkce_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
-    match strings(doc, "code_challenge_methods_supported") {
-        Some(list) if !list.iter().any(|m| m == "S256") => f.push(Finding::error(
-            "live.pkce_s256_missing",
+fn pkce_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>) {
+    match &d.code_challenge_methods_supported {
+        Some(list) if !list.iter().any(|m| m == "S256") => f.push(Finding::new(
+            entry!("live.pkce_s256_missing"),
             format!(
                 "the IdP's code_challenge_methods_supported ({}) lacks S256, which the proxy always uses{}",
                 list.join(", "),
@@ -408,14 +414,9 @@ fn pkce_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
         Some(_) => {}
         None => f.push(Finding::new(
             if c.provider.is_remote_auth() {
-                "live.pkce_s256_missing"
+                entry!("live.pkce_s256_missing")
             } else {
-                "live.pkce_unadvertised"
-            },
-            if c.provider.is_remote_auth() {
-                Severity::Error
-            } else {
-                Severity::Warning
+                entry!("live.pkce_unadvertised")
             },
             format!(
                 "the metadata at {url} has no code_challenge_methods_supported{}",
@@ -430,8 +431,8 @@ fn pkce_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
     }
 }
 
-fn scope_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
-    let Some(supported) = strings(doc, "scopes_supported") else {
+fn scope_check(c: &ProxyConfig, d: &Discovered, url: &str, f: &mut Vec<Finding>) {
+    let Some(supported) = &d.scopes_supported else {
         return;
     };
     let (wanted, key) = if c.provider.is_remote_auth() {
@@ -441,8 +442,8 @@ fn scope_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
     };
     for s in wanted.iter().filter(|s| !supported.contains(s)) {
         f.push(
-            Finding::warning(
-                "live.scope_unsupported",
+            Finding::new(
+                entry!("live.scope_unsupported"),
                 format!(
                     "{key} has {s}, which the IdP's scopes_supported at {url} ({}) does not list; the IdP may refuse it with invalid_scope",
                     supported.join(", ")
@@ -457,7 +458,8 @@ fn scope_check(c: &ProxyConfig, doc: &Value, url: &str, f: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::validate::Severity;
+    use serde_json::{Value, json};
 
     fn ctx(yaml: &str) -> Context {
         let written = ProxyConfig::from_yaml_and_env(yaml, "<test>", Vec::new()).unwrap();
@@ -493,8 +495,8 @@ mod tests {
 
     fn ids(f: &[Finding]) -> Vec<&str> {
         f.iter()
-            .filter(|f| f.severity != Severity::Info)
-            .map(|f| f.id.as_str())
+            .filter(|f| f.severity() != Severity::Info)
+            .map(|f| f.id())
             .collect()
     }
 
@@ -581,7 +583,7 @@ mod tests {
         let mut d = good_doc();
         d["jwks_uri"] = json!("http://idp.example.com/jwks");
         let f = run(&yaml, d);
-        assert!(f.iter().any(|f| f.id == "live.endpoint_differs"));
-        assert!(f.iter().any(|f| f.id == "live.endpoint_invalid"));
+        assert!(f.iter().any(|f| f.id() == "live.endpoint_differs"));
+        assert!(f.iter().any(|f| f.id() == "live.endpoint_invalid"));
     }
 }

@@ -18,7 +18,8 @@
 //!   upstream client, [`crate::proxy::upstream::Upstream`]) that tells a wrong secret from a
 //!   wrong client-authentication method. After discovery, the probes run in parallel.
 //!
-//! The result is a [`Report`]: findings with stable ids (listed in [`catalogue::IDS`]),
+//! The result is a [`Report`]: findings with stable ids and severities (both from
+//! [`catalogue::ALL`], the one place a severity is written),
 //! rendered as text or JSON, and an exit code (0 clean, 1 errors, 2 could not run).
 
 pub mod allowlist;

@@ -12,6 +12,7 @@
 //!   then sent with the other method (basic ↔ post) to tell which;
 //! - `invalid_target`: the IdP refuses the forwarded `resource` (Entra ID).
 
+use super::catalogue::entry;
 use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::oauth::client_auth::ClientAuthMethod;
@@ -111,8 +112,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
     let endpoint = &t.token_endpoint;
     let first = attempt(t, method).await;
     let finding = match first {
-        Verdict::Accepted(error) => Finding::info(
-            "live.token_probe_ok",
+        Verdict::Accepted(error) => Finding::new(
+            entry!("live.token_probe_ok"),
             format!(
                 "the token endpoint {endpoint} accepted the client credentials with {method} (it refused only the made-up code: {error})"
             ),
@@ -120,8 +121,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
         )
         .key(METHOD_KEY),
         Verdict::ClientRefused(desc) => refused(t, method, desc).await,
-        Verdict::Rejected { error, description } if error == "invalid_target" => Finding::error(
-            "live.token_resource_rejected",
+        Verdict::Rejected { error, description } if error == "invalid_target" => Finding::new(
+            entry!("live.token_resource_rejected"),
             format!(
                 "the token endpoint refuses the `resource` parameter the proxy forwards: invalid_target{}",
                 described(&description)
@@ -130,8 +131,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
         )
         .key("upstream.forward_resource"),
         Verdict::Rejected { error, description } if error == "unauthorized_client" => {
-            Finding::error(
-                "live.token_grant_not_allowed",
+            Finding::new(
+                entry!("live.token_grant_not_allowed"),
                 format!(
                     "the IdP accepted the client but does not let it use the authorization_code grant: unauthorized_client{}",
                     described(&description)
@@ -140,8 +141,8 @@ pub async fn check(t: &Target) -> Vec<Finding> {
             )
             .key("upstream.client_id")
         }
-        Verdict::Rejected { error, description } => Finding::warning(
-            "live.token_probe_inconclusive",
+        Verdict::Rejected { error, description } => Finding::new(
+            entry!("live.token_probe_inconclusive"),
             format!(
                 "the token endpoint answered {error}{} to a code exchange with a made-up code, so whether it accepts the client credentials is unknown",
                 described(&description)
@@ -149,14 +150,14 @@ pub async fn check(t: &Target) -> Vec<Finding> {
             "Try a real login; check upstream.extra_token_params and the client's settings at the IdP",
         )
         .key(METHOD_KEY),
-        Verdict::Issued => Finding::error(
-            "live.token_accepts_invalid_code",
+        Verdict::Issued => Finding::new(
+            entry!("live.token_accepts_invalid_code"),
             format!("the token endpoint {endpoint} issued tokens for a made-up authorization code"),
             "This is not an OAuth token endpoint that can be trusted; check upstream.token_endpoint",
         )
         .key("upstream.token_endpoint"),
-        Verdict::NoAnswer(why) => Finding::error(
-            "live.token_endpoint_unreachable",
+        Verdict::NoAnswer(why) => Finding::new(
+            entry!("live.token_endpoint_unreachable"),
             format!("the token endpoint {endpoint} gave no usable answer: {why}"),
             "Check upstream.token_endpoint (or the discovery document) and that this machine can reach the IdP",
         )
@@ -173,8 +174,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
         .as_ref()
         .is_some_and(|s| !s.expose().is_empty());
     let Some(alt) = other_method(method).filter(|_| has_secret) else {
-        return Finding::error(
-            "live.token_invalid_client",
+        return Finding::new(
+            entry!("live.token_invalid_client"),
             format!(
                 "the IdP refused the client {:?} as a public client (token_endpoint_auth_method none): invalid_client{}",
                 t.upstream.client_id,
@@ -185,8 +186,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
         .key(METHOD_KEY);
     };
     match attempt(t, alt).await {
-        Verdict::Accepted(_) => Finding::error(
-            "live.token_auth_method_mismatch",
+        Verdict::Accepted(_) => Finding::new(
+            entry!("live.token_auth_method_mismatch"),
             format!(
                 "the IdP refused the client with {method} (invalid_client{}) but accepted the same credentials with {alt}: it expects {alt}",
                 described(&desc)
@@ -196,8 +197,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
             ),
         )
         .key(METHOD_KEY),
-        Verdict::ClientRefused(_) => Finding::error(
-            "live.token_invalid_client",
+        Verdict::ClientRefused(_) => Finding::new(
+            entry!("live.token_invalid_client"),
             format!(
                 "the IdP refused the client {:?} with {method} and with {alt} (invalid_client{}): the client id or secret is wrong",
                 t.upstream.client_id,
@@ -206,8 +207,8 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
             "Check upstream.client_id and upstream.client_secret (AUTHPROOF_UPSTREAM__CLIENT_SECRET) against the IdP's app; the secret may have expired or been rotated",
         )
         .key("upstream.client_secret"),
-        other => Finding::error(
-            "live.token_invalid_client",
+        other => Finding::new(
+            entry!("live.token_invalid_client"),
             format!(
                 "the IdP refused the client with {method} (invalid_client{}); a probe with {alt} was inconclusive ({other:?})",
                 described(&desc)
@@ -215,6 +216,63 @@ async fn refused(t: &Target, method: ClientAuthMethod, desc: Option<String>) -> 
             "Check upstream.client_id, upstream.client_secret and the method the IdP app is registered for",
         )
         .key("upstream.client_secret"),
+    }
+}
+
+/// Is `token` a JWS in compact form (three parts, a JSON header)? Only its shape matters here.
+pub fn looks_like_jwt(token: &str) -> bool {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.is_object())
+}
+
+/// A jwt verifier assumes the IdP issues JWT access tokens. Learn the format from a token
+/// the IdP issues to this client (a `client_credentials` grant, sent like a code exchange),
+/// or say plainly that the assumption could not be checked.
+pub async fn access_token_format(t: &Target) -> Finding {
+    let key = "upstream.verifier.kind";
+    let fix = "Set upstream.verifier.kind: userinfo (or introspection), or have the IdP issue JWT access tokens for this client (oidc-provider: a resource server with accessTokenFormat jwt, then keep upstream.forward_resource on)";
+    let mut cfg = t.upstream.clone();
+    cfg.config_url = None;
+    cfg.authorization_endpoint = Some(t.authorization_endpoint.clone());
+    cfg.token_endpoint = Some(t.token_endpoint.clone());
+    let tried = match Upstream::new(cfg, t.redirect_uri.clone(), Clock::system()) {
+        Ok(up) => up
+            .client_credentials(&t.resource)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match tried {
+        Ok(tokens) if looks_like_jwt(&tokens.access_token) => Finding::new(
+            entry!("live.access_token_jwt"),
+            "an access token the IdP issued to this client (client_credentials) is a JWT, as the jwt verifier expects",
+            NOTHING_TO_DO,
+        )
+        .key(key),
+        Ok(_) => Finding::new(
+            entry!("live.access_token_opaque"),
+            "upstream.verifier.kind is jwt, but an access token the IdP issued to this client (client_credentials) is opaque, not a JWT: logins would fail at the callback with \"not a JWT\"",
+            fix,
+        )
+        .key(key),
+        Err(why) => Finding::new(
+            entry!("live.access_token_format_unverified"),
+            format!(
+                "upstream.verifier.kind is jwt, which assumes the IdP issues JWT access tokens; that could not be checked (a client_credentials grant for this client got: {why}). Many IdPs issue opaque access tokens unless an API audience or resource is requested"
+            ),
+            format!("If logins fail at the callback with \"not a JWT\": {fix}"),
+        )
+        .key(key),
     }
 }
 
@@ -234,5 +292,14 @@ mod tests {
         );
         assert_eq!(other_method(ClientAuthMethod::None), None);
         assert!((43..=128).contains(&PROBE_VERIFIER.len()));
+    }
+
+    #[test]
+    fn jwt_shape() {
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+        assert!(!looks_like_jwt("ya29.a0AfH6SMB"));
+        assert!(!looks_like_jwt("opaque-token"));
+        assert!(!looks_like_jwt("bm90IGpzb24.e30.c2ln"));
+        assert!(!looks_like_jwt("a.b.c.d"));
     }
 }

@@ -11,6 +11,7 @@
 //! ```
 
 use super::Context;
+use super::catalogue::entry;
 use super::finding::{Deployment, Finding, Severity};
 use crate::proxy::config::{ConfigError, ENV_PREFIX, StorageSpec};
 use serde_json::json;
@@ -118,21 +119,21 @@ impl Report {
         error: &ConfigError,
         secrets: &[String],
     ) -> Report {
-        let (id, fix) = match error {
+        let (e, fix) = match error {
             ConfigError::Yaml(y) if y.line == 0 => (
-                "config.unreadable",
+                entry!("config.unreadable"),
                 "Check the path and the file's permissions",
             ),
             ConfigError::Yaml(_) => (
-                "config.parse",
+                entry!("config.parse"),
                 "Fix the file at the line and column shown (`authproof schema proxy` prints the JSON Schema for editors)",
             ),
             ConfigError::Env { .. } | ConfigError::Merged(_) => (
-                "config.env",
+                entry!("config.env"),
                 "Fix or unset the AUTHPROOF_* variable named in the message",
             ),
             ConfigError::Invalid { .. } => (
-                "config.invalid",
+                entry!("config.invalid"),
                 "Correct the configuration as the message says",
             ),
         };
@@ -140,7 +141,7 @@ impl Report {
             config,
             live,
             None,
-            vec![Finding::error(id, error.to_string(), fix)],
+            vec![Finding::new(e, error.to_string(), fix)],
             secrets,
             true,
         )
@@ -172,7 +173,7 @@ impl Report {
 
     /// How many findings have this severity.
     pub fn count(&self, s: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity == s).count()
+        self.findings.iter().filter(|f| f.severity() == s).count()
     }
 
     /// 0: no errors; 1: errors; 2: the configuration could not be read.
@@ -188,7 +189,7 @@ impl Report {
 
     /// The findings with this id.
     pub fn with_id<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Finding> + 'a {
-        self.findings.iter().filter(move |f| f.id == id)
+        self.findings.iter().filter(move |f| f.id() == id)
     }
 
     /// The JSON document.
@@ -231,8 +232,8 @@ impl Report {
             let _ = writeln!(
                 out,
                 "{:<7} {}{}",
-                f.severity.as_str(),
-                f.id,
+                f.severity().as_str(),
+                f.id(),
                 f.key
                     .as_ref()
                     .map(|k| format!("  [{k}]"))
@@ -280,11 +281,15 @@ mod tests {
     #[test]
     fn masking_and_order() {
         let findings = vec![
-            Finding::info("b.info", "i", "f"),
-            Finding::warning("a.warn", "w", "f"),
-            Finding::error("z.err", "the secret hunter2x leaked", "rotate hunter2x"),
-            Finding::error("a.err", "e", "f").key("k"),
-            Finding::error("a.err", "e", "f").key("k"),
+            Finding::new(entry!("static.callback_url"), "i", "f"),
+            Finding::new(entry!("static.base_url_missing"), "w", "f"),
+            Finding::new(
+                entry!("static.upstream_insecure_url"),
+                "the secret hunter2x leaked",
+                "rotate hunter2x",
+            ),
+            Finding::new(entry!("static.base_url_insecure"), "e", "f").key("k"),
+            Finding::new(entry!("static.base_url_insecure"), "e", "f").key("k"),
         ];
         let r = Report::build(
             "c.yaml".into(),
@@ -294,8 +299,16 @@ mod tests {
             &["hunter2x".to_string(), "ab".to_string()],
             false,
         );
-        let ids: Vec<&str> = r.findings.iter().map(|f| f.id.as_str()).collect();
-        assert_eq!(ids, ["a.err", "z.err", "a.warn", "b.info"]);
+        let ids: Vec<&str> = r.findings.iter().map(|f| f.id()).collect();
+        assert_eq!(
+            ids,
+            [
+                "static.base_url_insecure",
+                "static.upstream_insecure_url",
+                "static.base_url_missing",
+                "static.callback_url"
+            ]
+        );
         assert_eq!(r.findings[1].message, "the secret *** leaked");
         assert_eq!(r.findings[1].fix, "rotate ***");
         assert_eq!(r.exit_code(), 1);

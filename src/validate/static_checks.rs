@@ -7,6 +7,7 @@
 //! refuses), unless a more specific error about the same key is already there.
 
 use super::Context;
+use super::catalogue::entry;
 use super::finding::{Deployment, Finding, Severity};
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::config::{ProviderKind, ProxyConfig, StorageSpec};
@@ -35,8 +36,8 @@ fn base_url(ctx: &Context, f: &mut Vec<Finding>) {
     let c = &ctx.written;
     match &c.base_url {
         None => f.push(
-            Finding::warning(
-                "static.base_url_missing",
+            Finding::new(
+                entry!("static.base_url_missing"),
                 format!(
                     "base_url is not set: `serve` then uses its listen address ({}) as the public URL, the issuer and the callback host, which only works on this machine",
                     ctx.base_url
@@ -46,8 +47,8 @@ fn base_url(ctx: &Context, f: &mut Vec<Finding>) {
             .key("base_url"),
         ),
         Some(b) if is_cleartext_remote(b) => f.push(
-            Finding::error(
-                "static.base_url_insecure",
+            Finding::new(
+                entry!("static.base_url_insecure"),
                 format!(
                     "base_url {b} is plain http on a non-loopback host: authorization codes, tokens and consent cookies would cross the network in clear"
                 ),
@@ -60,8 +61,8 @@ fn base_url(ctx: &Context, f: &mut Vec<Finding>) {
     if let Some(i) = &c.issuer_url {
         if is_cleartext_remote(i) {
             f.push(
-                Finding::error(
-                    "static.issuer_url_insecure",
+                Finding::new(
+                    entry!("static.issuer_url_insecure"),
                     format!("issuer_url {i} is plain http on a non-loopback host"),
                     "Use an https issuer_url (normally the same as base_url, or leave it unset)",
                 )
@@ -77,8 +78,8 @@ fn base_url(ctx: &Context, f: &mut Vec<Finding>) {
             && a != b
         {
             f.push(
-                Finding::warning(
-                    "static.issuer_url_other_origin",
+                Finding::new(
+                    entry!("static.issuer_url_other_origin"),
                     format!(
                         "issuer_url {i} is on another origin than base_url {}: MCP clients look for the authorization-server metadata under the issuer's origin, where the proxy does not serve it",
                         ctx.base_url
@@ -116,8 +117,8 @@ fn callback(ctx: &Context, f: &mut Vec<Finding>) {
     let c = &ctx.written;
     if c.provider.is_remote_auth() {
         f.push(
-            Finding::info(
-                "static.resource_url",
+            Finding::new(
+                entry!("static.resource_url"),
                 format!(
                     "MCP clients use the resource {}; AuthKit issues tokens for it and the proxy accepts only tokens whose audience is this URL",
                     ctx.resource_url()
@@ -129,8 +130,8 @@ fn callback(ctx: &Context, f: &mut Vec<Finding>) {
         return;
     }
     f.push(
-        Finding::info(
-            "static.callback_url",
+        Finding::new(
+            entry!("static.callback_url"),
             format!(
                 "the IdP must have this exact callback URL registered: {}",
                 ctx.callback_url()
@@ -145,8 +146,8 @@ fn callback(ctx: &Context, f: &mut Vec<Finding>) {
     let rp = &c.redirect_path;
     if rp.len() > 1 && rp.ends_with('/') {
         f.push(
-            Finding::warning(
-                "static.redirect_path_trailing_slash",
+            Finding::new(
+                entry!("static.redirect_path_trailing_slash"),
                 format!(
                     "redirect_path {rp} ends with a slash; IdPs compare callback URLs byte for byte, and the slash is easily left out when registering"
                 ),
@@ -158,8 +159,8 @@ fn callback(ctx: &Context, f: &mut Vec<Finding>) {
     let mcp = c.mcp_path.trim_end_matches('/');
     if !mcp.is_empty() && rp.starts_with(&format!("{mcp}/")) {
         f.push(
-            Finding::warning(
-                "static.redirect_path_under_mcp",
+            Finding::new(
+                entry!("static.redirect_path_under_mcp"),
                 format!(
                     "redirect_path {rp} lies under mcp_path {}: the IdP's redirect carries no bearer token, and paths under the MCP endpoint belong to the guarded resource",
                     c.mcp_path
@@ -178,19 +179,19 @@ fn production(ctx: &Context, f: &mut Vec<Finding>) {
     if !remote && c.consent == crate::proxy::config::ConsentMode::Off {
         f.push(
             Finding::new(
-                "static.consent_off",
-                d.pick(Severity::Error, Severity::Warning),
+                entry!("static.consent_off"),
                 "consent is \"off\": any web page can start a login through the proxy's shared upstream client and have the user's grant delivered to a client it registered itself (the confused-deputy attack consent exists to stop)",
                 "Use consent: always (or remember); \"off\" is for tests and trusted single-client setups",
             )
+            .for_deployment(d)
             .key("consent"),
         );
     }
     if !remote {
         if !ctx.storage_set {
             f.push(
-                Finding::info(
-                    "static.storage_default",
+                Finding::new(
+                    entry!("static.storage_default"),
                     "storage is not set: `serve` keeps its state in the embedded file store authproof-state.redb in its working directory",
                     "Set storage explicitly: file:/var/lib/authproof/state.redb on a persistent volume (one instance) or redis://HOST:6379/0 (several instances)",
                 )
@@ -199,20 +200,19 @@ fn production(ctx: &Context, f: &mut Vec<Finding>) {
         } else if c.storage == StorageSpec::Memory {
             f.push(
                 Finding::new(
-                    "static.storage_memory",
-                    // Works, but fragile: a warning in production, not an error.
-                    d.pick(Severity::Warning, Severity::Info),
+                    entry!("static.storage_memory"),
                     "storage is memory: registrations, consents and refresh tokens are lost on every restart (clients then fail with invalid_client and must register again), and several instances cannot share them",
                     "Use storage: file:/var/lib/authproof/state.redb (one instance) or redis://HOST:6379/0 (several instances)",
                 )
+                .for_deployment(d)
                 .key("storage"),
             );
         }
     }
     if c.cimd_allow_http_loopback && d == Deployment::Production {
         f.push(
-            Finding::warning(
-                "static.cimd_http_loopback",
+            Finding::new(
+                entry!("static.cimd_http_loopback"),
                 "cimd_allow_http_loopback is on: client metadata documents are then also fetched over plain http from loopback hosts, which only tests need",
                 "Remove cimd_allow_http_loopback (default false)",
             )
@@ -223,8 +223,8 @@ fn production(ctx: &Context, f: &mut Vec<Finding>) {
         && is_cleartext_remote(b)
     {
         f.push(
-            Finding::warning(
-                "static.backend_cleartext",
+            Finding::new(
+                entry!("static.backend_cleartext"),
                 format!(
                     "backend {b} is plain http on a non-loopback host: the users' identity headers and MCP traffic travel in clear between the proxy and the MCP server"
                 ),
@@ -236,16 +236,16 @@ fn production(ctx: &Context, f: &mut Vec<Finding>) {
     match &c.jwt_signing_key {
         None if !remote && c.upstream.client_secret.is_some() => f.push(
             Finding::new(
-                "static.signing_key_derived",
-                d.pick(Severity::Warning, Severity::Info),
+                entry!("static.signing_key_derived"),
                 "jwt_signing_key is not set: the proxy's token key is derived from upstream.client_secret, so rotating that secret at the IdP invalidates every token the proxy has issued",
                 "Set jwt_signing_key (better: AUTHPROOF_JWT_SIGNING_KEY) to 32 or more random characters, e.g. the output of `openssl rand -base64 32`",
             )
+            .for_deployment(d)
             .key("jwt_signing_key"),
         ),
         Some(k) if (16..32).contains(&k.expose().chars().count()) => f.push(
-            Finding::warning(
-                "static.signing_key_short",
+            Finding::new(
+                entry!("static.signing_key_short"),
                 "jwt_signing_key has fewer than 32 characters",
                 "Use 32 or more random characters, e.g. the output of `openssl rand -base64 32`",
             )
@@ -272,8 +272,7 @@ fn secrets_in_file(ctx: &Context, f: &mut Vec<Finding>) {
             let var = format!("AUTHPROOF_{}", path.join("__").to_ascii_uppercase());
             f.push(
                 Finding::new(
-                    "static.secret_in_file",
-                    d.pick(Severity::Warning, Severity::Info),
+                    entry!("static.secret_in_file"),
                     format!(
                         "{key} is written in the configuration file; files end up in repositories, images and backups"
                     ),
@@ -281,6 +280,7 @@ fn secrets_in_file(ctx: &Context, f: &mut Vec<Finding>) {
                         "Remove it from the file and set {var} in the environment (from a secret store) instead"
                     ),
                 )
+                .for_deployment(d)
                 .key(key),
             );
         }
@@ -316,8 +316,8 @@ fn upstream_urls(ctx: &Context, f: &mut Vec<Finding>) {
             && is_cleartext_remote(v)
         {
             f.push(
-                Finding::error(
-                    "static.upstream_insecure_url",
+                Finding::new(
+                    entry!("static.upstream_insecure_url"),
                     format!(
                         "{key} {v} is plain http on a non-loopback host: the client secret, codes and users' tokens would travel in clear, and discovery or keys could be forged"
                     ),
@@ -339,16 +339,16 @@ fn client_auth(ctx: &Context, f: &mut Vec<Finding>) {
     let method = u.auth_method();
     match (method, secret) {
         (ClientAuthMethod::None, Some(_)) if u.token_endpoint_auth_method.is_some() => f.push(
-            Finding::warning(
-                "static.auth_method_none_with_secret",
+            Finding::new(
+                entry!("static.auth_method_none_with_secret"),
                 "token_endpoint_auth_method is none but upstream.client_secret is set: the secret is never sent to the IdP (it only seeds the token key)",
                 "Set token_endpoint_auth_method to the method the IdP app uses (client_secret_basic or client_secret_post), or remove client_secret and set jwt_signing_key",
             )
             .key("upstream.token_endpoint_auth_method"),
         ),
         (ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost, None) => f.push(
-            Finding::error(
-                "static.auth_method_without_secret",
+            Finding::new(
+                entry!("static.auth_method_without_secret"),
                 format!(
                     "token_endpoint_auth_method {method} needs upstream.client_secret, which is not set"
                 ),
@@ -360,8 +360,8 @@ fn client_auth(ctx: &Context, f: &mut Vec<Finding>) {
     }
     if u.token_endpoint_auth_method.is_none() && secret.is_some() {
         f.push(
-            Finding::info(
-                "static.auth_method_default",
+            Finding::new(
+                entry!("static.auth_method_default"),
                 "token_endpoint_auth_method is not set: the proxy authenticates to the IdP with client_secret_basic",
                 "Set it to the method the IdP app is registered for; `authproof validate --live` probes the token endpoint to confirm",
             )
@@ -375,8 +375,8 @@ fn client_auth(ctx: &Context, f: &mut Vec<Finding>) {
             |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>() != v;
         if changed(s.expose()) || changed(&u.client_id) {
             f.push(
-                Finding::info(
-                    "static.basic_needs_encoding",
+                Finding::new(
+                    entry!("static.basic_needs_encoding"),
                     "the client id or secret contains characters that client_secret_basic form-urlencodes before base64 (RFC 6749 §2.3.1); a few IdPs skip the decoding and then reject the credentials",
                     "If `--live` reports invalid_client, switch to client_secret_post where the IdP supports it",
                 )
@@ -401,8 +401,8 @@ fn scopes(ctx: &Context, f: &mut Vec<Finding>) {
     if p.is_oidc() {
         if up.is_empty() {
             f.push(
-                Finding::warning(
-                    "static.upstream_scopes_unset",
+                Finding::new(
+                    entry!("static.upstream_scopes_unset"),
                     format!(
                         "upstream.scopes is empty: the proxy forwards whatever scopes the MCP client asked for, which usually lack `openid`, and provider {p} needs the upstream ID token"
                     ),
@@ -412,8 +412,8 @@ fn scopes(ctx: &Context, f: &mut Vec<Finding>) {
             );
         } else if !has(OPENID) {
             f.push(
-                Finding::error(
-                    "static.scope_openid_missing",
+                Finding::new(
+                    entry!("static.scope_openid_missing"),
                     format!(
                         "upstream.scopes lacks openid: the IdP then issues no ID token, and provider {p} verifies the upstream ID token at the callback"
                     ),
@@ -428,18 +428,13 @@ fn scopes(ctx: &Context, f: &mut Vec<Finding>) {
         ProviderKind::Oidc | ProviderKind::Auth0 | ProviderKind::Azure | ProviderKind::Workos
     );
     if wants_offline && !up.is_empty() && !has(OFFLINE) {
-        let sev = if matches!(p, ProviderKind::Azure | ProviderKind::Auth0) {
-            Severity::Warning
-        } else {
-            Severity::Info
-        };
         f.push(
             Finding::new(
-                "static.scope_offline_access_missing",
-                sev,
+                entry!("static.scope_offline_access_missing"),
                 "upstream.scopes lacks offline_access: most OIDC providers then issue no refresh token, so the proxy cannot refresh the upstream token and users must log in again when it expires",
                 "Add offline_access to upstream.scopes (Auth0 also needs \"Allow Offline Access\" on the API)",
             )
+            .otherwise_if(p == ProviderKind::Oidc)
             .key("upstream.scopes"),
         );
     }
@@ -447,8 +442,8 @@ fn scopes(ctx: &Context, f: &mut Vec<Finding>) {
         for s in &c.upstream.verifier.required_scopes {
             if !up.contains(s) {
                 f.push(
-                    Finding::error(
-                        "static.verifier_scope_not_requested",
+                    Finding::new(
+                        entry!("static.verifier_scope_not_requested"),
                         format!(
                             "upstream.verifier.required_scopes needs {s}, but upstream.scopes never requests it, so no upstream token will carry it"
                         ),
@@ -462,8 +457,8 @@ fn scopes(ctx: &Context, f: &mut Vec<Finding>) {
     if let Some(req) = &c.required_scopes {
         for s in req.iter().filter(|s| !c.valid_scopes.contains(s)) {
             f.push(
-                Finding::error(
-                    "static.required_scope_not_valid",
+                Finding::new(
+                    entry!("static.required_scope_not_valid"),
                     format!(
                         "required_scopes has {s}, which is not in valid_scopes: no client could obtain a token that passes the guard"
                     ),
@@ -475,8 +470,8 @@ fn scopes(ctx: &Context, f: &mut Vec<Finding>) {
     }
     if c.valid_scopes.is_empty() {
         f.push(
-            Finding::info(
-                "static.valid_scopes_empty",
+            Finding::new(
+                entry!("static.valid_scopes_empty"),
                 "valid_scopes is empty: MCP clients can only be authorized without scopes, and the proxy advertises none",
                 "List the scopes clients may request, e.g. valid_scopes: [openid, email]",
             )
@@ -499,19 +494,19 @@ pub fn with_config_problems(ctx: &Context, mut findings: Vec<Finding>) -> Vec<Fi
         .into_iter()
         .filter(|(key, _)| {
             !findings.iter().any(|f| {
-                f.severity == Severity::Error && f.key.as_deref() == Some(key.as_str())
+                f.severity() == Severity::Error && f.key.as_deref() == Some(key.as_str())
             })
         })
         .map(|(key, message)| {
             if key.is_empty() {
-                Finding::error(
-                    "config.invalid",
+                Finding::new(
+                    entry!("config.invalid"),
                     format!("`serve` refuses this configuration: {message}"),
                     "Correct the configuration as the message says; the proxy will not start until then",
                 )
             } else {
-                Finding::error(
-                    "config.invalid",
+                Finding::new(
+                    entry!("config.invalid"),
                     format!("`serve` refuses this configuration: {key}: {message}"),
                     format!("Correct {key} as the message says; the proxy will not start until then"),
                 )
@@ -556,14 +551,17 @@ mod tests {
     }
 
     #[test]
-    fn deployment_pick() {
-        assert_eq!(
-            Deployment::Production.pick(Severity::Error, Severity::Info),
-            Severity::Error
-        );
-        assert_eq!(
-            Deployment::Development.pick(Severity::Error, Severity::Info),
-            Severity::Info
-        );
+    fn deployment_picks_the_catalogue_severity() {
+        let f = |d| {
+            Finding::new(entry!("static.storage_memory"), "m", "f")
+                .for_deployment(d)
+                .severity()
+        };
+        assert_eq!(f(Deployment::Production), Severity::Error);
+        assert_eq!(f(Deployment::Development), Severity::Info);
+        // An entry with one severity keeps it.
+        let one = Finding::new(entry!("static.backend_cleartext"), "m", "f")
+            .for_deployment(Deployment::Development);
+        assert_eq!(one.severity(), Severity::Warning);
     }
 }

@@ -17,7 +17,8 @@ pub use duration::HumanDuration;
 pub use env::{ENV_PREFIX, apply_env, env_keys, storage_is_set_in};
 pub use provider::{
     AZURE_DEFAULT_TENANT, GITHUB_USER_ENDPOINT, GITHUB_WEB, GOOGLE_CONFIG_URL, JwtAlgorithm,
-    ProviderKind, VerifierConfig, VerifierKind, azure_config_url, normalize_domain,
+    PresetViolation, ProviderKind, VerifierConfig, VerifierKind, azure_config_url,
+    normalize_domain,
 };
 
 use crate::oauth::client_auth::ClientAuthMethod;

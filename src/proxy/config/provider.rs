@@ -312,6 +312,67 @@ impl VerifierConfig {
     }
 }
 
+/// A provider rule that `serve` refuses to start without: the one place these rules are
+/// written. [`ProxyConfig::problems`] prints each as `key: message`; `authproof validate`
+/// reports each as its own `preset.*` finding with a fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresetViolation {
+    /// `workos` / `authkit` without `upstream.domain`: no URL can be built.
+    DomainMissing(ProviderKind),
+    /// Entra ID with `forward_resource: true` (AADSTS9010010 on every login).
+    AzureForwardResource,
+    /// Auth0 without `audience`: opaque access tokens good for /userinfo only.
+    Auth0AudienceMissing,
+    /// GitHub with a `config_url`: GitHub has no discovery document.
+    GithubConfigUrl,
+    /// A verifier that needs JWTs from a provider whose tokens are not (GitHub: opaque tokens
+    /// and no ID tokens; Google: opaque access tokens).
+    OpaqueTokens(ProviderKind, VerifierKind),
+}
+
+impl PresetViolation {
+    /// The configuration key to change.
+    pub fn key(&self) -> &'static str {
+        match self {
+            PresetViolation::DomainMissing(_) => "upstream.domain",
+            PresetViolation::AzureForwardResource => "upstream.forward_resource",
+            PresetViolation::Auth0AudienceMissing => "upstream.audience",
+            PresetViolation::GithubConfigUrl => "upstream.config_url",
+            PresetViolation::OpaqueTokens(..) => "upstream.verifier.kind",
+        }
+    }
+
+    /// What is wrong (after the key, in `serve`'s message).
+    pub fn message(&self) -> String {
+        match self {
+            PresetViolation::DomainMissing(p) => format!(
+                "required for provider {p} (your AuthKit domain, e.g. https://your-app.authkit.app)"
+            ),
+            PresetViolation::AzureForwardResource => {
+                "Entra ID rejects the `resource` parameter (AADSTS9010010); set it to false".into()
+            }
+            PresetViolation::Auth0AudienceMissing => {
+                "required for provider auth0 (your API identifier); without it Auth0 issues opaque access tokens for /userinfo only".into()
+            }
+            PresetViolation::GithubConfigUrl => {
+                "GitHub has no discovery document; use upstream.domain (GitHub Enterprise) or explicit endpoints".into()
+            }
+            PresetViolation::OpaqueTokens(ProviderKind::Github, v) => format!(
+                "{v} cannot work with GitHub (opaque tokens, no ID tokens); use userinfo"
+            ),
+            PresetViolation::OpaqueTokens(p, v) => format!(
+                "{v} cannot work with provider {p}: its access tokens are opaque, not JWTs, so every login would fail at the callback; use userinfo (or id_token)"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for PresetViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key(), self.message())
+    }
+}
+
 /// `https://` prepended when the domain has no scheme; trailing `/` removed.
 pub fn normalize_domain(domain: &str) -> String {
     let d = domain.trim();
@@ -367,10 +428,9 @@ impl ProxyConfig {
         let has_domain = u.domain.as_deref().is_some_and(|d| !d.trim().is_empty());
         let has_endpoints = u.authorization_endpoint.is_some() && u.token_endpoint.is_some();
         match self.provider {
-            ProviderKind::Workos | ProviderKind::Authkit if !has_domain => p.push(format!(
-                "upstream.domain: required for provider {} (your AuthKit domain, e.g. https://your-app.authkit.app)",
-                self.provider
-            )),
+            ProviderKind::Workos | ProviderKind::Authkit if !has_domain => {
+                p.push(PresetViolation::DomainMissing(self.provider).to_string())
+            }
             ProviderKind::Auth0 | ProviderKind::Keycloak
                 if !has_domain && u.config_url.is_none() && !has_endpoints =>
             {
@@ -541,10 +601,61 @@ impl ProxyConfig {
             .unwrap_or_else(|| self.provider.default_verifier())
     }
 
+    /// The provider rules this configuration (as written) breaks.
+    pub fn preset_violations(&self) -> Vec<PresetViolation> {
+        let mut v = Vec::new();
+        let has_domain = self
+            .upstream
+            .domain
+            .as_deref()
+            .is_some_and(|d| !d.trim().is_empty());
+        if matches!(self.provider, ProviderKind::Workos | ProviderKind::Authkit) && !has_domain {
+            v.push(PresetViolation::DomainMissing(self.provider));
+        }
+        v.extend(self.violations_of(&self.with_preset_defaults()));
+        v
+    }
+
+    /// The rules that look at the configuration with preset defaults applied (`c`); `self`
+    /// is the configuration as written.
+    fn violations_of(&self, c: &ProxyConfig) -> Vec<PresetViolation> {
+        let u = &c.upstream;
+        let verifier = c.verifier_kind();
+        let mut v = Vec::new();
+        match self.provider {
+            ProviderKind::Azure if u.forward_resource => {
+                v.push(PresetViolation::AzureForwardResource)
+            }
+            ProviderKind::Auth0 if u.audience_missing() => {
+                v.push(PresetViolation::Auth0AudienceMissing)
+            }
+            ProviderKind::Github => {
+                if self.upstream.config_url.is_some() {
+                    v.push(PresetViolation::GithubConfigUrl);
+                }
+                if matches!(verifier, VerifierKind::Jwt | VerifierKind::IdToken) {
+                    v.push(PresetViolation::OpaqueTokens(
+                        ProviderKind::Github,
+                        verifier,
+                    ));
+                }
+            }
+            ProviderKind::Google if verifier == VerifierKind::Jwt => v.push(
+                PresetViolation::OpaqueTokens(ProviderKind::Google, verifier),
+            ),
+            _ => {}
+        }
+        v
+    }
+
     /// Provider- and verifier-specific problems of the configuration with preset defaults
     /// applied (`c`); `self` is the configuration as written.
     pub(super) fn preset_problems(&self, c: &ProxyConfig) -> Vec<String> {
-        let mut p = Vec::new();
+        let mut p: Vec<String> = self
+            .violations_of(c)
+            .iter()
+            .map(PresetViolation::to_string)
+            .collect();
         let u = &c.upstream;
         let provider = self.provider;
         let verifier = c.verifier_kind();
@@ -559,42 +670,18 @@ impl ProxyConfig {
                 "upstream.tenant: not used by provider {provider} (it is for azure)"
             ));
         }
-        match provider {
-            ProviderKind::Azure if u.forward_resource => p.push(
-                "upstream.forward_resource: Entra ID rejects the `resource` parameter (AADSTS9010010); set it to false"
-                    .into(),
-            ),
-            ProviderKind::Auth0 if u.audience_missing() => p.push(
-                "upstream.audience: required for provider auth0 (your API identifier); without it Auth0 issues opaque access tokens for /userinfo only"
-                    .into(),
-            ),
-            ProviderKind::Github => {
-                if self.upstream.config_url.is_some() {
-                    p.push(
-                        "upstream.config_url: GitHub has no discovery document; use upstream.domain (GitHub Enterprise) or explicit endpoints"
-                            .into(),
-                    );
-                }
-                if matches!(verifier, VerifierKind::Jwt | VerifierKind::IdToken) {
-                    p.push(format!(
-                        "upstream.verifier.kind: {verifier} cannot work with GitHub (opaque tokens, no ID tokens); use userinfo"
-                    ));
-                }
+        if provider == ProviderKind::Authkit {
+            if !matches!(verifier, VerifierKind::Jwt | VerifierKind::Introspection) {
+                p.push(format!(
+                    "upstream.verifier.kind: provider authkit verifies bearer tokens itself; use jwt (default) or introspection, not {verifier}"
+                ));
             }
-            ProviderKind::Authkit => {
-                if !matches!(verifier, VerifierKind::Jwt | VerifierKind::Introspection) {
-                    p.push(format!(
-                        "upstream.verifier.kind: provider authkit verifies bearer tokens itself; use jwt (default) or introspection, not {verifier}"
-                    ));
-                }
-                if u.forward_resource {
-                    p.push(
-                        "upstream.forward_resource: not used by provider authkit (clients talk to AuthKit directly)"
-                            .into(),
-                    );
-                }
+            if u.forward_resource {
+                p.push(
+                    "upstream.forward_resource: not used by provider authkit (clients talk to AuthKit directly)"
+                        .into(),
+                );
             }
-            _ => {}
         }
         if provider.is_remote_auth() {
             // Nothing is proxied: endpoints and client credentials would be ignored.

@@ -49,8 +49,22 @@ pub struct Discovered {
     pub userinfo_endpoint: Option<String>,
     /// `introspection_endpoint`.
     pub introspection_endpoint: Option<String>,
+    /// `registration_endpoint` (RFC 7591; AuthKit).
+    pub registration_endpoint: Option<String>,
     /// `authorization_response_iss_parameter_supported`.
     pub iss_parameter_supported: bool,
+    /// `token_endpoint_auth_methods_supported` (absent: not advertised).
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// `code_challenge_methods_supported`.
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// `scopes_supported`.
+    pub scopes_supported: Option<Vec<String>>,
+    /// `response_types_supported`.
+    pub response_types_supported: Option<Vec<String>>,
+    /// `grant_types_supported`.
+    pub grant_types_supported: Option<Vec<String>>,
+    /// `id_token_signing_alg_values_supported`.
+    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
     /// The whole document.
     pub document: Value,
 }
@@ -123,7 +137,23 @@ impl Discovered {
             ));
         }
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        // A list of strings; members that are not strings are ignored.
+        let list = |k: &str| {
+            v.get(k).and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+        };
         Ok(Discovered {
+            registration_endpoint: s("registration_endpoint"),
+            token_endpoint_auth_methods_supported: list("token_endpoint_auth_methods_supported"),
+            code_challenge_methods_supported: list("code_challenge_methods_supported"),
+            scopes_supported: list("scopes_supported"),
+            response_types_supported: list("response_types_supported"),
+            grant_types_supported: list("grant_types_supported"),
+            id_token_signing_alg_values_supported: list("id_token_signing_alg_values_supported"),
             issuer: s("issuer"),
             authorization_endpoint: s("authorization_endpoint"),
             token_endpoint: s("token_endpoint"),
@@ -279,6 +309,25 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("invalid URL"), "{e}");
         assert!(Discovered::from_document(json!([1])).is_err());
+    }
+
+    /// The typed lists (what `authproof validate` judges) read the document's arrays.
+    #[test]
+    fn lists_are_typed() {
+        let mut doc = full();
+        doc["code_challenge_methods_supported"] = json!(["S256", 7]);
+        doc["registration_endpoint"] = json!("https://idp.example.com/register");
+        let d = Discovered::from_document(doc).unwrap();
+        assert_eq!(
+            d.code_challenge_methods_supported,
+            Some(vec!["S256".into()])
+        );
+        assert_eq!(d.response_types_supported, Some(vec!["code".into()]));
+        assert_eq!(d.scopes_supported, None);
+        assert_eq!(
+            d.registration_endpoint.as_deref(),
+            Some("https://idp.example.com/register")
+        );
     }
 
     #[test]

@@ -366,6 +366,21 @@ impl Upstream {
         self.tokens_from(&v, None)
     }
 
+    /// A `client_credentials` grant for the proxy's own client, with the same client
+    /// authentication, extra token parameters and `resource` handling as a code exchange.
+    /// Only `authproof validate` uses it, to see what kind of access token the IdP issues.
+    pub async fn client_credentials(
+        &self,
+        resource: &str,
+    ) -> Result<UpstreamTokens, UpstreamError> {
+        let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
+        if self.cfg.forward_resource {
+            form.push(("resource".into(), resource.into()));
+        }
+        let v = self.token_request(form).await?;
+        self.tokens_from(&v, None)
+    }
+
     /// Refresh upstream; a response without a refresh token keeps `previous`'s.
     pub async fn refresh(
         &self,

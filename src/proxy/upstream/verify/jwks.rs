@@ -3,8 +3,9 @@
 //! Keys are refetched when the set is older than [`MAX_AGE`], and when a token names a `kid`
 //! the cached set does not have (key rotation), at most once per [`MIN_REFRESH_INTERVAL`] so
 //! that tokens with made-up `kid`s cannot make the proxy hammer the IdP. One fetch at a time;
-//! a failed refetch keeps the keys already known. Keys that cannot verify anything (symmetric
-//! `oct` keys, unknown types, `use` other than `sig`, malformed members) are skipped.
+//! a failed refetch keeps the keys already known. Which members can verify anything is decided
+//! by [`classify`], the one rule shared with `authproof validate` (which reports why a key
+//! was skipped where this cache skips it silently).
 //!
 //! RSA keys are also kept parsed by aws-lc-rs (one [`ParsedPublicKey`] per algorithm the key
 //! fits): jsonwebtoken rebuilds the RSA key from its modulus and exponent on every
@@ -15,7 +16,7 @@ use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, re
 use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use foundations::Clock;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -87,16 +88,22 @@ fn parse_rsa(n: &str, e: &str, algs: &[Algorithm]) -> Vec<(Algorithm, ParsedPubl
         .collect()
 }
 
+/// The kind of a usable key: what decides which algorithms it can verify.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum KeyKind {
+pub enum KeyKind {
+    /// RSA, 2048 to 8192 bits: RS256/384/512 and PS256/384/512.
     Rsa,
+    /// EC P-256: ES256.
     EcP256,
+    /// EC P-384: ES384.
     EcP384,
+    /// OKP Ed25519: EdDSA.
     Ed25519,
 }
 
 impl KeyKind {
-    fn fits(self, alg: Algorithm) -> bool {
+    /// Whether a key of this kind can verify `alg`.
+    pub fn fits(self, alg: Algorithm) -> bool {
         use Algorithm as A;
         match self {
             KeyKind::Rsa => matches!(
@@ -138,6 +145,127 @@ impl std::fmt::Debug for JwksCache {
     }
 }
 
+/// The RSA modulus sizes the verifier accepts: aws-lc-rs (jsonwebtoken's backend and the
+/// pre-parsed keys) verifies RSA signatures with keys of 2048 to 8192 bits only, and smaller
+/// keys are breakable.
+pub const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
+
+/// A JWKS member the verifier can use.
+pub struct Classified {
+    /// `kid`, if any.
+    pub kid: Option<String>,
+    /// What it is.
+    pub kind: KeyKind,
+    /// The JWK's `alg`, when it names one (it fits `kind`).
+    pub alg: Option<Algorithm>,
+    /// e.g. `RSA 2048-bit`, `EC P-256`.
+    pub description: String,
+    jwk: Jwk,
+    decoding: DecodingKey,
+}
+
+/// Why a JWKS member cannot verify tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// A symmetric (`oct`) key: never used from a JWKS (RS/HS confusion), and a leaked secret.
+    Symmetric,
+    /// Anything else, with the reason.
+    Other(String),
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Symmetric => {
+                f.write_str("a symmetric (oct) key, never used for verification")
+            }
+            Unusable::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The one rule for which JWKS members can verify tokens (the proxy's verifier and
+/// `authproof validate` both use it): a JWK that parses; `use` absent or `sig`; `key_ops`
+/// absent or listing `verify` (RFC 7517 §4.3); RSA of [`RSA_BITS`], EC P-256 or P-384, or
+/// Ed25519; an `alg`, when present, that fits the key; and a key jsonwebtoken can build.
+pub fn classify(member: &Value) -> Result<Classified, Unusable> {
+    if member.get("kty").and_then(Value::as_str) == Some("oct") {
+        return Err(Unusable::Symmetric);
+    }
+    let other = |s: String| Unusable::Other(s);
+    let jwk: Jwk = serde_json::from_value(member.clone())
+        .map_err(|e| other(format!("not a valid JWK ({e})")))?;
+    match &jwk.common.public_key_use {
+        None | Some(PublicKeyUse::Signature) => {}
+        Some(PublicKeyUse::Encryption) => {
+            return Err(other("use is enc (an encryption key)".into()));
+        }
+        Some(PublicKeyUse::Other(u)) => return Err(other(format!("use is {u:?}, not sig"))),
+    }
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Err(other("key_ops does not include verify".into()));
+    }
+    let (kind, description) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(p) => {
+            let bits = modulus_bits(&p.n)
+                .ok_or_else(|| other("the RSA modulus n is not base64url".into()))?;
+            if !RSA_BITS.contains(&bits) {
+                return Err(other(format!(
+                    "an RSA key of {bits} bits (the verifier takes {} to {})",
+                    RSA_BITS.start(),
+                    RSA_BITS.end()
+                )));
+            }
+            (KeyKind::Rsa, format!("RSA {bits}-bit"))
+        }
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => (KeyKind::EcP256, "EC P-256".to_string()),
+            EllipticCurve::P384 => (KeyKind::EcP384, "EC P-384".to_string()),
+            ref c => return Err(other(format!("EC curve {c:?} is not supported"))),
+        },
+        AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+            EllipticCurve::Ed25519 => (KeyKind::Ed25519, "OKP Ed25519".to_string()),
+            ref c => return Err(other(format!("OKP curve {c:?} is not supported"))),
+        },
+        AlgorithmParameters::OctetKey(_) => return Err(Unusable::Symmetric),
+        _ => {
+            let kty = member
+                .get("kty")
+                .and_then(Value::as_str)
+                .unwrap_or("(none)");
+            return Err(other(format!("key type {kty} is not supported")));
+        }
+    };
+    let alg = match jwk.common.key_algorithm {
+        Some(a) => match a.to_string().parse::<Algorithm>() {
+            Ok(a) if kind.fits(a) => Some(a),
+            _ => return Err(other(format!("alg {a} does not fit a {description} key"))),
+        },
+        None => None,
+    };
+    let decoding = DecodingKey::from_jwk(&jwk)
+        .map_err(|e| other(format!("jsonwebtoken cannot use it ({e})")))?;
+    Ok(Classified {
+        kid: jwk.common.key_id.clone(),
+        kind,
+        alg,
+        description,
+        jwk,
+        decoding,
+    })
+}
+
+/// Bits of a base64url big-endian modulus (leading zero bytes ignored).
+pub fn modulus_bits(n: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n.trim_end_matches('='))
+        .ok()?;
+    let first = bytes.iter().position(|b| *b != 0)?;
+    Some((bytes.len() - first) * 8 - bytes[first].leading_zeros() as usize)
+}
+
 /// Parse a JWKS document into usable keys (unusable members are skipped).
 fn parse_keys(doc: &Value) -> Result<Vec<Key>, VerifyError> {
     let list = doc.get("keys").and_then(Value::as_array).ok_or_else(|| {
@@ -145,34 +273,15 @@ fn parse_keys(doc: &Value) -> Result<Vec<Key>, VerifyError> {
     })?;
     let mut out = Vec::new();
     for member in list {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(member.clone()) else {
-            continue;
-        };
-        if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
-            continue;
-        }
-        let kind = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => KeyKind::Rsa,
-            AlgorithmParameters::EllipticCurve(p) => match p.curve {
-                EllipticCurve::P256 => KeyKind::EcP256,
-                EllipticCurve::P384 => KeyKind::EcP384,
-                _ => continue,
-            },
-            AlgorithmParameters::OctetKeyPair(p) => match p.curve {
-                EllipticCurve::Ed25519 => KeyKind::Ed25519,
-                _ => continue,
-            },
-            // Symmetric keys never verify tokens from a JWKS (RS/HS confusion).
-            _ => continue,
-        };
-        let alg = match jwk.common.key_algorithm {
-            Some(a) => match a.to_string().parse::<Algorithm>() {
-                Ok(a) if kind.fits(a) => Some(a),
-                _ => continue,
-            },
-            None => None,
-        };
-        let Ok(decoding) = DecodingKey::from_jwk(&jwk) else {
+        let Ok(Classified {
+            kid,
+            kind,
+            alg,
+            jwk,
+            decoding,
+            ..
+        }) = classify(member)
+        else {
             continue;
         };
         let rsa = match &jwk.algorithm {
@@ -194,7 +303,7 @@ fn parse_keys(doc: &Value) -> Result<Vec<Key>, VerifyError> {
             _ => Vec::new(),
         };
         out.push(Key {
-            kid: jwk.common.key_id.clone(),
+            kid,
             alg,
             kind,
             key: Arc::new(VerifyKey { decoding, rsa }),
@@ -384,6 +493,34 @@ mod tests {
                 .is_some()
         );
         assert!(parse_keys(&json!({"nokeys": []})).is_err());
+    }
+
+    /// The shared rule ([`classify`]) at the proxy's call site: `key_ops` without `verify`
+    /// and RSA keys outside 2048..=8192 bits are skipped; the same key with `key_ops:
+    /// [verify]` is kept.
+    #[test]
+    fn key_ops_and_rsa_size_follow_the_shared_rule() {
+        let fixture: Value = serde_json::from_str(include_str!("testdata/rs256.jwk.json")).unwrap();
+        let with = |k: &str, v: Value| {
+            let mut j = fixture.clone();
+            j[k] = v;
+            j
+        };
+        let rsa_n = |bits: usize| {
+            let mut n = vec![0xffu8; bits / 8];
+            n[0] = 0xc1;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n)
+        };
+        let kept = |member: Value| parse_keys(&json!({ "keys": [member] })).unwrap().len();
+        assert_eq!(kept(fixture.clone()), 1);
+        assert_eq!(kept(with("key_ops", json!(["verify"]))), 1);
+        assert_eq!(kept(with("key_ops", json!(["sign"]))), 0);
+        assert_eq!(kept(with("n", json!(rsa_n(1024)))), 0);
+        assert_eq!(kept(with("n", json!(rsa_n(8192)))), 1);
+        assert_eq!(kept(with("n", json!(rsa_n(8200)))), 0);
+        assert_eq!(modulus_bits(&rsa_n(2048)), Some(2048));
+        assert_eq!(modulus_bits("AAE"), Some(1));
+        assert_eq!(modulus_bits("!!"), None);
     }
 
     /// The pre-parsed RSA key and jsonwebtoken agree: a genuine token passes both, a changed
