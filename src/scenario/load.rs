@@ -470,7 +470,9 @@ fn check_expect(
     e: &Expect,
     is_journal: bool,
 ) -> Result<(), LoadError> {
-    if let Some(clause) = &e.clause {
+    if let Some(clause) = &e.clause
+        && !is_template(&clause.value)
+    {
         super::spec::check_id(&clause.value).map_err(|m| LoadError::at(file, clause, m))?;
     }
     if !is_journal

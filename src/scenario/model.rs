@@ -151,6 +151,11 @@ pub struct Requires {
     /// The mock IdP flavor the target's upstream is: `oidc`, `workos`, `github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp_flavor: Option<Tmpl<String>>,
+    /// Redirect URIs the scenario registers and expects to be admitted: against an external
+    /// target the profile's `allowed_redirect_uris` must admit each one, else the trial is
+    /// skipped (the target's allow-list, not the spec, would refuse it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registers: Vec<Tmpl<String>>,
     /// Named features: `dcr`, `cimd`, `refresh_rotation`, `embedded` (needs the embedded
     /// target: its own proxy configuration, the shared clock), …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -748,9 +753,10 @@ pub struct Retry {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The level of this expectation's checks (default: the scenario's `level`).
+    /// The level of this expectation's checks (default: the scenario's `level`); may be a
+    /// template, so that a matrix variant can be judged at its own level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<Level>,
+    pub level: Option<Tmpl<Level>>,
     /// The clause this expectation checks (an id of the spec index); default: the scenario's
     /// first `spec` entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]

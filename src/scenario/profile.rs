@@ -21,6 +21,10 @@ pub struct Profile {
     /// The flavor of the mock IdP the target's upstream points at.
     #[serde(default)]
     pub idp_flavor: Option<String>,
+    /// The patterns of the target's redirect-URI allow-list, when `allow_list` is `patterns`
+    /// (the runner judges which URIs the target admits with the proxy's own matcher).
+    #[serde(default)]
+    pub allowed_redirect_uris: Option<Vec<String>>,
     /// Features the target has (`dcr`, `cimd`, `refresh_rotation`, …).
     #[serde(default)]
     pub features: Vec<String>,
@@ -72,6 +76,9 @@ impl Profile {
         if let Some(r) = check("idp_flavor", &requires.idp_flavor, &self.idp_flavor) {
             return Some(r);
         }
+        if let Some(r) = self.refuses(requires) {
+            return Some(r);
+        }
         for f in requires
             .features
             .iter()
@@ -85,6 +92,37 @@ impl Profile {
             }
         }
         None
+    }
+}
+
+impl Profile {
+    /// The first URI of `requires.registers` the target's allow-list would refuse.
+    fn refuses(&self, requires: &Requires) -> Option<String> {
+        use crate::proxy::redirect::{AllowList, check_registration_any_app};
+        let uris: Vec<&String> = requires.registers.iter().filter_map(|u| u.lit()).collect();
+        if uris.is_empty() {
+            return None;
+        }
+        let list = match (self.allow_list.as_deref(), &self.allowed_redirect_uris) {
+            (Some("deny_all"), _) => AllowList::DenyAll,
+            (_, Some(patterns)) => match AllowList::from_config(Some(patterns)) {
+                Ok(l) => l,
+                Err(e) => return Some(format!("the profile's allowed_redirect_uris: {e}")),
+            },
+            (Some("patterns"), None) => {
+                return Some(
+                    "registers redirect URIs, and the profile says allow_list: patterns \
+                     without listing them in allowed_redirect_uris"
+                        .into(),
+                );
+            }
+            _ => AllowList::Absent,
+        };
+        uris.into_iter().find_map(|u| {
+            check_registration_any_app(u, &list)
+                .err()
+                .map(|why| format!("registers {u}, which the target's allow-list refuses ({why})"))
+        })
     }
 }
 
@@ -188,6 +226,28 @@ mod tests {
         );
         r.allow_list = Some(Tmpl::Lit("patterns".into()));
         assert!(p.unsatisfied(&r, &[]).unwrap().contains("does not say"));
+    }
+
+    #[test]
+    fn registered_uris_against_the_stated_allow_list() {
+        let mut p = Profile {
+            allow_list: Some("patterns".into()),
+            allowed_redirect_uris: Some(vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+            ]),
+            ..Default::default()
+        };
+        let mut r = Requires::default();
+        r.registers = vec![Tmpl::Lit("http://localhost:3000/cb".into())];
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        r.registers = vec![Tmpl::Lit("http://[::1]:1234/cb".into())];
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("registers http://[::1]:1234/cb"), "{why}");
+        p.allowed_redirect_uris = None;
+        assert!(p.unsatisfied(&r, &[]).unwrap().contains("without listing"));
+        p.allow_list = None;
+        assert_eq!(p.unsatisfied(&r, &[]), None);
     }
 
     #[test]

@@ -262,18 +262,29 @@ impl<'t> Session<'t> {
         })
     }
 
-    /// The level and clause of each expectation of a step.
+    /// The level and clause of each expectation of a step (a templated level is rendered
+    /// now; one that does not render to a level counts as `must`, so no failure is hidden).
     fn levels(&self, step: &Step) -> Vec<(Level, Option<String>)> {
+        let ctx = self.context();
         step.expect
             .iter()
             .map(|e| {
-                (
-                    e.level.unwrap_or(self.defaults.level),
-                    e.clause
-                        .as_ref()
-                        .map(|c| c.value.clone())
-                        .or_else(|| self.defaults.clause.clone()),
-                )
+                let level = match &e.level {
+                    None => self.defaults.level,
+                    Some(Tmpl::Lit(l)) => *l,
+                    Some(Tmpl::Template(t)) => template::render_string(t, &ctx)
+                        .ok()
+                        .and_then(|l| Level::parse(l.trim()))
+                        .unwrap_or(Level::Must),
+                };
+                let clause = e
+                    .clause
+                    .as_ref()
+                    .map(|c| {
+                        template::render_string(&c.value, &ctx).unwrap_or_else(|_| c.value.clone())
+                    })
+                    .or_else(|| self.defaults.clause.clone());
+                (level, clause)
             })
             .collect()
     }
