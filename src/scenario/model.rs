@@ -151,6 +151,12 @@ pub struct Requires {
     /// The mock IdP flavor the target's upstream is: `oidc`, `workos`, `github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp_flavor: Option<Tmpl<String>>,
+    /// The architecture the scenario assumes of the target: `own_tokens` (it mints its own
+    /// access tokens), `own_callback` (it redeems the IdP's code at its own callback, rather
+    /// than passing the authorization through), `public_clients` (registrations get no
+    /// secret). Steps imply some of them (a `callback` step: `own_callback`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architecture: Vec<String>,
     /// Redirect URIs the scenario registers and expects to be admitted: against an external
     /// target the profile's `allowed_redirect_uris` must admit each one, else the trial is
     /// skipped (the target's allow-list, not the spec, would refuse it).

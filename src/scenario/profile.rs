@@ -25,6 +25,10 @@ pub struct Profile {
     /// (the runner judges which URIs the target admits with the proxy's own matcher).
     #[serde(default)]
     pub allowed_redirect_uris: Option<Vec<String>>,
+    /// The target's architecture (see `requires.architecture`): `own_tokens`,
+    /// `own_callback`, `public_clients`. Unstated: authproof's, all three.
+    #[serde(default)]
+    pub architecture: Option<Vec<String>>,
     /// Features the target has (`dcr`, `cimd`, `refresh_rotation`, …).
     #[serde(default)]
     pub features: Vec<String>,
@@ -79,6 +83,20 @@ impl Profile {
         if let Some(r) = self.refuses(requires) {
             return Some(r);
         }
+        if let Some(have) = &self.architecture {
+            for a in &requires.architecture {
+                if !have.iter().any(|h| h == a) {
+                    return Some(format!(
+                        "assumes a target with {a} (the profile's architecture: {})",
+                        if have.is_empty() {
+                            "none of own_tokens, own_callback, public_clients".to_string()
+                        } else {
+                            have.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
         for f in requires
             .features
             .iter()
@@ -86,9 +104,16 @@ impl Profile {
             .chain(implicit.iter().copied())
         {
             if !self.features.iter().any(|x| x == f) {
-                return Some(format!(
-                    "requires feature `{f}`, which the profile does not list"
-                ));
+                return Some(match f {
+                    "own_config" => "embedded only: the scenario configures the proxy itself \
+                                     (its `proxy:` section), which an external target's \
+                                     profile cannot state"
+                        .to_string(),
+                    "shared_clock" => "embedded only: the scenario moves the clock the \
+                                       proxy and the mock IdP share"
+                        .to_string(),
+                    _ => format!("requires feature `{f}`, which the profile does not list"),
+                });
             }
         }
         None
@@ -139,6 +164,21 @@ pub fn implicit_features(s: &Scenario) -> Vec<&'static str> {
         out.push("shared_clock");
     }
     out
+}
+
+/// Architecture a scenario assumes without saying so: a `callback` step delivers an IdP
+/// response to the target's own callback.
+pub fn implicit_architecture(s: &Scenario) -> Vec<&'static str> {
+    let callback = s
+        .steps
+        .iter()
+        .chain(s.teardown.iter())
+        .any(|st| st.value.callback.is_some());
+    if callback {
+        vec!["own_callback"]
+    } else {
+        vec![]
+    }
 }
 
 /// Known failing trials (`--expected-failures FILE`): one trial name per line, `#` comments,
@@ -222,7 +262,7 @@ mod tests {
         assert!(
             p.unsatisfied(&r, &["shared_clock"])
                 .unwrap()
-                .contains("shared_clock")
+                .contains("moves the clock")
         );
         r.allow_list = Some(Tmpl::Lit("patterns".into()));
         assert!(p.unsatisfied(&r, &[]).unwrap().contains("does not say"));
@@ -247,6 +287,20 @@ mod tests {
         p.allowed_redirect_uris = None;
         assert!(p.unsatisfied(&r, &[]).unwrap().contains("without listing"));
         p.allow_list = None;
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+    }
+
+    #[test]
+    fn architecture_assumptions() {
+        let mut r = Requires::default();
+        r.architecture = vec!["own_callback".into()];
+        // Unstated: authproof's architecture.
+        let mut p = Profile::default();
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        p.architecture = Some(vec!["own_tokens".into()]);
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("assumes a target with own_callback"), "{why}");
+        p.architecture = Some(vec!["own_tokens".into(), "own_callback".into()]);
         assert_eq!(p.unsatisfied(&r, &[]), None);
     }
 

@@ -650,7 +650,7 @@ impl<'t> Session<'t> {
                 redirect_uri: param(&t.redirect_uri),
                 client_id: param(&t.client_id),
                 resource: param(&t.resource),
-                auth: self.auth(&t.auth, &t.client_secret),
+                auth: self.auth(&t.auth, &t.client_secret, &t.client_id),
                 extra: pairs(&t.form),
             };
             let ex = self
@@ -667,7 +667,7 @@ impl<'t> Session<'t> {
                 client_id: param(&r.client_id),
                 scope: param(&r.scope),
                 resource: param(&r.resource),
-                auth: self.auth(&r.auth, &r.client_secret),
+                auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
                 extra: pairs(&r.form),
             };
             let ex = self.client.refresh(request).await.map_err(client_error)?;
@@ -679,7 +679,7 @@ impl<'t> Session<'t> {
                 token: param(&r.token),
                 token_type_hint: param(&r.token_type_hint),
                 client_id: param(&r.client_id),
-                auth: self.auth(&r.auth, &r.client_secret),
+                auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
                 extra: pairs(&r.form),
             };
             let ex = self.client.revoke(request).await.map_err(client_error)?;
@@ -872,11 +872,27 @@ impl<'t> Session<'t> {
         })
     }
 
-    fn auth(&self, kind: &Option<Tmpl<AuthKind>>, secret: &Option<Tmpl<String>>) -> ClientAuth {
+    /// The client authentication of a step: an explicit secret, else the secret registered
+    /// for the client the step names (each client keeps its own), else the last client's.
+    fn auth(
+        &self,
+        kind: &Option<Tmpl<AuthKind>>,
+        secret: &Option<Tmpl<String>>,
+        client_id: &Param,
+    ) -> ClientAuth {
+        let memory = self.client.memory();
+        let named = match client_id {
+            Some(Some(t)) => t.lit().cloned(),
+            _ => None,
+        };
+        let registered = match named {
+            Some(id) => memory.registrations.get(&id).and_then(|(s, _)| s.clone()),
+            None => memory.client_secret.clone(),
+        };
         let secret = secret
             .as_ref()
             .and_then(|s| s.lit().cloned())
-            .or_else(|| self.client.memory().client_secret)
+            .or(registered)
             .unwrap_or_default();
         match kind.as_ref().and_then(|k| k.lit().copied()) {
             None | Some(AuthKind::Auto) => ClientAuth::Auto,

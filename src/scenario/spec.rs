@@ -42,13 +42,21 @@ pub fn check_id(id: &str) -> Result<(), String> {
     if lookup(id).is_some() {
         return Ok(());
     }
-    let prefix: String = id.chars().take_while(|c| *c != '-').collect();
-    let near: Vec<&str> = index()
+    // The ids sharing the longest prefix with the unknown one (at least its spec name).
+    let shared = |k: &str| {
+        k.chars()
+            .zip(id.chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let spec_len = id.find('-').unwrap_or(id.len());
+    let mut near: Vec<&str> = index()
         .keys()
-        .filter(|k| k.starts_with(&prefix))
         .map(String::as_str)
-        .take(8)
+        .filter(|k| shared(k) >= spec_len.max(1))
         .collect();
+    near.sort_by_key(|k| std::cmp::Reverse(shared(k)));
+    near.truncate(6);
     let hint = if near.is_empty() {
         String::new()
     } else {

@@ -5,7 +5,7 @@
 use super::fixtures::Fixtures;
 use super::load::{LoadedScenario, Variant};
 use super::model::{Level, Requires};
-use super::profile::implicit_features;
+use super::profile::{implicit_architecture, implicit_features};
 use super::report::{Outcome, TrialResult, ms};
 use super::session::{Defaults, Flow, Session, base_context, render_typed};
 use super::target::{Target, TargetConfig};
@@ -48,12 +48,17 @@ async fn run_phases(
 ) -> Result<(), Stop> {
     // Plan: the variables, the requirements, and whether the target satisfies them.
     let mut base = base_context(sc, variant);
-    let requires: Requires = render_typed(
+    let mut requires: Requires = render_typed(
         &sc.scenario.requires,
         &Value::Object(base.clone()),
         "requires",
     )
     .map_err(|e| Stop::Error(format!("{}: {e}", sc.path.display())))?;
+    for a in implicit_architecture(&sc.scenario) {
+        if !requires.architecture.iter().any(|x| x == a) {
+            requires.architecture.push(a.to_string());
+        }
+    }
     if let TargetConfig::External(ext) = target_cfg
         && let Some(reason) = ext
             .profile
