@@ -278,8 +278,10 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let mut r = Requires::default();
-        r.registers = vec![Tmpl::Lit("http://localhost:3000/cb".into())];
+        let mut r = Requires {
+            registers: vec![Tmpl::Lit("http://localhost:3000/cb".into())],
+            ..Default::default()
+        };
         assert_eq!(p.unsatisfied(&r, &[]), None);
         r.registers = vec![Tmpl::Lit("http://[::1]:1234/cb".into())];
         let why = p.unsatisfied(&r, &[]).unwrap();
@@ -292,8 +294,10 @@ mod tests {
 
     #[test]
     fn architecture_assumptions() {
-        let mut r = Requires::default();
-        r.architecture = vec!["own_callback".into()];
+        let r = Requires {
+            architecture: vec!["own_callback".into()],
+            ..Default::default()
+        };
         // Unstated: authproof's architecture.
         let mut p = Profile::default();
         assert_eq!(p.unsatisfied(&r, &[]), None);
