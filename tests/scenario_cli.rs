@@ -282,6 +282,7 @@ fn fail_on_sets_the_exit_code_and_reports_carry_levels() {
         xml.contains("<property name=\"level\" value=\"profile\"/>"),
         "{xml}"
     );
+    assert!(xml.contains("<failure") && !xml.contains("<error"), "{xml}");
     let md = std::fs::read_to_string(d.0.join("out/r.md")).unwrap();
     assert!(md.starts_with("# authproof conformance report"), "{md}");
     assert!(

@@ -347,9 +347,17 @@ pub fn junit(results: &[TrialResult], summary: &Summary) -> Result<String, Strin
                         s.set_description(message.as_str());
                         s
                     } else {
-                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        // Checks that failed are `<failure>`; a trial that never got to its
+                        // checks (load, setup or runner error) is an `<error>`.
+                        let judged = r.steps.iter().any(|st| st.failed_checks().next().is_some());
+                        let (kind, kind_type) = if judged {
+                            (NonSuccessKind::Failure, "assertion")
+                        } else {
+                            (NonSuccessKind::Error, "error")
+                        };
+                        let mut s = TestCaseStatus::non_success(kind);
                         s.set_message(first_line(message));
-                        s.set_type("assertion");
+                        s.set_type(kind_type);
                         s.set_description(message.as_str());
                         s
                     }
@@ -457,7 +465,9 @@ mod tests {
         assert!(xml.starts_with("<?xml"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
         assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
-        assert!(xml.contains("<failure"), "{xml}");
+        // No step carries a failed check in these results: load-style errors.
+        assert!(xml.contains("<error"), "{xml}");
+        assert!(!xml.contains("<failure"), "{xml}");
         assert!(xml.contains("<skipped"), "{xml}");
         assert!(
             xml.contains("<property name=\"level\" value=\"must\"/>"),
