@@ -141,7 +141,7 @@ fn a_typo_is_a_load_error_with_place_and_exit_2() {
 fn usage_errors_exit_2() {
     let d = Dir::new();
     d.write("scen/dcr/ok.yaml", PASSING);
-    let o = authproof(&["test", "scen", "--report", "html=x"], &d.0);
+    let o = authproof(&["test", "scen", "--report", "pdf=x"], &d.0);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = authproof(&["test", "missing-folder"], &d.0);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -220,4 +220,82 @@ fn external_target_skips_unsatisfied_requires() {
         t.lines().any(|l| l == "0 passed, 0 failed, 1 skipped"),
         "{t}"
     );
+}
+
+/// Fails only at `profile` (the proxy's wording is not this one), passes at `must`.
+const HOUSE_RULE_ONLY: &str = "name: house rule only
+spec: [RFC7591-3.2.2]
+level: must
+steps:
+  - register: { client_name: no uris }
+    expect:
+      - status: 400
+        json: { $.error: { one_of: [invalid_redirect_uri, invalid_client_metadata] } }
+      - level: profile
+        clause: AUTHPROOF-ERRORS
+        json: { $.error_description: not the wording }
+";
+
+#[test]
+fn fail_on_sets_the_exit_code_and_reports_carry_levels() {
+    let d = Dir::new();
+    d.write("scen/dcr/house.yaml", HOUSE_RULE_ONLY);
+    d.write("scen/dcr/ok.yaml", PASSING);
+    // The embedded run holds authproof to every level: a profile failure fails it.
+    let o = authproof(&["test", "scen", "--report", "json=out/r.json"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("dcr::house (") && t.contains("[profile]"), "{t}");
+    assert!(t.contains("[profile AUTHPROOF-ERRORS]"), "{t}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.0.join("out/r.json")).unwrap()).unwrap();
+    let house = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "dcr::house")
+        .unwrap();
+    assert_eq!(house["status"], "failed");
+    assert_eq!(house["level"], "profile");
+    assert_eq!(json["summary"]["failed_by_level"]["profile"], 1);
+    // `--fail-on must` (the default against an external target) lets it through.
+    let o = authproof(
+        &[
+            "test",
+            "scen",
+            "--fail-on",
+            "must",
+            "--report",
+            "junit=out/j.xml",
+            "--report",
+            "markdown=out/r.md",
+            "--report",
+            "html=out/r.html",
+        ],
+        &d.0,
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("1 passed, 1 failed, 0 skipped"), "{t}");
+    let xml = std::fs::read_to_string(d.0.join("out/j.xml")).unwrap();
+    assert!(
+        xml.contains("<property name=\"level\" value=\"profile\"/>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<failure") && !xml.contains("<error"), "{xml}");
+    let md = std::fs::read_to_string(d.0.join("out/r.md")).unwrap();
+    assert!(md.starts_with("# authproof conformance report"), "{md}");
+    assert!(
+        md.contains("| dcr | 2 | 1 | 0 | 0 | 1 | 0 | 0 | 0 |"),
+        "{md}"
+    );
+    assert!(md.contains("clause: `AUTHPROOF-ERRORS`"), "{md}");
+    assert!(
+        std::fs::read_to_string(d.0.join("out/r.html"))
+            .unwrap()
+            .contains("<table id=\"matrix\">")
+    );
+    let o = authproof(&["test", "scen", "--fail-on", "sometimes"], &d.0);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("expected must, should or profile"));
 }

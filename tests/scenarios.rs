@@ -3,7 +3,8 @@
 //! libtest-mimic (harness = false), so `cargo test --test scenarios -- FILTER`, `--exact`,
 //! `--list` and cargo-nextest all work. A file that does not load is a failing trial with the
 //! error (never a panic in `main`, which would break `--list` for every trial). Each trial runs
-//! on its own current-thread tokio runtime against its own embedded mock IdP and proxy.
+//! on its own current-thread tokio runtime against its own embedded mock IdP and proxy. A
+//! failure at any level (`must`, `should` or `profile`) fails the trial.
 
 use authproof::scenario::load;
 use authproof::scenario::report::Outcome;
@@ -29,15 +30,14 @@ fn trial(planned: PlannedTrial) -> Trial {
         let result = run::execute(&planned, &TargetConfig::Embedded);
         match result.outcome {
             Outcome::Passed => Ok(()),
-            Outcome::Warning { message } => {
-                eprintln!("warning in {}:\n{message}", result.name);
-                Ok(())
-            }
             Outcome::Skipped { reason } => {
                 eprintln!("{} skipped: {reason}", result.name);
                 Ok(())
             }
-            Outcome::Failed { message } => Err(Failed::from(message)),
+            // The embedded proxy is held to every level, `profile` included.
+            Outcome::Failed { level, message } => {
+                Err(Failed::from(format!("failed at {level}:\n{message}")))
+            }
         }
     })
 }

@@ -1,9 +1,12 @@
 //! `authproof test`: run scenarios and report.
 //!
-//! Exit codes: 0 every trial passed (or was skipped / an expected failure), 1 failures (or
-//! expected failures that now pass), 2 usage or load errors.
+//! Exit codes: 0 no failure at the `--fail-on` level or above (skipped trials, expected
+//! failures and failures below the level do not count), 1 failures (or expected failures that
+//! now pass), 2 usage or load errors.
 
+use crate::scenario::conformance;
 use crate::scenario::load::{self, Loaded};
+use crate::scenario::model::Level;
 use crate::scenario::profile::{ExpectedFailures, Profile};
 use crate::scenario::report::{self, Outcome, Summary, TrialResult};
 use crate::scenario::run::{self, ExternalTarget, TargetConfig};
@@ -34,9 +37,16 @@ pub struct TestArgs {
     /// trial passes or an unlisted one fails.
     #[arg(long, value_name = "FILE")]
     pub expected_failures: Option<PathBuf>,
-    /// Write a report: `junit=FILE` or `json=FILE` (repeatable).
+    /// Write a report: `junit=FILE`, `json=FILE`, `markdown=FILE` or `html=FILE` (repeatable).
+    /// Markdown and HTML are the conformance report for people: a matrix of areas × levels,
+    /// then each failure with its clause, the quoted requirement, expected vs actual and the
+    /// HTTP exchange (secrets masked).
     #[arg(long, value_name = "KIND=FILE")]
     pub report: Vec<String>,
+    /// The lowest level of failure that fails the run: `must`, `should` or `profile`.
+    /// Default: `must` against an external target, `profile` for the embedded one.
+    #[arg(long, value_name = "LEVEL")]
+    pub fail_on: Option<String>,
     /// Parallel trials (default: the number of cores; 1 against an external target).
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
@@ -45,6 +55,8 @@ pub struct TestArgs {
 enum ReportKind {
     Junit,
     Json,
+    Markdown,
+    Html,
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
@@ -57,12 +69,20 @@ pub fn run(args: TestArgs) -> ExitCode {
     let mut reports = Vec::new();
     for r in &args.report {
         let Some((kind, file)) = r.split_once('=') else {
-            return usage(format!("--report {r}: expected junit=FILE or json=FILE"));
+            return usage(format!(
+                "--report {r}: expected junit=FILE, json=FILE, markdown=FILE or html=FILE"
+            ));
         };
         let kind = match kind {
             "junit" => ReportKind::Junit,
             "json" => ReportKind::Json,
-            other => return usage(format!("--report {other}=…: unknown kind (junit or json)")),
+            "markdown" | "md" => ReportKind::Markdown,
+            "html" => ReportKind::Html,
+            other => {
+                return usage(format!(
+                    "--report {other}=…: unknown kind (junit, json, markdown or html)"
+                ));
+            }
         };
         if file.is_empty() {
             return usage(format!("--report {r}: the file name is missing"));
@@ -91,6 +111,14 @@ pub fn run(args: TestArgs) -> ExitCode {
                 profile,
             }))
         }
+    };
+    let fail_on = match &args.fail_on {
+        None if target.is_embedded() => Level::Profile,
+        None => Level::Must,
+        Some(l) => match Level::parse(l) {
+            Some(l) => l,
+            None => return usage(format!("--fail-on {l}: expected must, should or profile")),
+        },
     };
     let expected = match &args.expected_failures {
         Some(p) => match ExpectedFailures::load(p) {
@@ -175,24 +203,31 @@ pub fn run(args: TestArgs) -> ExitCode {
     let summary = Summary::from_results(
         &results,
         run::unexpected_passes(&results),
+        fail_on,
         started.elapsed(),
     );
     let failures: Vec<&TrialResult> = results
         .iter()
-        .filter(|r| {
-            matches!(r.outcome, Outcome::Failed { .. } | Outcome::Warning { .. })
-                && !r.expected_failure
-        })
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }) && !r.expected_failure)
         .collect();
     if !failures.is_empty() {
         println!("\nfailures:");
         for r in failures {
-            println!("\n---- {} ({}) ----", r.name, r.outcome.label());
+            let level = r
+                .outcome
+                .level()
+                .map(|l| format!(", {l}"))
+                .unwrap_or_default();
+            println!("\n---- {} ({}{level}) ----", r.name, r.outcome.label());
             if let Some(text) = report::failure_text(r) {
                 println!("{text}");
             }
         }
     }
+    let target_label = match &target {
+        TargetConfig::Embedded => "the embedded proxy".to_string(),
+        TargetConfig::External(e) => e.target.clone(),
+    };
     let mut write_failed = false;
     for (kind, file) in &reports {
         let text = match kind {
@@ -205,6 +240,8 @@ pub fn run(args: TestArgs) -> ExitCode {
                 }
             },
             ReportKind::Json => report::json(&results, &summary),
+            ReportKind::Markdown => conformance::markdown(&results, &summary, &target_label),
+            ReportKind::Html => conformance::html(&results, &summary, &target_label),
         };
         if let Some(dir) = file.parent()
             && !dir.as_os_str().is_empty()

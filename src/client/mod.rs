@@ -141,6 +141,10 @@ pub struct FlowMemory {
     pub refresh_token: Option<String>,
     pub mcp_session_id: Option<String>,
     pub mcp_protocol_version: Option<String>,
+    /// Every client registered in this flow: `client_id` → its own `(client_secret,
+    /// token_endpoint_auth_method)`, so a request for one client never carries another's
+    /// secret.
+    pub registrations: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
 }
 
 impl FlowMemory {
@@ -161,6 +165,7 @@ impl FlowMemory {
             refresh_token: None,
             mcp_session_id: None,
             mcp_protocol_version: None,
+            registrations: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -187,6 +192,10 @@ impl fmt::Debug for FlowMemory {
             .field("refresh_token", &secret(&self.refresh_token))
             .field("mcp_session_id", &self.mcp_session_id)
             .field("mcp_protocol_version", &self.mcp_protocol_version)
+            .field(
+                "registrations",
+                &self.registrations.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

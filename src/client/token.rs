@@ -107,6 +107,13 @@ impl FlowClient {
                 m.client_secret = text("client_secret");
                 m.token_endpoint_auth_method = text("token_endpoint_auth_method");
                 m.redirect_uri = redirect;
+                m.registrations.insert(
+                    client_id.to_owned(),
+                    (
+                        m.client_secret.clone(),
+                        m.token_endpoint_auth_method.clone(),
+                    ),
+                );
             });
         }
         Ok(ex)
@@ -238,8 +245,19 @@ fn client_auth(
     mut form: Vec<(String, String)>,
 ) -> (Pairs, Pairs) {
     let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+    // Auto: the credentials registered for the client the request names (not those of the
+    // client registered last); a client this flow did not register sends none.
+    let (own_secret, own_method) = match client_id.as_deref() {
+        Some(id) if m.client_id.as_deref() != Some(id) => {
+            m.registrations.get(id).cloned().unwrap_or((None, None))
+        }
+        _ => (
+            m.client_secret.clone(),
+            m.token_endpoint_auth_method.clone(),
+        ),
+    };
     let resolved = match auth {
-        ClientAuth::Auto => match (&m.client_secret, m.token_endpoint_auth_method.as_deref()) {
+        ClientAuth::Auto => match (&own_secret, own_method.as_deref()) {
             (Some(secret), Some("client_secret_post")) => ClientAuth::Post {
                 secret: secret.clone(),
             },

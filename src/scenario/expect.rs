@@ -4,6 +4,7 @@
 
 use super::jwt::{self, JwtKeys};
 use super::model::{Expect, HtmlExpect, JournalExpect, OrderedMap, RedirectExpect};
+use serde::Serialize;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 use std::fmt;
@@ -55,6 +56,78 @@ impl fmt::Display for Mismatch {
             "{}\n    expected: {}\n    actual:   {}",
             self.what, self.expected, self.actual
         )
+    }
+}
+
+/// What became of one check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    Failed {
+        expected: String,
+        actual: String,
+    },
+    /// The runner could not make the check (no key for a signature, …).
+    NotChecked {
+        reason: String,
+    },
+}
+
+/// One check of an expectation, as data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// Which expectation, e.g. `status`, `json $.error`, `jwt access_token signature`.
+    pub what: String,
+    #[serde(flatten)]
+    pub status: CheckStatus,
+}
+
+/// The checks of one expectation, in the order they were made.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checks(pub Vec<Check>);
+
+impl Checks {
+    /// Record a failure.
+    pub fn push(&mut self, m: Mismatch) {
+        self.0.push(Check {
+            what: m.what,
+            status: CheckStatus::Failed {
+                expected: m.expected,
+                actual: m.actual,
+            },
+        });
+    }
+
+    pub fn pass(&mut self, what: impl Into<String>) {
+        self.0.push(Check {
+            what: what.into(),
+            status: CheckStatus::Passed,
+        });
+    }
+
+    pub fn not_checked(&mut self, what: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(Check {
+            what: what.into(),
+            status: CheckStatus::NotChecked {
+                reason: reason.into(),
+            },
+        });
+    }
+
+    /// The failures, as mismatches.
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        self.0
+            .iter()
+            .filter_map(|c| match &c.status {
+                CheckStatus::Failed { expected, actual } => Some(Mismatch {
+                    what: c.what.clone(),
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -394,14 +467,19 @@ fn show_texts(values: &[&str]) -> String {
 // ---------------------------------------------------------------------------------------------
 // The whole expectation
 
-/// Check every part of `expect` against `obs`; all mismatches are returned.
+/// Check every part of `expect` against `obs`; the failures only.
 pub fn check(expect: &Expect, obs: &Observation, keys: &JwtKeys) -> Vec<Mismatch> {
-    let mut out = Vec::new();
+    evaluate(expect, obs, keys).mismatches()
+}
+
+/// Check every part of `expect` against `obs`: every check made, passed, failed or not made.
+pub fn evaluate(expect: &Expect, obs: &Observation, keys: &JwtKeys) -> Checks {
+    let mut out = Checks::default();
     if let Some(status) = &expect.status {
         match StatusMatcher::parse(status) {
             Err(e) => out.push(mismatch("status", e, "(not checked)")),
             Ok(m) => match obs.status {
-                Some(s) if m.matches(s) => {}
+                Some(s) if m.matches(s) => out.pass("status"),
                 Some(s) => out.push(mismatch("status", m.to_string(), s.to_string())),
                 None => out.push(mismatch("status", m.to_string(), "(no HTTP response)")),
             },
@@ -410,8 +488,9 @@ pub fn check(expect: &Expect, obs: &Observation, keys: &JwtKeys) -> Vec<Mismatch
     if obs.selected.is_none() {
         for (name, exp) in expect.headers.iter() {
             let values = obs.header_values(name);
-            if let Err(e) = check_text(&values, exp) {
-                out.push(mismatch(format!("header {name}"), e, show_texts(&values)));
+            match check_text(&values, exp) {
+                Err(e) => out.push(mismatch(format!("header {name}"), e, show_texts(&values))),
+                Ok(()) => out.pass(format!("header {name}")),
             }
         }
     }
@@ -433,8 +512,9 @@ pub fn check(expect: &Expect, obs: &Observation, keys: &JwtKeys) -> Vec<Mismatch
     }
     if let Some(b) = &expect.body {
         let actual = obs.body.as_ref().map(|s| Value::String(s.clone()));
-        if let Err(e) = check_value(actual.as_ref(), b) {
-            out.push(mismatch("body", e, show(actual.as_ref())));
+        match check_value(actual.as_ref(), b) {
+            Err(e) => out.push(mismatch("body", e, show(actual.as_ref()))),
+            Ok(()) => out.pass("body"),
         }
     }
     if let Some(j) = expect.journal.as_ref().and_then(|j| j.lit()) {
@@ -479,7 +559,7 @@ pub fn check(expect: &Expect, obs: &Observation, keys: &JwtKeys) -> Vec<Mismatch
     out
 }
 
-fn check_json(json: &OrderedMap<Value>, obs: &Observation, out: &mut Vec<Mismatch>) {
+fn check_json(json: &OrderedMap<Value>, obs: &Observation, out: &mut Checks) {
     for (path, exp) in json.iter() {
         let what = format!("json {path}");
         let parsed = match JsonPath::parse(path) {
@@ -511,8 +591,9 @@ fn check_json(json: &OrderedMap<Value>, obs: &Observation, out: &mut Vec<Mismatc
             1 => Some(nodes[0].clone()),
             _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
         };
-        if let Err(e) = check_value(actual.as_ref(), exp) {
-            out.push(mismatch(what, e, show(actual.as_ref())));
+        match check_value(actual.as_ref(), exp) {
+            Err(e) => out.push(mismatch(what, e, show(actual.as_ref()))),
+            Ok(()) => out.pass(what),
         }
     }
 }
@@ -542,13 +623,7 @@ fn find_token(field: &str, obs: &Observation) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn check_jwt(
-    field: &str,
-    spec: &Value,
-    obs: &Observation,
-    keys: &JwtKeys,
-    out: &mut Vec<Mismatch>,
-) {
+fn check_jwt(field: &str, spec: &Value, obs: &Observation, keys: &JwtKeys, out: &mut Checks) {
     let what = format!("jwt {field}");
     let Some(token) = find_token(field, obs) else {
         out.push(mismatch(what, "a JWT", "(absent)"));
@@ -589,12 +664,13 @@ fn check_jwt(
             } else {
                 doc.get(k).cloned()
             };
-            if let Err(m) = check_value(actual.as_ref(), e) {
-                out.push(mismatch(
+            match check_value(actual.as_ref(), e) {
+                Err(m) => out.push(mismatch(
                     format!("{what} {name} {k}"),
                     m,
                     show(actual.as_ref()),
-                ));
+                )),
+                Ok(()) => out.pass(format!("{what} {name} {k}")),
             }
         }
     };
@@ -602,18 +678,24 @@ fn check_jwt(
     part("claim", &decoded.claims, claims);
     if let Some(sig) = signature {
         let want = sig.as_str().unwrap_or("");
+        let label = format!("{what} signature");
         let actual = match keys.verify(&token, &decoded) {
-            Ok(true) => "valid".to_string(),
-            Ok(false) => "invalid".to_string(),
-            Err(e) => format!("(cannot check: {e})"),
+            Ok(true) => "valid",
+            Ok(false) => "invalid",
+            Err(e) => {
+                out.not_checked(label, format!("cannot verify the signature: {e}"));
+                return;
+            }
         };
         if actual != want {
-            out.push(mismatch(format!("{what} signature"), want, actual));
+            out.push(mismatch(label, want, actual));
+        } else {
+            out.pass(label);
         }
     }
 }
 
-fn check_redirect(r: &RedirectExpect, actual: Option<&str>, out: &mut Vec<Mismatch>) {
+fn check_redirect(r: &RedirectExpect, actual: Option<&str>, out: &mut Checks) {
     if r.present == Some(false) {
         if let Some(a) = actual {
             out.push(mismatch("redirect", "no redirect", a));
@@ -639,6 +721,8 @@ fn check_redirect(r: &RedirectExpect, actual: Option<&str>, out: &mut Vec<Mismat
             || (origin_only && base == format!("{to_base}/"));
         if !ok {
             out.push(mismatch("redirect to", to_base, base));
+        } else {
+            out.pass("redirect to");
         }
     }
     let pairs: Vec<(String, String)> = match url::Url::parse(actual) {
@@ -654,12 +738,13 @@ fn check_redirect(r: &RedirectExpect, actual: Option<&str>, out: &mut Vec<Mismat
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .collect();
-        if let Err(e) = check_text(&values, exp) {
-            out.push(mismatch(
+        match check_text(&values, exp) {
+            Err(e) => out.push(mismatch(
                 format!("redirect query {name}"),
                 e,
                 show_texts(&values),
-            ));
+            )),
+            Ok(()) => out.pass(format!("redirect query {name}")),
         }
     }
     for name in &r.absent {
@@ -689,7 +774,7 @@ fn unescape_html(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn check_html(h: &HtmlExpect, body: Option<&str>, out: &mut Vec<Mismatch>) {
+fn check_html(h: &HtmlExpect, body: Option<&str>, out: &mut Checks) {
     let raw = body.unwrap_or("");
     let text = unescape_html(raw);
     let excerpt = || show(Some(&Value::String(raw.to_string())));
@@ -739,7 +824,7 @@ fn entry_label(entry: &Value) -> String {
     )
 }
 
-fn check_entries(label: &str, j: &JournalExpect, entries: &[&Value], out: &mut Vec<Mismatch>) {
+fn check_entries(label: &str, j: &JournalExpect, entries: &[&Value], out: &mut Checks) {
     if let Some(count) = &j.count {
         let n = Value::from(entries.len());
         if let Err(e) = check_value(Some(&n), count) {

@@ -21,9 +21,9 @@
 //! one) whose `received` member holds the method, path, query and headers it got, header
 //! names in lower case: `$.result.received.headers['x-authproof-subject']`.
 
+use super::error::{from_value_with_path, located_error};
 use super::load::LoadedScenario;
 use super::model::Located;
-use super::target::{from_value_with_path, located_error};
 use super::template;
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -31,25 +31,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use parking_lot::Mutex;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-/// The `fixtures:` section of a scenario.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FixturesSpec {
-    /// JSON documents served at `{{ fixtures.url }}/<name>` (templated; `fixtures.url` is
-    /// known while they are rendered).
-    #[serde(default)]
-    pub documents: BTreeMap<String, Value>,
-    /// Serve the reporting MCP backend at `{{ fixtures.backend }}`.
-    #[serde(default)]
-    pub backend: bool,
-}
+pub use super::model::FixturesSpec;
 
 /// The largest backend request body kept for the report.
 const MAX_BODY: usize = 64 * 1024;

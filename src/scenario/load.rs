@@ -250,6 +250,9 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, LoadError> {
     if scenario.name.trim().is_empty() {
         return Err(LoadError::new(path, 1, 1, "`name` must not be empty"));
     }
+    for id in &scenario.spec {
+        super::spec::check_id(&id.value).map_err(|m| LoadError::at(path, id, m))?;
+    }
     for (key, values) in scenario.matrix.iter() {
         if !is_identifier(key) {
             return Err(LoadError::new(
@@ -428,7 +431,7 @@ fn check_step(file: &Path, step: &Located<Step>) -> Result<(), LoadError> {
                 .map_err(|e| LoadError::at(file, step, format!("save `{name}`: {e}")))?;
         }
     }
-    if let Some(expect) = &s.expect {
+    for expect in &s.expect {
         check_expect(file, step, expect, s.idp_journal.is_some())?;
     }
     if let Some(retry) = &s.retry
@@ -467,6 +470,11 @@ fn check_expect(
     e: &Expect,
     is_journal: bool,
 ) -> Result<(), LoadError> {
+    if let Some(clause) = &e.clause
+        && !is_template(&clause.value)
+    {
+        super::spec::check_id(&clause.value).map_err(|m| LoadError::at(file, clause, m))?;
+    }
     if !is_journal
         && (!e.form.is_empty()
             || !e.query.is_empty()

@@ -4,8 +4,13 @@
 //! - [`load`]: files and folders, includes, matrix expansion, errors with `file:line:column`;
 //! - [`template`]: minijinja with strict undefined, typed single expressions;
 //! - [`fixtures`]: documents and a reporting MCP backend served for a trial;
-//! - [`expect`]: the matchers; [`jwt`]: JWT decoding and signatures; [`save`]: captures.
+//! - [`expect`]: the matchers; [`jwt`]: JWT decoding and signatures; [`save`]: captures;
+//! - [`spec`]: the spec index (clause id → title, URL, quoted requirement);
+//! - [`trial`]: one trial's forward path (plan → setup → steps → verdict), [`session`] the
+//!   steps, [`verdict`] the results as data; [`report`] and [`conformance`] write the text.
 
+pub mod conformance;
+pub mod error;
 pub mod expect;
 pub mod fixtures;
 pub mod jwt;
@@ -17,5 +22,8 @@ pub mod report;
 pub mod run;
 pub mod save;
 pub mod session;
+pub mod spec;
 pub mod target;
 pub mod template;
+pub mod trial;
+pub mod verdict;

@@ -29,15 +29,18 @@ pub struct Scenario {
     /// What the scenario checks and why.
     #[serde(default)]
     pub description: Option<String>,
-    /// The spec clauses the scenario checks, e.g. `RFC7591-3.2.2`, `MCP-2025-11-25-authorization`.
+    /// The spec clauses the scenario checks, e.g. `RFC7591-3.2.2`, `MCP-2025-11-25-authorization`:
+    /// ids of the spec index (`scenarios/_spec/index.yaml`); an unknown id is a load error.
     #[serde(default)]
-    pub spec: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub spec: Vec<Located<String>>,
+    /// The default level of the scenario's expectations (`must`, `should` or `profile`); an
+    /// expectation may override it. Without one, the scenario is held to `profile`.
+    #[serde(default)]
+    pub level: Option<Level>,
     /// Free tags for `--filter tag:NAME`.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// `failure` (default) fails the run; `warning` reports but does not fail it.
-    #[serde(default)]
-    pub severity: Severity,
     /// What the target must be configured like; against an external target the scenario is
     /// skipped (with the reason) when the profile does not satisfy it.
     #[serde(default)]
@@ -56,7 +59,7 @@ pub struct Scenario {
     /// Local servers the trial needs: JSON documents (CIMD) and a reporting MCP backend;
     /// `fixtures.*` is available to every later section and step.
     #[serde(default)]
-    #[schemars(with = "Option<super::fixtures::FixturesSpec>")]
+    #[schemars(with = "Option<FixturesSpec>")]
     pub fixtures: Option<Located<Value>>,
     /// The steps, run in order; the first failing step ends the scenario.
     #[schemars(with = "Vec<Step>")]
@@ -65,6 +68,19 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Vec<Step>")]
     pub teardown: Vec<Located<Step>>,
+}
+
+/// The `fixtures:` section of a scenario (served by `scenario::fixtures`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixturesSpec {
+    /// JSON documents served at `{{ fixtures.url }}/<name>` (templated; `fixtures.url` is
+    /// known while they are rendered).
+    #[serde(default)]
+    pub documents: std::collections::BTreeMap<String, Value>,
+    /// Serve the reporting MCP backend at `{{ fixtures.backend }}`.
+    #[serde(default)]
+    pub backend: bool,
 }
 
 /// Placeholder schema types for the sections owned by other crates.
@@ -77,12 +93,45 @@ struct IdpSection(serde_json::Map<String, Value>);
 #[allow(dead_code)]
 struct ProxySection(serde_json::Map<String, Value>);
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// How binding a check is. Ordered: `Profile < Should < Must`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
-    #[default]
-    Failure,
-    Warning,
+pub enum Level {
+    /// authproof's own contract (DESIGN.md), stricter than the specs.
+    Profile,
+    /// SHOULD / RECOMMENDED, RFC 9700, the MCP security best practices.
+    Should,
+    /// MUST, REQUIRED, MUST NOT of the cited clause.
+    Must,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Must, Level::Should, Level::Profile];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "must",
+            Level::Should => "should",
+            Level::Profile => "profile",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "must" => Some(Level::Must),
+            "should" => Some(Level::Should),
+            "profile" => Some(Level::Profile),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a scenario needs from the target's configuration. Values may be templated from the
@@ -102,6 +151,17 @@ pub struct Requires {
     /// The mock IdP flavor the target's upstream is: `oidc`, `workos`, `github`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp_flavor: Option<Tmpl<String>>,
+    /// The architecture the scenario assumes of the target: `own_tokens` (it mints its own
+    /// access tokens), `own_callback` (it redeems the IdP's code at its own callback, rather
+    /// than passing the authorization through), `public_clients` (registrations get no
+    /// secret). Steps imply some of them (a `callback` step: `own_callback`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architecture: Vec<String>,
+    /// Redirect URIs the scenario registers and expects to be admitted: against an external
+    /// target the profile's `allowed_redirect_uris` must admit each one, else the trial is
+    /// skipped (the target's allow-list, not the spec, would refuse it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registers: Vec<Tmpl<String>>,
     /// Named features: `dcr`, `cimd`, `refresh_rotation`, `embedded` (needs the embedded
     /// target: its own proxy configuration, the shared clock), …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -217,9 +277,15 @@ pub struct Step {
     )]
     pub include: Option<IncludeStep>,
 
-    /// What the step's result must look like.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<Expect>,
+    /// What the step's result must look like: one expectation, or a list of them (each with
+    /// its own `level` and `clause`).
+    #[serde(
+        default,
+        deserialize_with = "one_or_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(with = "Option<OneOrList<Expect>>")]
+    pub expect: Vec<Expect>,
     /// Variables to capture: `name: SOURCE` where SOURCE is a JSONPath (`$.client_id`),
     /// `header:NAME`, `query:NAME` (of the redirect), `jwt:FIELD:$.claim`, `status` or `body`.
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
@@ -693,6 +759,15 @@ pub struct Retry {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// The level of this expectation's checks (default: the scenario's `level`); may be a
+    /// template, so that a matrix variant can be judged at its own level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Tmpl<Level>>,
+    /// The clause this expectation checks (an id of the spec index); default: the scenario's
+    /// first `spec` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub clause: Option<Located<String>>,
     /// A status (`200`), a class (`4xx`), or a list of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Value>")]
@@ -1039,6 +1114,46 @@ where
         }
     }
     d.deserialize_option(PresentVisitor(PhantomData))
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum OneOrList<T> {
+    One(T),
+    List(Vec<T>),
+}
+
+/// `expect: {…}` or `expect: [{…}, {…}]`, deserialized directly (errors keep their place).
+fn one_or_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an expectation or a list of expectations")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(|t| vec![t])
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::<T>::deserialize(SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(V(PhantomData))
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

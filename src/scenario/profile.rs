@@ -21,6 +21,14 @@ pub struct Profile {
     /// The flavor of the mock IdP the target's upstream points at.
     #[serde(default)]
     pub idp_flavor: Option<String>,
+    /// The patterns of the target's redirect-URI allow-list, when `allow_list` is `patterns`
+    /// (the runner judges which URIs the target admits with the proxy's own matcher).
+    #[serde(default)]
+    pub allowed_redirect_uris: Option<Vec<String>>,
+    /// The target's architecture (see `requires.architecture`): `own_tokens`,
+    /// `own_callback`, `public_clients`. Unstated: authproof's, all three.
+    #[serde(default)]
+    pub architecture: Option<Vec<String>>,
     /// Features the target has (`dcr`, `cimd`, `refresh_rotation`, …).
     #[serde(default)]
     pub features: Vec<String>,
@@ -72,6 +80,23 @@ impl Profile {
         if let Some(r) = check("idp_flavor", &requires.idp_flavor, &self.idp_flavor) {
             return Some(r);
         }
+        if let Some(r) = self.refuses(requires) {
+            return Some(r);
+        }
+        if let Some(have) = &self.architecture {
+            for a in &requires.architecture {
+                if !have.iter().any(|h| h == a) {
+                    return Some(format!(
+                        "assumes a target with {a} (the profile's architecture: {})",
+                        if have.is_empty() {
+                            "none of own_tokens, own_callback, public_clients".to_string()
+                        } else {
+                            have.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
         for f in requires
             .features
             .iter()
@@ -79,12 +104,50 @@ impl Profile {
             .chain(implicit.iter().copied())
         {
             if !self.features.iter().any(|x| x == f) {
-                return Some(format!(
-                    "requires feature `{f}`, which the profile does not list"
-                ));
+                return Some(match f {
+                    "own_config" => "embedded only: the scenario configures the proxy itself \
+                                     (its `proxy:` section), which an external target's \
+                                     profile cannot state"
+                        .to_string(),
+                    "shared_clock" => "embedded only: the scenario moves the clock the \
+                                       proxy and the mock IdP share"
+                        .to_string(),
+                    _ => format!("requires feature `{f}`, which the profile does not list"),
+                });
             }
         }
         None
+    }
+}
+
+impl Profile {
+    /// The first URI of `requires.registers` the target's allow-list would refuse.
+    fn refuses(&self, requires: &Requires) -> Option<String> {
+        use crate::proxy::redirect::{AllowList, check_registration_any_app};
+        let uris: Vec<&String> = requires.registers.iter().filter_map(|u| u.lit()).collect();
+        if uris.is_empty() {
+            return None;
+        }
+        let list = match (self.allow_list.as_deref(), &self.allowed_redirect_uris) {
+            (Some("deny_all"), _) => AllowList::DenyAll,
+            (_, Some(patterns)) => match AllowList::from_config(Some(patterns)) {
+                Ok(l) => l,
+                Err(e) => return Some(format!("the profile's allowed_redirect_uris: {e}")),
+            },
+            (Some("patterns"), None) => {
+                return Some(
+                    "registers redirect URIs, and the profile says allow_list: patterns \
+                     without listing them in allowed_redirect_uris"
+                        .into(),
+                );
+            }
+            _ => AllowList::Absent,
+        };
+        uris.into_iter().find_map(|u| {
+            check_registration_any_app(u, &list)
+                .err()
+                .map(|why| format!("registers {u}, which the target's allow-list refuses ({why})"))
+        })
     }
 }
 
@@ -101,6 +164,21 @@ pub fn implicit_features(s: &Scenario) -> Vec<&'static str> {
         out.push("shared_clock");
     }
     out
+}
+
+/// Architecture a scenario assumes without saying so: a `callback` step delivers an IdP
+/// response to the target's own callback.
+pub fn implicit_architecture(s: &Scenario) -> Vec<&'static str> {
+    let callback = s
+        .steps
+        .iter()
+        .chain(s.teardown.iter())
+        .any(|st| st.value.callback.is_some());
+    if callback {
+        vec!["own_callback"]
+    } else {
+        vec![]
+    }
 }
 
 /// Known failing trials (`--expected-failures FILE`): one trial name per line, `#` comments,
@@ -184,10 +262,50 @@ mod tests {
         assert!(
             p.unsatisfied(&r, &["shared_clock"])
                 .unwrap()
-                .contains("shared_clock")
+                .contains("moves the clock")
         );
         r.allow_list = Some(Tmpl::Lit("patterns".into()));
         assert!(p.unsatisfied(&r, &[]).unwrap().contains("does not say"));
+    }
+
+    #[test]
+    fn registered_uris_against_the_stated_allow_list() {
+        let mut p = Profile {
+            allow_list: Some("patterns".into()),
+            allowed_redirect_uris: Some(vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+            ]),
+            ..Default::default()
+        };
+        let mut r = Requires {
+            registers: vec![Tmpl::Lit("http://localhost:3000/cb".into())],
+            ..Default::default()
+        };
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        r.registers = vec![Tmpl::Lit("http://[::1]:1234/cb".into())];
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("registers http://[::1]:1234/cb"), "{why}");
+        p.allowed_redirect_uris = None;
+        assert!(p.unsatisfied(&r, &[]).unwrap().contains("without listing"));
+        p.allow_list = None;
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+    }
+
+    #[test]
+    fn architecture_assumptions() {
+        let r = Requires {
+            architecture: vec!["own_callback".into()],
+            ..Default::default()
+        };
+        // Unstated: authproof's architecture.
+        let mut p = Profile::default();
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        p.architecture = Some(vec!["own_tokens".into()]);
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("assumes a target with own_callback"), "{why}");
+        p.architecture = Some(vec!["own_tokens".into(), "own_callback".into()]);
+        assert_eq!(p.unsatisfied(&r, &[]), None);
     }
 
     #[test]

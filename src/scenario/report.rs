@@ -1,7 +1,14 @@
-//! Results and reports: terminal lines, the summary, JUnit XML (quick-junit) and JSON.
+//! Results and reports: terminal lines, the failure text, the summary, JUnit XML
+//! (quick-junit) and JSON. The conformance report for people (Markdown, HTML) is in
+//! [`super::conformance`].
 
+use super::expect::CheckStatus;
+use super::load::{LoadedScenario, Variant};
+use super::model::Level;
+use super::verdict::{NotChecked, StepReport};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// How a trial ended.
@@ -9,12 +16,10 @@ use std::time::Duration;
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Passed,
-    /// Failed (severity `failure`), or a load error.
+    /// Failed at `level` (the highest level among the failed checks; `must` for load, setup
+    /// and runner errors).
     Failed {
-        message: String,
-    },
-    /// Failed, but the scenario's severity is `warning`.
-    Warning {
+        level: Level,
         message: String,
     },
     Skipped {
@@ -27,13 +32,20 @@ impl Outcome {
         match self {
             Outcome::Passed => "ok",
             Outcome::Failed { .. } => "FAILED",
-            Outcome::Warning { .. } => "warning",
             Outcome::Skipped { .. } => "skipped",
         }
     }
 
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Failed { .. })
+    }
+
+    /// The level of a failure.
+    pub fn level(&self) -> Option<Level> {
+        match self {
+            Outcome::Failed { level, .. } => Some(*level),
+            _ => None,
+        }
     }
 }
 
@@ -57,19 +69,91 @@ pub struct TrialResult {
     /// Time to bring the target up (IdP + proxy listening), when measured.
     pub setup_ms: Option<f64>,
     pub steps_run: usize,
+    /// The steps that failed, errored, or left checks unmade (secrets masked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
+    /// The checks that could not be made, with the reason.
+    pub not_checked: Vec<NotChecked>,
+}
+
+impl TrialResult {
+    /// A result for a trial of `sc` that has not run yet (it passes until told otherwise).
+    pub fn new(sc: &LoadedScenario, variant: &Variant) -> Self {
+        TrialResult {
+            name: sc.trial_name(variant),
+            area: sc.area.clone(),
+            title: sc.scenario.name.clone(),
+            file: sc.path.display().to_string(),
+            variant: variant.name.clone(),
+            spec: sc.scenario.spec.iter().map(|s| s.value.clone()).collect(),
+            tags: sc.scenario.tags.clone(),
+            outcome: Outcome::Passed,
+            expected_failure: false,
+            duration_ms: 0.0,
+            setup_ms: None,
+            steps_run: 0,
+            steps: Vec::new(),
+            not_checked: Vec::new(),
+        }
+    }
+}
+
+/// Failures per level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ByLevel {
+    pub must: usize,
+    pub should: usize,
+    pub profile: usize,
+}
+
+impl ByLevel {
+    pub fn add(&mut self, level: Level) {
+        *self.get_mut(level) += 1;
+    }
+
+    pub fn get(&self, level: Level) -> usize {
+        match level {
+            Level::Must => self.must,
+            Level::Should => self.should,
+            Level::Profile => self.profile,
+        }
+    }
+
+    fn get_mut(&mut self, level: Level) -> &mut usize {
+        match level {
+            Level::Must => &mut self.must,
+            Level::Should => &mut self.should,
+            Level::Profile => &mut self.profile,
+        }
+    }
+
+    /// Failures at `level` or above.
+    pub fn at_or_above(&self, level: Level) -> usize {
+        Level::ALL
+            .iter()
+            .filter(|l| **l >= level)
+            .map(|l| self.get(*l))
+            .sum()
+    }
 }
 
 /// The outcome of a whole run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub passed: usize,
+    /// Failures not listed in the expected-failures file, whatever their level.
     pub failed: usize,
-    pub warnings: usize,
     pub skipped: usize,
+    /// `failed`, per level.
+    pub failed_by_level: ByLevel,
+    /// The lowest level that fails the run (`--fail-on`).
+    pub fail_on: Level,
     /// Failures listed in the expected-failures file (not counted in `failed`).
     pub expected_failures: usize,
     /// Entries of the expected-failures file that passed (the run fails on them too).
     pub unexpected_passes: Vec<String>,
+    /// Checks not made, over all trials.
+    pub not_checked: usize,
     pub duration_ms: f64,
 }
 
@@ -77,27 +161,38 @@ impl Summary {
     pub fn from_results(
         results: &[TrialResult],
         unexpected_passes: Vec<String>,
+        fail_on: Level,
         wall: Duration,
     ) -> Self {
         let mut s = Summary {
+            passed: 0,
+            failed: 0,
+            skipped: 0,
+            failed_by_level: ByLevel::default(),
+            fail_on,
+            expected_failures: 0,
             unexpected_passes,
+            not_checked: 0,
             duration_ms: ms(wall),
-            ..Default::default()
         };
         for r in results {
+            s.not_checked += r.not_checked.len();
             match (&r.outcome, r.expected_failure) {
                 (Outcome::Passed, _) => s.passed += 1,
                 (Outcome::Failed { .. }, true) => s.expected_failures += 1,
-                (Outcome::Failed { .. }, false) => s.failed += 1,
-                (Outcome::Warning { .. }, _) => s.warnings += 1,
+                (Outcome::Failed { level, .. }, false) => {
+                    s.failed += 1;
+                    s.failed_by_level.add(*level);
+                }
                 (Outcome::Skipped { .. }, _) => s.skipped += 1,
             }
         }
         s
     }
 
+    /// No unlisted failure at `fail_on` or above, and no listed failure that now passes.
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.unexpected_passes.is_empty()
+        self.failed_by_level.at_or_above(self.fail_on) == 0 && self.unexpected_passes.is_empty()
     }
 
     /// `N passed, N failed, N skipped`: the plain closing line CI reads (nothing else on it).
@@ -108,11 +203,18 @@ impl Summary {
         )
     }
 
-    /// Warnings, expected failures and the wall time, for the line before the summary.
+    /// Levels, expected failures and the wall time, for the line before the summary.
     pub fn details(&self) -> String {
         let mut extra = vec![format!("{:.2}s", self.duration_ms / 1000.0)];
-        if self.warnings > 0 {
-            extra.push(format!("{} warnings", self.warnings));
+        if self.failed > 0 {
+            let b = &self.failed_by_level;
+            extra.push(format!(
+                "failed at must {}, should {}, profile {} (the run fails on {} and above)",
+                b.must, b.should, b.profile, self.fail_on
+            ));
+        }
+        if self.not_checked > 0 {
+            extra.push(format!("{} checks not made", self.not_checked));
         }
         if self.expected_failures > 0 {
             extra.push(format!("{} expected failures", self.expected_failures));
@@ -140,6 +242,9 @@ pub fn result_line(r: &TrialResult) -> String {
         r.name,
         r.duration_ms
     );
+    if let Some(level) = r.outcome.level() {
+        s.push_str(&format!(" [{level}]"));
+    }
     if r.expected_failure && r.outcome.is_failure() {
         s.push_str(" [expected failure]");
     }
@@ -152,9 +257,73 @@ pub fn result_line(r: &TrialResult) -> String {
 /// The failure text of a result, if any.
 pub fn failure_text(r: &TrialResult) -> Option<&str> {
     match &r.outcome {
-        Outcome::Failed { message } | Outcome::Warning { message } => Some(message),
+        Outcome::Failed { message, .. } => Some(message),
         _ => None,
     }
+}
+
+/// `[must RFC6749-5.2]`
+fn tag(level: Level, clause: Option<&str>) -> String {
+    match clause {
+        Some(c) => format!("[{level} {c}]"),
+        None => format!("[{level}]"),
+    }
+}
+
+/// The text of one step report: its place, each failed check (expected vs actual) and check
+/// not made, with its level and clause, the error, then the HTTP exchanges.
+pub fn step_text(step: &StepReport) -> String {
+    let mut text = format!("{}{}", step.place, step.attempt);
+    for c in &step.checks {
+        let t = tag(c.level, c.clause.as_deref());
+        match &c.check.status {
+            CheckStatus::Passed => {}
+            CheckStatus::Failed { expected, actual } => {
+                let _ = write!(
+                    text,
+                    "\n  {} {t}\n    expected: {expected}\n    actual:   {actual}",
+                    c.check.what
+                );
+            }
+            CheckStatus::NotChecked { reason } => {
+                let _ = write!(text, "\n  {} {t}\n    not checked: {reason}", c.check.what);
+            }
+        }
+    }
+    if let Some(e) = &step.error {
+        let _ = write!(text, "\n  {}", tag(step.level, step.clause.as_deref()));
+        for line in e.lines() {
+            let _ = write!(text, "\n  {line}");
+        }
+    }
+    for ex in &step.exchanges {
+        text.push_str("\n\n");
+        for line in ex.lines() {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    text.trim_end().to_string()
+}
+
+/// The failure text of a trial: every step that failed (steps that only left checks unmade
+/// are listed after them).
+pub fn steps_text(steps: &[StepReport]) -> String {
+    let failed: Vec<String> = steps
+        .iter()
+        .filter(|s| s.failure_level().is_some())
+        .map(step_text)
+        .collect();
+    let mut text = failed.join("\n\n");
+    let unmade: Vec<String> = steps
+        .iter()
+        .filter(|s| s.failure_level().is_none())
+        .map(step_text)
+        .collect();
+    if !unmade.is_empty() {
+        text.push_str("\n\nchecks not made:\n");
+        text.push_str(&unmade.join("\n"));
+    }
+    text
 }
 
 /// JUnit XML: one `<testsuite>` per area, one `<testcase>` per trial.
@@ -171,24 +340,27 @@ pub fn junit(results: &[TrialResult], summary: &Summary) -> Result<String, Strin
         for r in trials {
             let status = match &r.outcome {
                 Outcome::Passed => TestCaseStatus::success(),
-                Outcome::Failed { message } => {
+                Outcome::Failed { message, .. } => {
                     if r.expected_failure {
                         let mut s = TestCaseStatus::skipped();
                         s.set_message(format!("expected failure: {}", first_line(message)));
                         s.set_description(message.as_str());
                         s
                     } else {
-                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        // Checks that failed are `<failure>`; a trial that never got to its
+                        // checks (load, setup or runner error) is an `<error>`.
+                        let judged = r.steps.iter().any(|st| st.failed_checks().next().is_some());
+                        let (kind, kind_type) = if judged {
+                            (NonSuccessKind::Failure, "assertion")
+                        } else {
+                            (NonSuccessKind::Error, "error")
+                        };
+                        let mut s = TestCaseStatus::non_success(kind);
                         s.set_message(first_line(message));
-                        s.set_type("assertion");
+                        s.set_type(kind_type);
                         s.set_description(message.as_str());
                         s
                     }
-                }
-                Outcome::Warning { message } => {
-                    let mut s = TestCaseStatus::success();
-                    s.set_message(format!("warning: {}", first_line(message)));
-                    s
                 }
                 Outcome::Skipped { reason } => {
                     let mut s = TestCaseStatus::skipped();
@@ -200,8 +372,17 @@ pub fn junit(results: &[TrialResult], summary: &Summary) -> Result<String, Strin
             tc.set_classname(format!("authproof.{area}"));
             tc.set_time(Duration::from_secs_f64(r.duration_ms / 1000.0));
             tc.set_assertions(r.steps_run);
-            if let Outcome::Warning { message } = &r.outcome {
-                tc.set_system_out(message.as_str());
+            if let Some(level) = r.outcome.level() {
+                tc.add_property(quick_junit::Property::new("level", level.as_str()));
+            }
+            for c in &r.spec {
+                tc.add_property(quick_junit::Property::new("clause", c.as_str()));
+            }
+            for n in &r.not_checked {
+                tc.add_property(quick_junit::Property::new(
+                    "not_checked",
+                    format!("{}: {}", n.what, n.reason),
+                ));
             }
             suite.add_test_case(tc);
         }
@@ -243,6 +424,8 @@ mod tests {
             duration_ms: 12.5,
             setup_ms: Some(1.0),
             steps_run: 3,
+            steps: vec![],
+            not_checked: vec![],
         }
     }
 
@@ -252,6 +435,7 @@ mod tests {
             result(
                 "dcr::bad",
                 Outcome::Failed {
+                    level: Level::Must,
                     message:
                         "step 2 (token) at x.yaml:3:5\n  status\n   expected: 200 <&> \u{1b}[31m"
                             .into(),
@@ -264,8 +448,9 @@ mod tests {
                 },
             ),
             result(
-                "redirects::warn",
-                Outcome::Warning {
+                "redirects::house",
+                Outcome::Failed {
+                    level: Level::Profile,
                     message: "meh".into(),
                 },
             ),
@@ -275,13 +460,23 @@ mod tests {
     #[test]
     fn junit_is_well_formed() {
         let r = results();
-        let s = Summary::from_results(&r, vec![], Duration::from_millis(1500));
+        let s = Summary::from_results(&r, vec![], Level::Must, Duration::from_millis(1500));
         let xml = junit(&r, &s).unwrap();
         assert!(xml.starts_with("<?xml"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
         assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
-        assert!(xml.contains("<failure"), "{xml}");
+        // No step carries a failed check in these results: load-style errors.
+        assert!(xml.contains("<error"), "{xml}");
+        assert!(!xml.contains("<failure"), "{xml}");
         assert!(xml.contains("<skipped"), "{xml}");
+        assert!(
+            xml.contains("<property name=\"level\" value=\"must\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"level\" value=\"profile\"/>"),
+            "{xml}"
+        );
         assert!(xml.contains("&lt;&amp;&gt;"), "{xml}");
         assert!(
             !xml.contains('\u{1b}'),
@@ -304,14 +499,39 @@ mod tests {
     #[test]
     fn summary_and_json() {
         let r = results();
-        let s = Summary::from_results(&r, vec!["x::y".into()], Duration::from_millis(2000));
-        assert_eq!((s.passed, s.failed, s.skipped, s.warnings), (1, 1, 1, 1));
+        let s = Summary::from_results(&r, vec![], Level::Must, Duration::from_millis(2000));
+        assert_eq!((s.passed, s.failed, s.skipped), (1, 2, 1));
+        assert_eq!(
+            s.failed_by_level,
+            ByLevel {
+                must: 1,
+                should: 0,
+                profile: 1
+            }
+        );
         assert!(!s.success());
-        assert_eq!(s.line(), "1 passed, 1 failed, 1 skipped");
+        // Only the profile failure: a `must` gate passes, a `profile` gate does not.
+        let house = &r[3..];
+        let s = Summary::from_results(house, vec![], Level::Must, Duration::ZERO);
+        assert!(s.success(), "{}", s.details());
+        let s = Summary::from_results(house, vec![], Level::Should, Duration::ZERO);
+        assert!(s.success());
+        let s = Summary::from_results(house, vec![], Level::Profile, Duration::ZERO);
+        assert!(!s.success());
+        let s = Summary::from_results(
+            &r,
+            vec!["x::y".into()],
+            Level::Must,
+            Duration::from_millis(2000),
+        );
+        assert_eq!(s.line(), "1 passed, 2 failed, 1 skipped");
         assert!(s.details().contains("now pass: x::y"), "{}", s.details());
         let j: serde_json::Value = serde_json::from_str(&json(&r, &s)).unwrap();
         assert_eq!(j["version"], 1);
         assert_eq!(j["results"][1]["status"], "failed");
+        assert_eq!(j["results"][1]["level"], "must");
+        assert_eq!(j["results"][3]["level"], "profile");
+        assert!(j["results"][0].get("level").is_none());
         assert_eq!(j["results"][2]["reason"], "requires consent: off");
         assert_eq!(j["summary"]["unexpected_passes"][0], "x::y");
     }

@@ -2,31 +2,14 @@
 //! trial on its own current-thread tokio runtime (the same way `tests/scenarios.rs` runs them).
 
 use super::load::{LoadError, Loaded, LoadedScenario, Variant};
-use super::profile::{ExpectedFailures, Profile};
+use super::model::Level;
+use super::profile::ExpectedFailures;
 use super::report::{Outcome, TrialResult};
+pub use super::target::{ExternalTarget, TargetConfig};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
-
-/// Where scenarios run.
-#[derive(Debug, Clone, Default)]
-pub enum TargetConfig {
-    /// Each variant gets its own mock IdP and proxy, in-process on port 0.
-    #[default]
-    Embedded,
-    /// A running proxy (and optionally a running mock IdP driven through `/_mock/`).
-    External(Box<ExternalTarget>),
-}
-
-#[derive(Debug, Clone)]
-pub struct ExternalTarget {
-    /// The proxy's base URL.
-    pub target: String,
-    /// The mock IdP's base URL (its control API is used for `idp.*` steps).
-    pub idp: Option<String>,
-    pub profile: Profile,
-}
 
 /// One trial to run.
 #[derive(Debug, Clone)]
@@ -105,35 +88,31 @@ pub fn execute(trial: &PlannedTrial, target: &TargetConfig) -> TrialResult {
             spec: vec![],
             tags: vec![],
             outcome: Outcome::Failed {
+                level: Level::Must,
                 message: format!("load error: {error}"),
             },
             expected_failure: false,
             duration_ms: super::report::ms(started.elapsed()),
             setup_ms: None,
             steps_run: 0,
+            steps: vec![],
+            not_checked: vec![],
         },
         TrialKind::Run { scenario, variant } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             match runtime {
-                Ok(rt) => rt.block_on(super::session::run_trial(scenario, variant, target)),
-                Err(e) => TrialResult {
-                    name: trial.name.clone(),
-                    area: scenario.area.clone(),
-                    title: scenario.scenario.name.clone(),
-                    file: scenario.path.display().to_string(),
-                    variant: variant.name.clone(),
-                    spec: scenario.scenario.spec.clone(),
-                    tags: scenario.scenario.tags.clone(),
-                    outcome: Outcome::Failed {
+                Ok(rt) => rt.block_on(super::trial::run(scenario, variant, target)),
+                Err(e) => {
+                    let mut r = TrialResult::new(scenario, variant);
+                    r.outcome = Outcome::Failed {
+                        level: Level::Must,
                         message: format!("cannot start a runtime: {e}"),
-                    },
-                    expected_failure: false,
-                    duration_ms: super::report::ms(started.elapsed()),
-                    setup_ms: None,
-                    steps_run: 0,
-                },
+                    };
+                    r.duration_ms = super::report::ms(started.elapsed());
+                    r
+                }
             }
         }
     }

@@ -2,21 +2,19 @@
 //! captures and retries. OAuth steps go through the one flow client ([`FlowClient`]); `idp.*`
 //! steps through the mock IdP handle (or its control API).
 
-use super::expect::{self, Mismatch, Observation};
-use super::fixtures::Fixtures;
+use super::error::from_value_with_path;
+use super::expect::{self, CheckStatus, Observation};
 use super::jwt::JwtKeys;
 use super::load::{LoadedScenario, Variant, parse_duration, resolve_include};
 use super::model::{
-    AuthKind, ConsentAction, DiscoverWhat, Expect, IncludeFile, Located, OrderedMap, Param,
-    PkceMode, PkceSpec, Requires, Step, Tmpl,
+    AuthKind, ConsentAction, DiscoverWhat, Expect, IncludeFile, Level, Located, OrderedMap, Param,
+    PkceMode, PkceSpec, Step, Tmpl,
 };
-use super::profile::implicit_features;
 use super::record::Masker;
-use super::report::{Outcome, TrialResult, ms};
-use super::run::TargetConfig;
 use super::save;
-use super::target::{ClockOp, Target, from_value_with_path};
+use super::target::{ClockOp, Target};
 use super::template;
+use super::verdict::{LeveledCheck, StepReport};
 use crate::client::{
     AuthorizeOutcome, AuthorizeRequest, ClientAuth, ClientError, Consent, Exchange, FlowClient,
     FollowOptions, McpRequest, Pkce, RawBody, RawRequest, RefreshRequest, RevokeRequest,
@@ -28,123 +26,10 @@ use serde_json::{Map, Value, json};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::time::{Duration, Instant};
-
-/// Run one scenario variant against the target and report.
-pub async fn run_trial(
-    sc: &LoadedScenario,
-    variant: &Variant,
-    target_cfg: &TargetConfig,
-) -> TrialResult {
-    let started = Instant::now();
-    let mut result = TrialResult {
-        name: sc.trial_name(variant),
-        area: sc.area.clone(),
-        title: sc.scenario.name.clone(),
-        file: sc.path.display().to_string(),
-        variant: variant.name.clone(),
-        spec: sc.scenario.spec.clone(),
-        tags: sc.scenario.tags.clone(),
-        outcome: Outcome::Passed,
-        expected_failure: false,
-        duration_ms: 0.0,
-        setup_ms: None,
-        steps_run: 0,
-    };
-    let failed = |msg: String| match sc.scenario.severity {
-        super::model::Severity::Failure => Outcome::Failed { message: msg },
-        super::model::Severity::Warning => Outcome::Warning { message: msg },
-    };
-    let mut base = base_context(sc, variant);
-    let fixtures = match &sc.scenario.fixtures {
-        Some(loc) => match Fixtures::spawn(sc, loc, &base).await {
-            Ok(f) => {
-                base.insert("fixtures".into(), f.value());
-                Some(f)
-            }
-            Err(e) => {
-                result.outcome = failed(format!("the fixtures did not start: {e}"));
-                result.duration_ms = ms(started.elapsed());
-                return result;
-            }
-        },
-        None => None,
-    };
-    let base_value = Value::Object(base.clone());
-    let requires: Requires = match render_typed(&sc.scenario.requires, &base_value, "requires") {
-        Ok(r) => r,
-        Err(e) => {
-            result.outcome = failed(format!("{}: {e}", sc.path.display()));
-            result.duration_ms = ms(started.elapsed());
-            return result;
-        }
-    };
-    let target = match target_cfg {
-        TargetConfig::Embedded => Target::embedded(sc, &base).await,
-        TargetConfig::External(ext) => {
-            if let Some(reason) = ext
-                .profile
-                .unsatisfied(&requires, &implicit_features(&sc.scenario))
-            {
-                result.outcome = Outcome::Skipped { reason };
-                result.duration_ms = ms(started.elapsed());
-                return result;
-            }
-            Target::external(sc, ext, &base).await
-        }
-    };
-    let target = match target {
-        Ok(t) => t,
-        Err(e) => {
-            result.outcome = failed(format!("the target did not start: {e}"));
-            result.duration_ms = ms(started.elapsed());
-            return result;
-        }
-    };
-    result.setup_ms = Some(ms(target.setup));
-    let mut session = match Session::new(sc, base, &target).await {
-        Ok(s) => s,
-        Err(e) => {
-            target.shutdown().await;
-            result.outcome = failed(e);
-            result.duration_ms = ms(started.elapsed());
-            return result;
-        }
-    };
-    let mut failure = session
-        .run_steps(&sc.path, &sc.scenario.steps, "step")
-        .await
-        .err();
-    let teardown = session
-        .run_steps(&sc.path, &sc.scenario.teardown, "teardown step")
-        .await
-        .err();
-    if failure.is_none() {
-        failure = teardown;
-    } else if let (Some(f), Some(t)) = (failure.as_mut(), teardown) {
-        f.push_str("\n\nteardown also failed:\n");
-        f.push_str(&t);
-    }
-    result.steps_run = session.steps_run;
-    drop(session);
-    target.shutdown().await;
-    // (An early return drops the fixtures, which stops their server too.)
-    if let Some(f) = fixtures {
-        f.shutdown().await;
-    }
-    if let Some(message) = failure {
-        let mut text = message;
-        if !sc.scenario.spec.is_empty() {
-            text.push_str(&format!("\n\nspec: {}", sc.scenario.spec.join(", ")));
-        }
-        result.outcome = failed(text);
-    }
-    result.duration_ms = ms(started.elapsed());
-    result
-}
+use std::time::Duration;
 
 /// Matrix values, `env.*` and `scenario.*`.
-fn base_context(sc: &LoadedScenario, variant: &Variant) -> Map<String, Value> {
+pub(super) fn base_context(sc: &LoadedScenario, variant: &Variant) -> Map<String, Value> {
     let mut base = Map::new();
     for (k, v) in &variant.values {
         base.insert(k.clone(), v.clone());
@@ -161,7 +46,7 @@ fn base_context(sc: &LoadedScenario, variant: &Variant) -> Map<String, Value> {
 }
 
 /// Serialize `v`, render every template in it, deserialize it back (errors carry the path).
-fn render_typed<T: Serialize + DeserializeOwned>(
+pub(super) fn render_typed<T: Serialize + DeserializeOwned>(
     v: &T,
     ctx: &Value,
     section: &str,
@@ -255,8 +140,25 @@ fn client_error(e: ClientError) -> String {
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// Whether the steps may go on after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The level and clause an expectation is judged at when it says nothing.
+#[derive(Debug, Clone)]
+pub(super) struct Defaults {
+    pub level: Level,
+    pub clause: Option<String>,
+    /// The embedded target: a check that cannot be made is a failure (the runner knows
+    /// every key and setting there), not a "not checked".
+    pub strict: bool,
+}
+
 /// The state of one running trial.
-struct Session<'t> {
+pub(super) struct Session<'t> {
     target: &'t Target,
     includes: &'t std::collections::BTreeMap<PathBuf, (PathBuf, std::sync::Arc<IncludeFile>)>,
     client: FlowClient,
@@ -266,15 +168,21 @@ struct Session<'t> {
     masker: Masker,
     /// The highest journal sequence number an `idp.journal` step has seen.
     journal_seen: u64,
-    steps_run: usize,
+    pub steps_run: usize,
     mcp_id: u64,
+    defaults: Defaults,
+    /// Steps that failed, errored or left checks unmade, in order.
+    pub reports: Vec<StepReport>,
+    /// Set while an included file runs: the including step's place.
+    within: Vec<String>,
 }
 
 impl<'t> Session<'t> {
-    async fn new(
+    pub(super) async fn new(
         sc: &'t LoadedScenario,
         vars: Map<String, Value>,
         target: &'t Target,
+        defaults: Defaults,
     ) -> Result<Session<'t>, String> {
         let client = FlowClient::new(&target.facts.proxy_url)
             .map_err(|e| format!("cannot build the flow client: {e}"))?;
@@ -312,6 +220,9 @@ impl<'t> Session<'t> {
             journal_seen: 0,
             steps_run: 0,
             mcp_id: 0,
+            defaults,
+            reports: Vec::new(),
+            within: Vec::new(),
         })
     }
 
@@ -334,18 +245,75 @@ impl<'t> Session<'t> {
         Value::Object(ctx)
     }
 
-    fn run_steps<'a>(
+    /// Run the steps in order until one stops the trial; what failed is in `reports`.
+    pub(super) fn run_steps<'a>(
         &'a mut self,
         file: &'a Path,
         steps: &'a [Located<Step>],
         kind: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
             for (i, step) in steps.iter().enumerate() {
-                self.run_step(file, i + 1, step, kind).await?;
+                if self.run_step(file, i + 1, step, kind).await == Flow::Stop {
+                    return Flow::Stop;
+                }
             }
-            Ok(())
+            Flow::Continue
         })
+    }
+
+    /// The level and clause of each expectation of a step (a templated level is rendered
+    /// now; one that does not render to a level counts as `must`, so no failure is hidden).
+    fn levels(&self, step: &Step) -> Vec<(Level, Option<String>)> {
+        let ctx = self.context();
+        step.expect
+            .iter()
+            .map(|e| {
+                let level = match &e.level {
+                    None => self.defaults.level,
+                    Some(Tmpl::Lit(l)) => *l,
+                    Some(Tmpl::Template(t)) => template::render_string(t, &ctx)
+                        .ok()
+                        .and_then(|l| Level::parse(l.trim()))
+                        .unwrap_or(Level::Must),
+                };
+                let clause = e
+                    .clause
+                    .as_ref()
+                    .map(|c| {
+                        template::render_string(&c.value, &ctx).unwrap_or_else(|_| c.value.clone())
+                    })
+                    .or_else(|| self.defaults.clause.clone());
+                (level, clause)
+            })
+            .collect()
+    }
+
+    fn report(&self, place: &str, step: &Step) -> StepReport {
+        let levels = self.levels(step);
+        StepReport {
+            place: place.to_string(),
+            attempt: String::new(),
+            checks: Vec::new(),
+            error: None,
+            level: levels
+                .iter()
+                .map(|(l, _)| *l)
+                .max()
+                .unwrap_or(self.defaults.level),
+            clause: levels
+                .first()
+                .and_then(|(_, c)| c.clone())
+                .or_else(|| self.defaults.clause.clone()),
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// Record an error that ends the trial.
+    fn stop(&mut self, mut report: StepReport, error: String) -> Flow {
+        report.error = Some(self.masker.mask(&error));
+        self.reports.push(report);
+        Flow::Stop
     }
 
     async fn run_step(
@@ -354,19 +322,23 @@ impl<'t> Session<'t> {
         index: usize,
         located: &Located<Step>,
         kind: &str,
-    ) -> Result<(), String> {
+    ) -> Flow {
         let step = &located.value;
         self.steps_run += 1;
-        let place = format!(
+        let mut place = format!(
             "{kind} {index} `{}` at {}:{}:{}",
             step.label(),
             file.display(),
             located.referenced.line(),
             located.referenced.column()
         );
+        if let Some(outer) = self.within.last() {
+            place = format!("{outer}\n  in the included file: {place}");
+        }
         if let Some(inc) = &step.include {
             return self.run_include(file, inc, &place).await;
         }
+        let mut report = self.report(&place, step);
         let attempts = 1 + step.retry.as_ref().map(|r| r.times).unwrap_or(0);
         let delay = step
             .retry
@@ -374,27 +346,26 @@ impl<'t> Session<'t> {
             .and_then(|r| r.delay.as_deref())
             .and_then(|d| parse_duration(d).ok())
             .unwrap_or(Duration::from_millis(200));
-        let wants_journal = step.expect.as_ref().is_some_and(|e| e.journal.is_some());
-        let mut last_failure = String::new();
+        let wants_journal = step.expect.iter().any(|e| e.journal.is_some());
         for attempt in 1..=attempts {
+            if attempts > 1 {
+                report.attempt = format!(" (attempt {attempt} of {attempts})");
+            }
             let before = if wants_journal {
                 match self.target.idp.journal().await {
                     Ok(j) => max_seq(&j),
-                    Err(e) => return Err(format!("{place}\n  cannot read the IdP journal: {e}")),
+                    Err(e) => {
+                        return self.stop(report, format!("cannot read the IdP journal: {e}"));
+                    }
                 }
             } else {
                 0
             };
-            let outcome = self.execute(step).await;
-            let retry_note = if attempts > 1 {
-                format!(" (attempt {attempt} of {attempts})")
-            } else {
-                String::new()
-            };
-            match outcome {
-                Err(e) => {
-                    last_failure = format!("{place}{retry_note}\n  {}", self.masker.mask(&e));
-                }
+            report.error = None;
+            report.checks.clear();
+            report.exchanges.clear();
+            match self.execute(step).await {
+                Err(e) => report.error = Some(self.masker.mask(&e)),
                 Ok(mut out) => {
                     if let Some(j) = &out.obs.json {
                         self.masker.add_from_json(j);
@@ -406,22 +377,41 @@ impl<'t> Session<'t> {
                                     j.into_iter().filter(|e| seq(e) > before).collect();
                             }
                             Err(e) => {
-                                return Err(format!("{place}\n  cannot read the IdP journal: {e}"));
+                                return self
+                                    .stop(report, format!("cannot read the IdP journal: {e}"));
                             }
                         }
                     }
-                    let mismatches = match &step.expect {
-                        None => Ok(Vec::new()),
-                        Some(e) => self.check(e, &out.obs).await,
-                    };
-                    match mismatches {
-                        Err(e) => return Err(format!("{place}\n  {}", self.masker.mask(&e))),
-                        Ok(m) if m.is_empty() => {
-                            return self
-                                .save(&step.save, &out.obs)
-                                .map_err(|e| format!("{place}\n  {}", self.masker.mask(&e)));
+                    report.exchanges = out.transcript.iter().map(|t| self.masker.mask(t)).collect();
+                    match self.check(step, &out.obs).await {
+                        Err(e) => return self.stop(report, e),
+                        Ok(checks) => report.checks = checks,
+                    }
+                    if report.failure_level().is_none() {
+                        if let Err(e) = self.save(&step.save, &out.obs) {
+                            return self.stop(report, e);
                         }
-                        Ok(m) => last_failure = self.describe(&place, &retry_note, &m, &out),
+                        if !report
+                            .checks
+                            .iter()
+                            .all(|c| c.check.status == CheckStatus::Passed)
+                        {
+                            self.reports.push(report);
+                        }
+                        return Flow::Continue;
+                    }
+                    // Only checks below `must` failed: the flow can go on if its captures can.
+                    if attempt == attempts && report.failure_level() < Some(Level::Must) {
+                        let saved = self.save(&step.save, &out.obs);
+                        let flow = match saved {
+                            Ok(()) => Flow::Continue,
+                            Err(e) => {
+                                report.error = Some(self.masker.mask(&e));
+                                Flow::Stop
+                            }
+                        };
+                        self.reports.push(report);
+                        return flow;
                     }
                 }
             }
@@ -429,45 +419,48 @@ impl<'t> Session<'t> {
                 tokio::time::sleep(delay).await;
             }
         }
-        Err(last_failure)
+        self.reports.push(report);
+        Flow::Stop
     }
 
-    fn describe(
-        &self,
-        place: &str,
-        retry_note: &str,
-        mismatches: &[Mismatch],
-        out: &StepOutput,
-    ) -> String {
-        let mut text = format!("{place}{retry_note}");
-        for m in mismatches {
-            text.push_str(&format!(
-                "\n  {}\n    expected: {}\n    actual:   {}",
-                m.what,
-                self.masker.mask(&m.expected),
-                self.masker.mask(&m.actual)
-            ));
-        }
-        for t in &out.transcript {
-            text.push_str("\n\n");
-            for line in self.masker.mask(t).lines() {
-                text.push_str(&format!("  {line}\n"));
+    /// Every expectation of the step, rendered and checked, each check with its level.
+    async fn check(&mut self, step: &Step, obs: &Observation) -> Result<Vec<LeveledCheck>, String> {
+        let mut out = Vec::new();
+        let levels = self.levels(step);
+        for (expect, (level, clause)) in step.expect.iter().zip(levels) {
+            let mut raw = expect.clone();
+            raw.level = None;
+            raw.clause = None;
+            let expect: Expect = render_typed(&raw, &self.context(), "expect")?;
+            let needs_jwks = expect
+                .jwt
+                .iter()
+                .any(|(_, spec)| spec.get("signature").is_some());
+            if needs_jwks {
+                // Keys rotate: always check against the current JWKS.
+                self.keys.jwks = self.target.jwks().await;
+            }
+            for mut check in expect::evaluate(&expect, obs, &self.keys).0 {
+                if let CheckStatus::Failed { expected, actual } = &mut check.status {
+                    *expected = self.masker.mask(expected);
+                    *actual = self.masker.mask(actual);
+                }
+                if self.defaults.strict
+                    && let CheckStatus::NotChecked { reason } = &check.status
+                {
+                    check.status = CheckStatus::Failed {
+                        expected: "a check the runner can make".into(),
+                        actual: format!("(not checked: {reason})"),
+                    };
+                }
+                out.push(LeveledCheck {
+                    level,
+                    clause: clause.clone(),
+                    check,
+                });
             }
         }
-        text.trim_end().to_string()
-    }
-
-    async fn check(&mut self, expect: &Expect, obs: &Observation) -> Result<Vec<Mismatch>, String> {
-        let expect: Expect = render_typed(expect, &self.context(), "expect")?;
-        let needs_jwks = expect
-            .jwt
-            .iter()
-            .any(|(_, spec)| spec.get("signature").is_some());
-        if needs_jwks && let Some(j) = self.target.idp.jwks().await {
-            // Keys rotate: always check against the current JWKS.
-            self.keys.jwks = vec![j];
-        }
-        Ok(expect::check(&expect, obs, &self.keys))
+        Ok(out)
     }
 
     fn save(&mut self, saves: &OrderedMap<String>, obs: &Observation) -> Result<(), String> {
@@ -488,11 +481,34 @@ impl<'t> Session<'t> {
         file: &Path,
         inc: &super::model::IncludeStep,
         place: &str,
-    ) -> Result<(), String> {
+    ) -> Flow {
+        match self.include(file, inc, place).await {
+            Ok(flow) => flow,
+            Err(e) => {
+                let report = StepReport {
+                    place: place.to_string(),
+                    attempt: String::new(),
+                    checks: Vec::new(),
+                    error: None,
+                    level: self.defaults.level,
+                    clause: self.defaults.clause.clone(),
+                    exchanges: Vec::new(),
+                };
+                self.stop(report, e)
+            }
+        }
+    }
+
+    async fn include(
+        &mut self,
+        file: &Path,
+        inc: &super::model::IncludeStep,
+        place: &str,
+    ) -> Result<Flow, String> {
         let target = resolve_include(file, &inc.file);
         let key = std::fs::canonicalize(&target).unwrap_or(target.clone());
         let Some((path, parsed)) = self.includes.get(&key).cloned() else {
-            return Err(format!("{place}\n  include `{}` was not loaded", inc.file));
+            return Err(format!("include `{}` was not loaded", inc.file));
         };
         let ctx = self.context();
         let mut scope = Map::new();
@@ -505,15 +521,19 @@ impl<'t> Session<'t> {
         for (name, default) in parsed.inputs.iter() {
             let value = match inc.with.get(name) {
                 Some(v) => template::render_value(v, &ctx)
-                    .map_err(|e| format!("{place}\n  include input `{name}`: {e}"))?,
+                    .map_err(|e| format!("include input `{name}`: {e}"))?,
                 None => default.clone(),
             };
             scope.insert(name.clone(), value);
         }
         let outer = std::mem::replace(&mut self.vars, scope);
-        let result = self.run_steps(&path, &parsed.steps, "step").await;
+        self.within.push(place.to_string());
+        let flow = self.run_steps(&path, &parsed.steps, "step").await;
+        self.within.pop();
         let inner = std::mem::replace(&mut self.vars, outer);
-        result.map_err(|e| format!("{place}\n  in the included file:\n{e}"))?;
+        if flow == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
         let mut inner_ctx = self.context();
         if let Value::Object(m) = &mut inner_ctx {
             for (k, v) in inner {
@@ -522,10 +542,10 @@ impl<'t> Session<'t> {
         }
         for (name, tmpl) in parsed.outputs.iter() {
             let value = template::render_value(tmpl, &inner_ctx)
-                .map_err(|e| format!("{place}\n  include output `{name}`: {e}"))?;
+                .map_err(|e| format!("include output `{name}`: {e}"))?;
             self.vars.insert(name.clone(), value);
         }
-        Ok(())
+        Ok(Flow::Continue)
     }
 
     /// Render the step's action and perform it.
@@ -630,7 +650,7 @@ impl<'t> Session<'t> {
                 redirect_uri: param(&t.redirect_uri),
                 client_id: param(&t.client_id),
                 resource: param(&t.resource),
-                auth: self.auth(&t.auth, &t.client_secret),
+                auth: self.auth(&t.auth, &t.client_secret, &t.client_id),
                 extra: pairs(&t.form),
             };
             let ex = self
@@ -647,7 +667,7 @@ impl<'t> Session<'t> {
                 client_id: param(&r.client_id),
                 scope: param(&r.scope),
                 resource: param(&r.resource),
-                auth: self.auth(&r.auth, &r.client_secret),
+                auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
                 extra: pairs(&r.form),
             };
             let ex = self.client.refresh(request).await.map_err(client_error)?;
@@ -659,7 +679,7 @@ impl<'t> Session<'t> {
                 token: param(&r.token),
                 token_type_hint: param(&r.token_type_hint),
                 client_id: param(&r.client_id),
-                auth: self.auth(&r.auth, &r.client_secret),
+                auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
                 extra: pairs(&r.form),
             };
             let ex = self.client.revoke(request).await.map_err(client_error)?;
@@ -852,11 +872,27 @@ impl<'t> Session<'t> {
         })
     }
 
-    fn auth(&self, kind: &Option<Tmpl<AuthKind>>, secret: &Option<Tmpl<String>>) -> ClientAuth {
+    /// The client authentication of a step: an explicit secret, else the secret registered
+    /// for the client the step names (each client keeps its own), else the last client's.
+    fn auth(
+        &self,
+        kind: &Option<Tmpl<AuthKind>>,
+        secret: &Option<Tmpl<String>>,
+        client_id: &Param,
+    ) -> ClientAuth {
+        let memory = self.client.memory();
+        let named = match client_id {
+            Some(Some(t)) => t.lit().cloned(),
+            _ => None,
+        };
+        let registered = match named {
+            Some(id) => memory.registrations.get(&id).and_then(|(s, _)| s.clone()),
+            None => memory.client_secret.clone(),
+        };
         let secret = secret
             .as_ref()
             .and_then(|s| s.lit().cloned())
-            .or_else(|| self.client.memory().client_secret)
+            .or(registered)
             .unwrap_or_default();
         match kind.as_ref().and_then(|k| k.lit().copied()) {
             None | Some(AuthKind::Auto) => ClientAuth::Auto,

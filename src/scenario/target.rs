@@ -2,16 +2,41 @@
 //! one clock), or an external proxy with an optional running mock IdP driven through its
 //! `/_mock/` control API.
 
+use super::error::{from_value_with_path, located_error};
 use super::load::LoadedScenario;
 use super::model::{Located, is_template};
-use super::run::ExternalTarget;
+use super::profile::Profile;
 use super::template;
 use crate::proxy::config::ProxyConfig;
 use mock_idp::config::IdpConfig;
 use mock_idp::{Clock, FaultSpec, MockIdp, MockIdpHandle};
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
+
+/// Where scenarios run.
+#[derive(Debug, Clone, Default)]
+pub enum TargetConfig {
+    /// Each variant gets its own mock IdP and proxy, in-process on port 0.
+    #[default]
+    Embedded,
+    /// A running proxy (and optionally a running mock IdP driven through `/_mock/`).
+    External(Box<ExternalTarget>),
+}
+
+impl TargetConfig {
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, TargetConfig::Embedded)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExternalTarget {
+    /// The proxy's base URL.
+    pub target: String,
+    /// The mock IdP's base URL (its control API is used for `idp.*` steps).
+    pub idp: Option<String>,
+    pub profile: Profile,
+}
 
 /// What templates can say about the target (`proxy.*`, `idp.*`).
 #[derive(Debug, Clone, Default)]
@@ -199,35 +224,12 @@ pub struct Target {
     proxy: Option<crate::proxy::ProxyHandle>,
     /// `(issuer, HS256 key)` of the proxy's tokens when known.
     pub hmac: Option<(String, Vec<u8>)>,
+    /// `(issuer, jwks_uri, client)` of an external target that publishes its own keys.
+    jwks_uri: Option<(String, String, reqwest::Client)>,
     /// Secrets of the configurations, for masking.
     pub secrets: Vec<String>,
     /// Time to bring the IdP and the proxy up.
     pub setup: Duration,
-}
-
-/// Deserialize with the serde path of the failing field in the message.
-pub fn from_value_with_path<T: DeserializeOwned>(v: Value, section: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = super::load::clean_message(&e.inner().to_string());
-        if path == "." || path.is_empty() {
-            format!("{section}: {inner}")
-        } else {
-            format!("{section}.{path}: {inner}")
-        }
-    })
-}
-
-pub(crate) fn located_error(sc: &LoadedScenario, loc: &Located<Value>, message: String) -> String {
-    if loc.referenced.line() == 0 {
-        return format!("{}: {message}", sc.path.display());
-    }
-    format!(
-        "{}:{}:{}: {message}",
-        sc.path.display(),
-        loc.referenced.line(),
-        loc.referenced.column()
-    )
 }
 
 fn collect_secrets(v: &Value, out: &mut Vec<String>) {
@@ -434,6 +436,7 @@ impl Target {
             idp: Idp::Embedded(idp),
             proxy: Some(proxy),
             hmac,
+            jwks_uri: None,
             secrets,
             setup,
         })
@@ -464,20 +467,24 @@ impl Target {
             .redirect_path
             .clone()
             .unwrap_or_else(|| "/auth/callback".into());
-        // The proxy's issuer, from its metadata when it serves it.
-        let issuer = match http
+        // The target's issuer and JWKS, from its metadata when it serves it.
+        let metadata = match http
             .get(format!("{base}/.well-known/oauth-authorization-server"))
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => r
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|v| v.get("issuer").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| base.clone()),
-            _ => base.clone(),
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+            _ => None,
         };
+        let field = |name: &str| {
+            metadata
+                .as_ref()
+                .and_then(|m| m.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let issuer = field("issuer").unwrap_or_else(|| base.clone());
+        let jwks_uri = field("jwks_uri");
         let mut facts = Facts {
             proxy_url: base.clone(),
             proxy_issuer: issuer.clone(),
@@ -540,6 +547,7 @@ impl Target {
                 idp
             }
         };
+        let issuer_for_jwks = issuer.clone();
         let hmac = ext.profile.jwt_hmac_key.as_ref().map(|k| {
             (
                 issuer,
@@ -551,9 +559,23 @@ impl Target {
             idp,
             proxy: None,
             hmac,
+            jwks_uri: jwks_uri.map(|u| (issuer_for_jwks, u, http)),
             secrets,
             setup: started.elapsed(),
         })
+    }
+
+    /// The JWKS documents signatures are checked against, fetched now (keys rotate): the
+    /// mock IdP's, and the target's own when it publishes a `jwks_uri`.
+    pub async fn jwks(&self) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = self.idp.jwks().await.into_iter().collect();
+        if let Some((issuer, uri, http)) = &self.jwks_uri
+            && let Ok(r) = http.get(uri).send().await
+            && let Ok(doc) = r.json::<Value>().await
+        {
+            out.push((issuer.clone(), doc));
+        }
+        out
     }
 
     pub async fn shutdown(self) {

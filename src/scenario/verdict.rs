@@ -1,0 +1,165 @@
+//! Results as data: every check with its level and clause, the steps that did not go as
+//! expected, the checks not made, and the verdict of a trial (the highest level among its
+//! failed checks). The text is written by [`super::report`].
+
+use super::expect::{Check, CheckStatus};
+use super::model::Level;
+use serde::Serialize;
+
+/// A check with the level and clause of the expectation it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeveledCheck {
+    pub level: Level,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
+    #[serde(flatten)]
+    pub check: Check,
+}
+
+impl LeveledCheck {
+    pub fn failed(&self) -> bool {
+        matches!(self.check.status, CheckStatus::Failed { .. })
+    }
+}
+
+/// A step that failed, errored, or left checks unmade (secrets already masked).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    /// `step 2 `token` at scenarios/token/x.yaml:12:5`.
+    pub place: String,
+    /// ` (attempt 3 of 3)` for retried steps, else empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub attempt: String,
+    /// The checks of the last attempt (passed ones included).
+    pub checks: Vec<LeveledCheck>,
+    /// A runner, transport or capture error (the step could not be judged by its checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The level an error counts at: the highest level of the step's expectations.
+    pub level: Level,
+    /// The clause of the step's first expectation, for an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
+    /// The HTTP exchanges of the last attempt, as text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<String>,
+}
+
+impl StepReport {
+    pub fn failed_checks(&self) -> impl Iterator<Item = &LeveledCheck> {
+        self.checks.iter().filter(|c| c.failed())
+    }
+
+    /// The highest level among the failed checks and the error, if anything failed.
+    pub fn failure_level(&self) -> Option<Level> {
+        let checks = self.failed_checks().map(|c| c.level).max();
+        let error = self.error.as_ref().map(|_| self.level);
+        checks.max(error)
+    }
+}
+
+/// A check that could not be made, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotChecked {
+    pub place: String,
+    pub what: String,
+    pub level: Level,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
+    pub reason: String,
+}
+
+/// The checks not made in these steps.
+pub fn not_checked(steps: &[StepReport]) -> Vec<NotChecked> {
+    steps
+        .iter()
+        .flat_map(|s| {
+            s.checks.iter().filter_map(move |c| match &c.check.status {
+                CheckStatus::NotChecked { reason } => Some(NotChecked {
+                    place: s.place.clone(),
+                    what: c.check.what.clone(),
+                    level: c.level,
+                    clause: c.clause.clone(),
+                    reason: reason.clone(),
+                }),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The verdict over a trial's steps: `None` when nothing failed, else the highest level.
+pub fn level(steps: &[StepReport]) -> Option<Level> {
+    steps.iter().filter_map(StepReport::failure_level).max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(level: Level, status: CheckStatus) -> LeveledCheck {
+        LeveledCheck {
+            level,
+            clause: None,
+            check: Check {
+                what: "status".into(),
+                status,
+            },
+        }
+    }
+
+    fn step(checks: Vec<LeveledCheck>, error: Option<&str>) -> StepReport {
+        StepReport {
+            place: "step 1".into(),
+            attempt: String::new(),
+            checks,
+            error: error.map(str::to_string),
+            level: Level::Should,
+            clause: None,
+            exchanges: vec![],
+        }
+    }
+
+    fn failed() -> CheckStatus {
+        CheckStatus::Failed {
+            expected: "400".into(),
+            actual: "401".into(),
+        }
+    }
+
+    #[test]
+    fn the_highest_failed_level_wins() {
+        let steps = vec![
+            step(
+                vec![
+                    check(Level::Profile, failed()),
+                    check(Level::Must, CheckStatus::Passed),
+                ],
+                None,
+            ),
+            step(vec![check(Level::Should, failed())], None),
+        ];
+        assert_eq!(level(&steps), Some(Level::Should));
+        assert_eq!(level(&steps[..1]), Some(Level::Profile));
+        let error = vec![step(vec![], Some("connection refused"))];
+        assert_eq!(level(&error), Some(Level::Should));
+    }
+
+    #[test]
+    fn not_checked_is_no_failure() {
+        let steps = vec![step(
+            vec![check(
+                Level::Must,
+                CheckStatus::NotChecked {
+                    reason: "no key".into(),
+                },
+            )],
+            None,
+        )];
+        assert_eq!(level(&steps), None);
+        let n = not_checked(&steps);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].reason, "no key");
+        assert_eq!(n[0].level, Level::Must);
+    }
+}
