@@ -16,7 +16,9 @@
 //! `skipping: …` and pass. Where they are found:
 //! - `AUTHPROOF_FASTMCP_VENV`: the FastMCP virtualenv (default `/opt/authproof-peers/fastmcp-venv`);
 //! - `AUTHPROOF_NODE`: the Node.js binary (default `node` on the PATH); the SDK itself is
-//!   in `tests/targets/ts-sdk/node_modules` (`npm ci` there).
+//!   in `tests/targets/ts-sdk/node_modules` (`npm ci` there);
+//! - `AUTHPROOF_THIRD_PARTY_REPORTS`: a folder to keep each run's JSON report in
+//!   (`NAME.json`), for updating the lists.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -365,6 +367,41 @@ fn summary(name: &str, trials: &[Trial], expected: &Expected) -> String {
     )
 }
 
+/// Per area: passed, violations by level, suite bugs, skipped (a small table for the log).
+fn area_matrix(trials: &[Trial], expected: &Expected) -> String {
+    let level: BTreeMap<&str, &str> = expected
+        .violations
+        .iter()
+        .map(|v| (v.trial.as_str(), v.level.as_str()))
+        .collect();
+    // area -> [passed, must, should, profile, suite bug, unlisted failure, skipped]
+    let mut rows: BTreeMap<&str, [usize; 7]> = BTreeMap::new();
+    for t in trials {
+        let area = t.name.split("::").next().unwrap_or("");
+        let col = match (t.status.as_str(), level.get(t.name.as_str())) {
+            ("passed", _) => 0,
+            ("failed", Some(&"must")) => 1,
+            ("failed", Some(&"should")) => 2,
+            ("failed", Some(_)) => 3,
+            ("failed", None) if expected.trials().any(|n| n == t.name) => 4,
+            ("failed", None) => 5,
+            _ => 6,
+        };
+        rows.entry(area).or_default()[col] += 1;
+    }
+    let mut out = format!(
+        "  {:<14}{:>7}{:>6}{:>8}{:>9}{:>11}{:>10}{:>9}",
+        "area", "passed", "must", "should", "profile", "suite bug", "unlisted", "skipped"
+    );
+    for (area, c) in rows {
+        out.push_str(&format!(
+            "\n  {area:<14}{:>7}{:>6}{:>8}{:>9}{:>11}{:>10}{:>9}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        ));
+    }
+    out
+}
+
 /// The most common reasons trials were skipped, for the log.
 fn skip_reasons(trials: &[Trial]) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -487,7 +524,15 @@ fn run_target(spec: TargetSpec) {
     let trials = parse_report(&json).unwrap_or_else(|e| panic!("{e}"));
     assert!(!trials.is_empty(), "the report lists no trials");
     println!("{}", summary(spec.name, &trials, &expected));
+    println!("{}", area_matrix(&trials, &expected));
     println!("skipped, by reason:\n{}", skip_reasons(&trials));
+    if let Some(dir) = std::env::var_os("AUTHPROOF_THIRD_PARTY_REPORTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let keep = dir.join(format!("{}.json", spec.name));
+        std::fs::copy(&report, &keep).unwrap_or_else(|e| panic!("{}: {e}", keep.display()));
+        println!("report kept at {}", keep.display());
+    }
 
     let d = compare(&trials, &expected);
     if !d.is_empty() {
@@ -656,6 +701,15 @@ suite_bugs:
         assert_eq!(compare(&run, &e), Differences::default());
         let s = summary("t", &run, &e);
         assert!(s.contains("4 of 5 trials applied (80%)"), "{s}");
+        let m = area_matrix(&run, &e);
+        let row = |area: &str| {
+            m.lines()
+                .find(|l| l.split_whitespace().next() == Some(area))
+                .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(row("dcr").as_deref(), Some("1 0 0 0 1 0 0"), "{m}");
+        assert_eq!(row("token").as_deref(), Some("0 1 0 0 0 0 0"), "{m}");
+        assert_eq!(row("cimd").as_deref(), Some("0 0 0 0 0 0 1"), "{m}");
         assert!(
             s.contains("must 2, should 0, profile 0; 1 known suite bugs"),
             "{s}"
