@@ -230,10 +230,9 @@ async fn rmcp_client_full_flow_through_the_proxy() {
 
     // Automatic refresh: the proxy's clock passes the access-token lifetime and rmcp's stored
     // token is marked as received that long ago; the next call refreshes on its own.
-    env.expire_access_tokens();
+    let advanced = env.expire_access_tokens().as_secs();
     let mut stored = store.load().await.expect("load").expect("credentials");
-    let lifetime = peers::ACCESS_TTL.as_secs() + 1;
-    stored.token_received_at = stored.token_received_at.map(|t| t.saturating_sub(lifetime));
+    stored.token_received_at = stored.token_received_at.map(|t| t.saturating_sub(advanced));
     store.save(stored).await.expect("save");
     let r = client
         .call_tool(call("expired"))

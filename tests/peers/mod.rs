@@ -11,7 +11,9 @@
 //!   until the redirect to `redirect_uri`; the answer is `{"redirect": URL}` (the client
 //!   redirect with `code`, `state` and `iss`) or `{"error": TEXT}`.
 //! - `{"expire": true}`: the proxy's clock moves past the access-token lifetime, so the
-//!   access tokens issued so far are expired; the answer is `{"expired": true}`.
+//!   access tokens issued so far are expired; the answer is
+//!   `{"expired": true, "advanced_secs": N}` (a peer whose SDK decides expiry by its own
+//!   clock moves that clock by N).
 //!
 //! The script ends with `{"result": {...}}` and exit status 0.
 #![allow(dead_code)]
@@ -119,9 +121,11 @@ impl PeerEnv {
             .expect("browser leg")
     }
 
-    /// Move the shared clock past the access-token lifetime.
-    pub fn expire_access_tokens(&self) {
-        self.clock.advance(ACCESS_TTL + Duration::from_secs(1));
+    /// Move the shared clock past the access-token lifetime; returns by how much.
+    pub fn expire_access_tokens(&self) -> Duration {
+        let by = ACCESS_TTL + Duration::from_secs(1);
+        self.clock.advance(by);
+        by
     }
 
     pub async fn stop(self) {
@@ -209,12 +213,15 @@ pub fn python_peer() -> Result<PathBuf, String> {
     let python = peers_dir().join("python/.venv/bin/python");
     if !python.exists() {
         return Err(format!(
-            "the Python peer venv is missing at {} (run .ci/install.d/20-peers.sh)",
+            "the Python peer venv (mcp) is not installed at {} (run .ci/install.d/20-peers.sh)",
             python.display()
         ));
     }
     let has_mcp = Command::new(&python)
-        .args(["-c", "import mcp.client.auth, mcp.server.fastmcp"])
+        .args([
+            "-c",
+            "import mcp.client.auth, mcp.server.mcpserver, httpx2, uvicorn",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -323,8 +330,8 @@ pub async fn run_peer(env: &PeerEnv, mut cmd: Command, name: &str) -> Value {
                 json!({ "error": format!("the browser leg did not reach the client:\n{out}") })
             }
         } else if message["expire"] == true {
-            env.expire_access_tokens();
-            json!({ "expired": true })
+            let by = env.expire_access_tokens();
+            json!({ "expired": true, "advanced_secs": by.as_secs() })
         } else if let Some(r) = message.get("result") {
             result = Some(r.clone());
             continue;
