@@ -31,41 +31,46 @@ async fn python_sdk_client_full_flow_through_the_proxy() {
         .arg(env.mcp_url())
         .current_dir(&dir);
     let r = run_peer(&env, client, "python-sdk").await;
+    // Assertion messages show the result with its tokens masked.
+    let shown = authproof::client::mask_json(&r);
 
     // Discovery and authorization as the SDK did them.
     let params = &r["authorize_params"];
-    assert_eq!(params["code_challenge_method"], "S256", "{r}");
-    assert_eq!(params["resource"], env.mcp_url().as_str(), "{r}");
-    assert_eq!(params["client_id"], r["client_id"], "{r}");
+    assert_eq!(params["code_challenge_method"], "S256", "{shown}");
+    assert_eq!(params["resource"], env.mcp_url().as_str(), "{shown}");
+    assert_eq!(params["client_id"], r["client_id"], "{shown}");
     assert!(
         params.get("scope").is_none(),
-        "no scope offered, none asked: {r}"
+        "no scope offered, none asked: {shown}"
     );
     // (The SDK stores the requested scope when a token response omits `scope`, so the stored
     // tokens cannot show what the proxy sent; tests/proxy_token.rs and the other peers do.)
     let first = &r["first_tokens"];
-    assert!(first["refresh_token"].is_string(), "{r}");
+    assert!(first["refresh_token"].is_string(), "{shown}");
 
     // MCP through the reverse proxy to the SDK's server, with the verified identity.
-    assert_eq!(r["server_name"], "py-sdk-backend", "{r}");
-    assert_eq!(r["tools"], json!(["add", "identity"]), "{r}");
-    assert_eq!(r["sum"], "42", "{r}");
-    assert_eq!(r["identity"]["subject"], "alice", "{r}");
-    assert_eq!(r["identity"]["client_id"], r["client_id"], "{r}");
+    assert_eq!(r["server_name"], "py-sdk-backend", "{shown}");
+    assert_eq!(r["tools"], json!(["add", "identity"]), "{shown}");
+    assert_eq!(r["sum"], "42", "{shown}");
+    assert_eq!(r["identity"]["subject"], "alice", "{shown}");
+    assert_eq!(r["identity"]["client_id"], r["client_id"], "{shown}");
     assert_eq!(
         r["identity"]["authorization_present"], false,
-        "no token passthrough: {r}"
+        "no token passthrough: {shown}"
     );
 
     // The SDK refreshed by itself: a new, rotated pair, and the call went on.
     let refreshed = &r["refreshed_tokens"];
-    assert_eq!(r["after_expiry"], "3", "{r}");
-    assert_eq!(r["token_saves"], 2, "one exchange and one refresh: {r}");
+    assert_eq!(r["after_expiry"], "3", "{shown}");
+    assert_eq!(r["token_saves"], 2, "one exchange and one refresh: {shown}");
     assert_eq!(
         r["authorizations"], 1,
-        "refreshed, not authorized again: {r}"
+        "refreshed, not authorized again: {shown}"
     );
-    assert_ne!(refreshed["access_token"], first["access_token"], "{r}");
-    assert_ne!(refreshed["refresh_token"], first["refresh_token"], "{r}");
+    assert_ne!(refreshed["access_token"], first["access_token"], "{shown}");
+    assert_ne!(
+        refreshed["refresh_token"], first["refresh_token"],
+        "{shown}"
+    );
     env.stop().await;
 }
