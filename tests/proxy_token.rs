@@ -408,6 +408,22 @@ async fn refresh_rotation_and_reuse() {
     env.stop().await;
 }
 
+/// No scope requested and none offered: the token responses omit `scope` (RFC 6749 §3.3: a
+/// scope is one or more tokens; §5.1 lets the server omit it) instead of sending `""`.
+#[tokio::test]
+async fn no_scope_granted_means_no_scope_member() {
+    let env = start_with("client_secret_basic", |c| c.valid_scopes = Vec::new()).await;
+    let (fc, tokens) = env.with_tokens().await;
+    assert!(tokens.get("scope").is_none(), "{tokens}");
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    let r = fc.refresh(RefreshRequest::default()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refreshed = r.json.clone().expect("json");
+    assert!(refreshed.get("scope").is_none(), "{refreshed}");
+    assert!(refreshed["refresh_token"].is_string(), "{refreshed}");
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn upstream_refresh_failures() {
     let env = start("client_secret_post").await;

@@ -5,8 +5,11 @@
 //! and client responses get 202 with no body; `GET` and `DELETE` get 405 (no server-initiated
 //! stream, no sessions). Methods: `initialize`, `ping`, `tools/list`, `tools/call` with two
 //! tools — `echo` (returns its `text` argument) and `whoami` (returns the verified
-//! [`Principal`]). Unknown methods get JSON-RPC error -32601, unparseable JSON -32700 (HTTP
-//! 400), messages that are not JSON-RPC 2.0 objects -32600 (HTTP 400).
+//! [`Principal`]); `prompts/list`, `resources/list` and `resources/templates/list` (all empty,
+//! so that generic clients that list everything at start-up work) and `logging/setLevel`
+//! (accepts the eight RFC 5424 levels; the endpoint never sends log notifications). Unknown
+//! methods get JSON-RPC error -32601, unparseable JSON -32700 (HTTP 400), messages that are
+//! not JSON-RPC 2.0 objects -32600 (HTTP 400).
 
 use crate::proxy::resource::{MAX_REQUEST_BODY_BYTES, Principal, is_body_limit_error, too_large};
 use axum::body::Body;
@@ -25,6 +28,18 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
+
+/// The levels `logging/setLevel` accepts (MCP logging utility; RFC 5424 severities).
+pub const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
 
 /// What the echo server answers to one message: an HTTP status and, unless 202, a body.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +207,10 @@ pub fn handle_message(principal: &Principal, body: &[u8]) -> Reply {
         "ping" => Ok(json!({})),
         "tools/list" => Ok(json!({ "tools": tools() })),
         "tools/call" => call_tool(principal, &params),
+        "prompts/list" => Ok(json!({ "prompts": [] })),
+        "resources/list" => Ok(json!({ "resources": [] })),
+        "resources/templates/list" => Ok(json!({ "resourceTemplates": [] })),
+        "logging/setLevel" => set_level(&params),
         other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     };
     let body = match outcome {
@@ -215,7 +234,12 @@ fn initialize(params: &Value) -> Value {
         .unwrap_or(PROTOCOL_VERSION);
     json!({
         "protocolVersion": version,
-        "capabilities": { "tools": { "listChanged": false } },
+        "capabilities": {
+            "tools": { "listChanged": false },
+            "prompts": { "listChanged": false },
+            "resources": { "subscribe": false, "listChanged": false },
+            "logging": {},
+        },
         "serverInfo": {
             "name": "authproof-echo",
             "title": "authproof echo MCP endpoint",
@@ -244,6 +268,25 @@ fn tools() -> Value {
             "inputSchema": { "type": "object", "properties": {} },
         },
     ])
+}
+
+/// `logging/setLevel`: a known level gets `{}`; the endpoint emits no log notifications, so
+/// there is nothing to filter.
+fn set_level(params: &Value) -> Result<Value, (i64, String)> {
+    match params.get("level").and_then(Value::as_str) {
+        Some(level) if LOG_LEVELS.contains(&level) => Ok(json!({})),
+        Some(level) => Err((
+            INVALID_PARAMS,
+            format!(
+                "Invalid params: unknown log level {level:?} (one of {})",
+                LOG_LEVELS.join(", ")
+            ),
+        )),
+        None => Err((
+            INVALID_PARAMS,
+            "Invalid params: logging/setLevel needs a string `level`".to_owned(),
+        )),
+    }
 }
 
 fn call_tool(principal: &Principal, params: &Value) -> Result<Value, (i64, String)> {
@@ -371,8 +414,35 @@ mod tests {
     }
 
     #[test]
+    fn empty_lists_and_logging() {
+        let init = call(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#);
+        let caps = &result(&init)["capabilities"];
+        for cap in ["tools", "prompts", "resources", "logging"] {
+            assert!(caps[cap].is_object(), "{cap} advertised: {caps}");
+        }
+        let prompts = call(r#"{"jsonrpc":"2.0","id":2,"method":"prompts/list"}"#);
+        assert_eq!(result(&prompts), &json!({ "prompts": [] }));
+        let resources = call(r#"{"jsonrpc":"2.0","id":3,"method":"resources/list","params":{}}"#);
+        assert_eq!(result(&resources), &json!({ "resources": [] }));
+        let templates = call(r#"{"jsonrpc":"2.0","id":4,"method":"resources/templates/list"}"#);
+        assert_eq!(result(&templates), &json!({ "resourceTemplates": [] }));
+        for level in LOG_LEVELS {
+            let r = call(&format!(
+                r#"{{"jsonrpc":"2.0","id":5,"method":"logging/setLevel","params":{{"level":"{level}"}}}}"#
+            ));
+            assert_eq!(result(&r), &json!({}), "{level}");
+        }
+        let bad = call(
+            r#"{"jsonrpc":"2.0","id":6,"method":"logging/setLevel","params":{"level":"loud"}}"#,
+        );
+        assert_eq!(error_code(&bad), INVALID_PARAMS);
+        let missing = call(r#"{"jsonrpc":"2.0","id":7,"method":"logging/setLevel"}"#);
+        assert_eq!(error_code(&missing), INVALID_PARAMS);
+    }
+
+    #[test]
     fn errors() {
-        let unknown = call(r#"{"jsonrpc":"2.0","id":1,"method":"resources/list"}"#);
+        let unknown = call(r#"{"jsonrpc":"2.0","id":1,"method":"resources/read"}"#);
         assert_eq!(unknown.status, StatusCode::OK);
         assert_eq!(error_code(&unknown), METHOD_NOT_FOUND);
         assert_eq!(unknown.body.as_ref().unwrap()["id"], 1);

@@ -44,8 +44,15 @@ pub struct TokenResponse {
     /// The proxy's refresh token, when the client may refresh.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-    /// Granted scopes.
-    pub scope: String,
+    /// Granted scopes; absent when none were granted (RFC 6749 §3.3 defines a scope as one or
+    /// more tokens, so an empty string is not a scope; §5.1 lets the server omit it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The `scope` member of a token response for the granted `scopes`: `None` when empty.
+pub(crate) fn granted_scope(scopes: &[String]) -> Option<String> {
+    (!scopes.is_empty()).then(|| scopes.join(" "))
 }
 
 /// The handler.
@@ -423,7 +430,7 @@ async fn issue_first(
             token_type: "Bearer",
             expires_in: ttl.as_secs(),
             refresh_token,
-            scope: scopes.join(" "),
+            scope: granted_scope(scopes),
         }),
         Err(e) => {
             if let Some(fid) = fid {

@@ -24,7 +24,8 @@ use crate::proxy::params::Params;
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{ClientRecord, Grant, RefreshFamily};
 use crate::proxy::token::{
-    TokenResponse, access_ttl, issue_access, revoke_family, sign_refresh, token_error, unavailable,
+    TokenResponse, access_ttl, granted_scope, issue_access, revoke_family, sign_refresh,
+    token_error, unavailable,
 };
 use crate::proxy::tokens::TokenUse;
 use std::sync::Arc;
@@ -238,7 +239,7 @@ impl Job {
             token_type: "Bearer",
             expires_in: ttl.as_secs(),
             refresh_token: Some(refresh.token),
-            scope: self.scopes.join(" "),
+            scope: granted_scope(&self.scopes),
         })
     }
 }

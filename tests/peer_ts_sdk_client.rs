@@ -1,0 +1,85 @@
+//! The MCP TypeScript SDK client (`@modelcontextprotocol/sdk`, pinned in
+//! tests/peers/node/package.json) against the proxy: discovery from the 401, DCR, PKCE, the
+//! browser leg (played by authproof's flow client: consent approved, the mock IdP's default
+//! user), the code exchange, `initialize`, `tools/list` and `tools/call` through the reverse
+//! proxy to the SDK's own MCP server, and a refresh that the SDK drives after the proxy's
+//! clock has expired its access token. Skips with a message when node or the SDK is missing.
+//!
+//! Not covered: the SDK's client ID metadata document path. The SDK only accepts an https
+//! `clientMetadataUrl`, and the proxy only fetches https documents from hosts it trusts.
+
+mod peers;
+
+use peers::{Background, NodePeers, PeerEnv, run_peer, skipping};
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ts_sdk_client_full_flow_through_the_proxy() {
+    let node = match NodePeers::find() {
+        Ok(n) => n,
+        Err(why) => return skipping("MCP TypeScript SDK client", &why),
+    };
+    let mut server = Command::new(&node.node);
+    server.arg("mcp-server.mjs").current_dir(&node.dir);
+    let backend = Background::start(server);
+    let env = PeerEnv::start(Some(&backend.url)).await;
+
+    let mut client = Command::new(&node.node);
+    client
+        .arg("sdk-client.mjs")
+        .arg(env.mcp_url())
+        .current_dir(&node.dir);
+    let peer = format!("ts-sdk {}", node.version("@modelcontextprotocol/sdk"));
+    let r = run_peer(&env, client, &peer).await;
+    // Assertion messages show the result with its tokens masked.
+    let shown = authproof::client::mask_json(&r);
+
+    // Discovery and authorization as the SDK did them.
+    let params = &r["authorize_params"];
+    assert_eq!(params["code_challenge_method"], "S256", "{shown}");
+    assert_eq!(params["resource"], env.mcp_url().as_str(), "{shown}");
+    assert_eq!(params["client_id"], r["client_id"], "{shown}");
+    assert!(
+        params.get("scope").is_none(),
+        "no scope offered, none asked: {shown}"
+    );
+    let first = &r["first_tokens"];
+    assert_eq!(
+        first["token_type"]
+            .as_str()
+            .map(str::to_lowercase)
+            .as_deref(),
+        Some("bearer")
+    );
+    assert!(
+        first.get("scope").is_none(),
+        "no empty scope in the token response: {shown}"
+    );
+    assert!(first["refresh_token"].is_string(), "{shown}");
+
+    // MCP through the reverse proxy to the SDK's server, with the verified identity.
+    assert_eq!(r["server_name"], "ts-sdk-backend", "{shown}");
+    assert_eq!(
+        r["tools"],
+        serde_json::json!(["add", "identity"]),
+        "{shown}"
+    );
+    assert_eq!(r["sum"], "42", "{shown}");
+    assert_eq!(r["identity"]["subject"], "alice", "{shown}");
+    assert_eq!(r["identity"]["client_id"], r["client_id"], "{shown}");
+    assert_eq!(
+        r["identity"]["authorization_present"], false,
+        "no token passthrough: {shown}"
+    );
+
+    // The SDK refreshed on the 401 after expiry: a new, rotated pair, and the call went on.
+    let refreshed = &r["refreshed_tokens"];
+    assert_eq!(r["after_expiry"], "3", "{shown}");
+    assert_eq!(r["token_saves"], 2, "one exchange and one refresh: {shown}");
+    assert_ne!(refreshed["access_token"], first["access_token"], "{shown}");
+    assert_ne!(
+        refreshed["refresh_token"], first["refresh_token"],
+        "{shown}"
+    );
+    env.stop().await;
+}
