@@ -214,7 +214,14 @@ fn idp_label(st: &ProxyState) -> String {
     let host = [&up.authorization_endpoint, &up.config_url]
         .into_iter()
         .flatten()
-        .find_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string));
+        .find_map(|u| {
+            let u = url::Url::parse(u).ok()?;
+            let host = u.host_str()?;
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            })
+        });
     let preset = match st.config.provider {
         ProviderKind::Oauth | ProviderKind::Oidc => None,
         ProviderKind::Workos | ProviderKind::Authkit => Some("WorkOS"),

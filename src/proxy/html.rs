@@ -88,7 +88,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str, code: Option<&
 /// stack, and long identifiers (client IDs, redirect URIs) wrap instead of overflowing.
 const STYLE: &str = "*{box-sizing:border-box}\
 body{font-family:system-ui,sans-serif;background:#f5f5f7;color:#1d1d1f;margin:0;padding:3rem 1rem;line-height:1.45}\
-main{max-width:34rem;margin:0 auto;background:#fff;padding:2rem;border-radius:12px;box-shadow:0 1px 4px #0002}\
+main{max-width:34rem;margin:0 auto;overflow-wrap:anywhere;background:#fff;padding:2rem;border-radius:12px;box-shadow:0 1px 4px #0002}\
 h1{font-size:1.4rem;margin-top:0}code{overflow-wrap:anywhere}\
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.4rem 1rem}\
 dt{font-weight:600}dd{margin:0;min-width:0;overflow-wrap:anywhere}small{color:#555}\
