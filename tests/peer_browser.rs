@@ -220,7 +220,7 @@ async fn start(tweak: impl FnOnce(&mut ProxyConfig)) -> Env {
     start_at(None, tweak).await
 }
 
-/// Starts everything; `listener` (with its public base URL) serves the proxy elsewhere (https).
+/// Starts everything; `base_url` is the proxy's public URL when it is served elsewhere (https).
 async fn start_at(base_url: Option<String>, tweak: impl FnOnce(&mut ProxyConfig)) -> Env {
     let clock = Clock::system();
     let idp = MockIdp::builder()
@@ -229,8 +229,10 @@ async fn start_at(base_url: Option<String>, tweak: impl FnOnce(&mut ProxyConfig)
         .spawn()
         .await
         .expect("mock idp");
-    let mut c = ProxyConfig::default();
-    c.base_url = base_url;
+    let mut c = ProxyConfig {
+        base_url,
+        ..ProxyConfig::default()
+    };
     c.upstream.config_url = Some(idp.discovery_url());
     c.upstream.client_id = "upstream-app".into();
     c.upstream.client_secret = Some(Secret::new("s3cret"));
