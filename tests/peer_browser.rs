@@ -179,14 +179,33 @@ struct App {
 
 impl App {
     async fn start() -> App {
-        use axum::extract::{Query, State};
+        use axum::extract::{OriginalUri, Query, State};
         use axum::response::Html;
         type Hits = Arc<Mutex<Vec<Value>>>;
         let hits: Hits = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://127.0.0.1:{}", addr.port());
         let router = axum::Router::new()
             .route(
                 "/favicon.ico",
                 axum::routing::get(|| async { axum::http::StatusCode::NOT_FOUND }),
+            )
+            // Client ID metadata documents: any path under /clients/ is a client whose ID is
+            // the document's URL and whose redirect URI is /cimd-cb.
+            .route(
+                "/clients/{*rest}",
+                axum::routing::get(move |OriginalUri(uri): OriginalUri| {
+                    let base = base.clone();
+                    async move {
+                        axum::Json(json!({
+                            "client_id": format!("{base}{}", uri.path()),
+                            "client_name": "Metadata Document Client",
+                            "redirect_uris": [format!("{base}/cimd-cb")],
+                            "token_endpoint_auth_method": "none",
+                        }))
+                    }
+                }),
             )
             .route(
                 "/{*path}",
@@ -198,8 +217,6 @@ impl App {
                 ),
             )
             .with_state(hits.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
         App { addr, hits }
     }
@@ -671,10 +688,16 @@ async fn on_https_the_cookies_are_host_prefixed_and_secure() {
     .await;
 }
 
+/// The viewport and page widths, the card's edges and the right edge of the widest value.
+const MEASURE: &str = "const r = document.querySelector('main').getBoundingClientRect();\
+    const codes = [...document.querySelectorAll('code, dd')].map(e => e.getBoundingClientRect().right);\
+    return { vw: document.documentElement.clientWidth, sw: document.documentElement.scrollWidth,\
+             left: r.left, right: r.right, widest: Math.max(...codes) };";
+
 #[tokio::test]
 async fn at_phone_width_nothing_overflows_and_long_ids_wrap() {
     case("phone-390", 390, false, |b| async move {
-        let env = start(|_| {}).await;
+        let env = start(|c| c.cimd_allow_http_loopback = true).await;
         // A long unbroken name and a long redirect URI path, as real clients send them.
         let long_path = format!("/oauth/callback/{}", "x".repeat(120));
         let redirect = env.app.redirect_uri(&long_path);
@@ -682,16 +705,7 @@ async fn at_phone_width_nothing_overflows_and_long_ids_wrap() {
         let (_fc, url) = env.client(&name, &redirect).await?;
         b.goto(&url).await?;
         wait_text(&b, "Authorize access").await?;
-        let m = b
-            .execute(
-                "const r = document.querySelector('main').getBoundingClientRect();\
-                 const codes = [...document.querySelectorAll('code, dd')].map(e => e.getBoundingClientRect().right);\
-                 return { vw: document.documentElement.clientWidth,\
-                          sw: document.documentElement.scrollWidth,\
-                          left: r.left, right: r.right, widest: Math.max(...codes) };",
-                vec![],
-            )
-            .await?;
+        let m = b.execute(MEASURE, vec![]).await?;
         let f = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
         let (vw, sw) = (f("vw"), f("sw"));
         anyhow::ensure!(vw <= 400.0, "the window is phone-sized: {m}");
@@ -699,6 +713,25 @@ async fn at_phone_width_nothing_overflows_and_long_ids_wrap() {
         anyhow::ensure!(f("left") >= 8.0 && vw - f("right") >= 8.0, "keeps a margin: {m}");
         anyhow::ensure!(f("widest") <= f("right"), "long identifiers wrap inside the card: {m}");
         snap(&b, "phone-390.consent").await;
+        // A client ID metadata document client: its ID is a long URL.
+        let fc = FlowClient::new(&env.proxy.url())?;
+        fc.discover().await?;
+        let client_id = env
+            .app
+            .redirect_uri(&format!("/clients/{}/client.json", "segment-".repeat(16)));
+        let url = fc.authorization_url(&AuthorizeRequest {
+            client_id: Param::Value(client_id.clone()),
+            redirect_uri: Param::Value(env.app.redirect_uri("/cimd-cb")),
+            ..Default::default()
+        })?;
+        b.goto(url.as_str()).await?;
+        let page = wait_text(&b, "Authorize access").await?;
+        anyhow::ensure!(page.contains("metadata document"), "{page}");
+        let m = b.execute(MEASURE, vec![]).await?;
+        let f = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+        anyhow::ensure!(f("sw") <= f("vw"), "horizontal overflow (CIMD): {m}");
+        anyhow::ensure!(f("widest") <= f("right"), "the client ID wraps (CIMD): {m}");
+        snap(&b, "phone-390.cimd").await;
         // The IdP's pages at the same width.
         click(&b, "button[value=approve]").await?;
         wait_text(&b, "Sign in").await?;
