@@ -477,6 +477,36 @@ async fn deny_on_the_idp_page_comes_back_as_access_denied() {
 }
 
 #[tokio::test]
+async fn a_remembered_consent_covers_exactly_what_was_shown() {
+    case("remember", 1280, false, |b| async move {
+        let env = start(|c| c.consent = ConsentMode::Remember).await;
+        let redirect = env.app.redirect_uri("/cb");
+        let (fc, _) = env.client("App", &redirect).await?;
+        let open = |scope: &'static str| {
+            fc.authorization_url(&AuthorizeRequest {
+                scope: Param::Value(scope.into()),
+                ..Default::default()
+            })
+        };
+        // First time: the page, then the IdP.
+        b.goto(open("openid")?.as_str()).await?;
+        allow_and_sign_in(&b, &redirect).await?;
+        // The same request from the same browser (typed or opened, not cross-site): no page.
+        b.goto(open("openid")?.as_str()).await?;
+        let at = wait_url(&b, &env.idp.url()).await?;
+        anyhow::ensure!(at.as_str().contains("scope=openid"), "{at}");
+        // One more scope: asked again.
+        b.goto(open("openid email")?.as_str()).await?;
+        wait_url(&b, &format!("{}/consent", env.proxy.url())).await?;
+        let page = wait_text(&b, "Allow access").await?;
+        anyhow::ensure!(page.contains("email"), "{page}");
+        env.stop().await;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_double_submit_says_already_submitted() {
     case("double-submit", 1280, false, |b| async move {
         let env = start(|_| {}).await;
