@@ -375,6 +375,9 @@ async fn csrf_mismatch_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "replayed consent");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Already submitted"), "{body}");
+    assert!(!body.contains("mismatch"), "{body}");
     // Wrong content type and unknown action.
     let r = http
         .post(&url)
@@ -510,6 +513,80 @@ async fn remember_mode_skips_consent_for_the_same_browser_only() {
         .await
         .unwrap();
     assert!(out.consent_page.is_some());
+    env.stop().await;
+}
+
+/// Issue 12: a remembered consent covers exactly what the page showed. The same request is
+/// not asked again; one more scope or another redirect URI is.
+#[tokio::test]
+async fn remembered_consent_covers_exactly_what_was_shown() {
+    let env = start_with("client_secret_basic", |c| c.consent = ConsentMode::Remember).await;
+    let fc = env.registered().await;
+    let first = fc
+        .authorize(AuthorizeRequest {
+            scope: Param::Value("openid".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        first.consent_page.is_some() && first.code.is_some(),
+        "{first}"
+    );
+    let cookie = fc
+        .cookies_for(&format!("{}/consent", env.proxy.url()))
+        .unwrap();
+    let client_id = fc.memory().client_id.unwrap();
+    let http = http();
+    // Asks /authorize, then opens the consent step as the same browser would.
+    let consent_status = |scope: &'static str, redirect: &'static str| {
+        let (http, cookie, client_id) = (http.clone(), cookie.clone(), client_id.clone());
+        let base = env.proxy.url();
+        async move {
+            let verifier = authproof::oauth::pkce::new_verifier();
+            let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+            url.query_pairs_mut()
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &client_id)
+                .append_pair("redirect_uri", redirect)
+                .append_pair("scope", scope)
+                .append_pair(
+                    "code_challenge",
+                    &authproof::oauth::pkce::challenge_s256(&verifier),
+                )
+                .append_pair("code_challenge_method", "S256");
+            let r = http.get(url.as_str()).send().await.unwrap();
+            assert_eq!(r.status(), 302, "{scope} {redirect}");
+            let consent = r.headers()["location"].to_str().unwrap().to_string();
+            http.get(&consent)
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "none")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        consent_status("openid", REDIRECT).await,
+        302,
+        "same request"
+    );
+    assert_eq!(
+        consent_status("openid email", REDIRECT).await,
+        200,
+        "wider scopes ask again"
+    );
+    assert_eq!(
+        consent_status("email", REDIRECT).await,
+        200,
+        "other scopes ask again"
+    );
+    assert_eq!(
+        consent_status("openid", "http://localhost:4567/cb").await,
+        200,
+        "another (loopback) port of the redirect URI asks again"
+    );
     env.stop().await;
 }
 

@@ -147,6 +147,15 @@ fn query_param(url: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// An authorization request as sent: the URL and what the later steps need from it.
+struct PreparedAuthorization {
+    url: Url,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    verifier: Option<String>,
+}
+
 fn same_endpoint(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
@@ -159,14 +168,11 @@ fn is_redirect(status: u16) -> bool {
 }
 
 impl FlowClient {
-    /// Builds the authorization URL, then follows the chain: proxy `/authorize` → consent
-    /// page (answered as `request.consent` says) → upstream IdP (with `login_hint`) → proxy
-    /// callback → the client's redirect URI (not fetched). Remembers client id, redirect URI,
-    /// state, verifier, code and `iss` for the next steps.
-    pub async fn authorize(
+    /// The authorization URL for `request` (PKCE, state and the remembered values filled in).
+    fn prepare_authorization(
         &self,
-        request: AuthorizeRequest,
-    ) -> Result<AuthorizeOutcome, ClientError> {
+        request: &AuthorizeRequest,
+    ) -> Result<PreparedAuthorization, ClientError> {
         let m = self.memory();
         let endpoint = request
             .endpoint
@@ -231,6 +237,51 @@ impl FlowClient {
         if url.query() == Some("") {
             url.set_query(None);
         }
+        Ok(PreparedAuthorization {
+            url,
+            client_id,
+            redirect_uri,
+            state,
+            verifier,
+        })
+    }
+
+    /// The authorization URL [`FlowClient::authorize`] would open, for a real browser to
+    /// follow instead. Remembers client id, redirect URI, state and PKCE verifier, so that
+    /// once the browser reaches the redirect URI, setting the code in the memory is all
+    /// [`FlowClient::token_code`] needs.
+    pub fn authorization_url(&self, request: &AuthorizeRequest) -> Result<Url, ClientError> {
+        let p = self.prepare_authorization(request)?;
+        self.update_memory(|mem| {
+            if p.client_id.is_some() {
+                mem.client_id = p.client_id.clone();
+            }
+            if p.redirect_uri.is_some() {
+                mem.redirect_uri = p.redirect_uri.clone();
+            }
+            mem.state = p.state.clone();
+            mem.code_verifier = p.verifier.clone();
+            mem.code = None;
+        });
+        Ok(p.url)
+    }
+
+    /// Builds the authorization URL, then follows the chain: proxy `/authorize` → consent
+    /// page (answered as `request.consent` says) → upstream IdP (with `login_hint`) → proxy
+    /// callback → the client's redirect URI (not fetched). Remembers client id, redirect URI,
+    /// state, verifier, code and `iss` for the next steps.
+    pub async fn authorize(
+        &self,
+        request: AuthorizeRequest,
+    ) -> Result<AuthorizeOutcome, ClientError> {
+        let m = self.memory();
+        let PreparedAuthorization {
+            url,
+            client_id,
+            redirect_uri,
+            state,
+            verifier,
+        } = self.prepare_authorization(&request)?;
         let options = FollowOptions {
             stop_at: redirect_uri.clone().or(m.redirect_uri.clone()),
             consent: request.consent,

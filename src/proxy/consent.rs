@@ -11,12 +11,16 @@
 //!   `state`, stores them server-side, sets the browser-binding cookie and redirects upstream.
 //! - Deny: `access_denied` back to the client (with `state` and `iss`).
 //! - `remember`: an approval is stored server-side under a hash of a random per-browser
-//!   cookie, the client and the redirect URI; it is used only when the browser says the
+//!   cookie and exactly what the page showed: the client, the redirect URI, the scopes and
+//!   the resource. A request for anything else (another redirect URI, one more scope, another
+//!   resource) finds no record and is asked again. It is used only when the browser says the
 //!   navigation is not cross-site (`Sec-Fetch-Site: none | same-origin | same-site`).
+//! - A second submission of the same form (a double click, the back button) is answered
+//!   "already submitted": the used CSRF token leaves a tombstone for the transaction's life.
 
 use crate::oauth::{pkce, random_token, sha256_hex};
 use crate::proxy::authorize::{client_or_page, expired_page};
-use crate::proxy::config::ConsentMode;
+use crate::proxy::config::{ConsentMode, ProviderKind};
 use crate::proxy::cookies::{BINDING, BROWSER, CSRF};
 use crate::proxy::html::{client_error_redirect, error_page, escape, page, redirect};
 use crate::proxy::params::{Params, read_form};
@@ -51,8 +55,22 @@ pub async fn consent(State(st): State<Arc<ProxyState>>, req: Request) -> Respons
     }
 }
 
+/// The key a remembered consent is stored under: the browser's secret and everything the
+/// consent page showed (client, redirect URI, scopes in any order, resource), so that a
+/// remembered approval never covers more than the person saw.
 fn remember_key(browser_secret: &str, txn: &Transaction) -> String {
-    sha256_hex(format!("{browser_secret}\n{}\n{}", txn.client_id, txn.redirect_uri).as_bytes())
+    let mut scopes: Vec<&str> = txn.scopes.iter().map(String::as_str).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    // JSON keeps the fields apart whatever characters they hold.
+    let shown = serde_json::json!([
+        browser_secret,
+        txn.client_id,
+        txn.redirect_uri,
+        scopes,
+        txn.resource
+    ]);
+    sha256_hex(shown.to_string().as_bytes())
 }
 
 fn fetch_is_not_cross_site(headers: &HeaderMap) -> bool {
@@ -124,29 +142,32 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response 
 }
 
 fn render(st: &ProxyState, client: &ClientRecord, txn: &Transaction, csrf_token: &str) -> String {
-    let redirect_host = url::Url::parse(&txn.redirect_uri)
-        .ok()
+    let parsed = url::Url::parse(&txn.redirect_uri).ok();
+    let redirect_host = parsed
+        .as_ref()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| txn.redirect_uri.clone());
-    let loopback = url::Url::parse(&txn.redirect_uri)
-        .ok()
+    let loopback = parsed
+        .as_ref()
         .and_then(|u| u.host().map(|h| is_loopback_host(&h)))
         .unwrap_or(false);
     let warn = if loopback {
-        "<p class=\"warn\">The application will receive access on <strong>this computer</strong> \
+        "<p class=\"warn\">The authorization code goes to <strong>this computer</strong> \
          (a local address). Only continue if you just started signing in from an application you trust.</p>"
     } else {
         ""
     };
-    let cimd = if client.cimd {
-        format!(
-            "<dt>Client ID (metadata document)</dt><dd><code>{}</code></dd>",
-            escape(&client.client_id)
+    // The name is whatever the client wrote in its registration (or its metadata document):
+    // say so, and show the identifier it is known by.
+    let (id_label, name_source) = if client.cimd {
+        (
+            "Client ID (metadata document)",
+            "The name comes from the application's metadata document and is not verified.",
         )
     } else {
-        format!(
-            "<dt>Client ID</dt><dd><code>{}</code></dd>",
-            escape(&client.client_id)
+        (
+            "Client ID",
+            "The application chose this name itself when it registered; it is not verified.",
         )
     };
     let scopes = if txn.scopes.is_empty() {
@@ -159,24 +180,77 @@ fn render(st: &ProxyState, client: &ClientRecord, txn: &Transaction, csrf_token:
             .join(" ")
     };
     format!(
-        "<h1>Authorize {name}</h1>\n\
-<p>The application <strong>{name}</strong> wants to access <strong>{resource}</strong> on your behalf. \
-You will sign in with your identity provider next.</p>\n\
-<p>Credentials will be sent to <strong>{host}</strong>.</p>\n{warn}\n\
-<dl><dt>Application</dt><dd>{name}</dd>{cimd}\
-<dt>Redirect URI</dt><dd><code>{redirect}</code></dd><dt>Scopes</dt><dd>{scopes}</dd></dl>\n\
+        "<h1>Authorize access</h1>\n\
+<p>An application calling itself <strong>{name}</strong> <span class=\"unverified\">unverified</span> \
+wants to access <strong>{resource}</strong> on your behalf.</p>\n\
+<p>If you allow it, you will sign in with <strong>{idp}</strong> next, and an authorization code \
+will then be sent to <strong>{host}</strong>.</p>\n{warn}\n\
+<dl><dt>Application name</dt><dd>{name} <span class=\"unverified\">unverified</span>\
+<br><small>{name_source}</small></dd>\
+<dt>{id_label}</dt><dd><code>{client_id}</code></dd>\
+<dt>Redirect URI</dt><dd><code>{redirect}</code></dd><dt>Scopes</dt><dd>{scopes}</dd>\
+<dt>Identity provider</dt><dd>{idp}</dd></dl>\n\
 <form method=\"post\" action=\"{action}\">\n\
 <input type=\"hidden\" name=\"txn_id\" value=\"{txn_id}\">\n\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\n\
 <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\">Allow access</button>\n\
 <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></div>\n</form>",
         name = escape(client.display_name()),
+        client_id = escape(&client.client_id),
         resource = escape(&st.resource),
+        idp = escape(&idp_label(st)),
         host = escape(&redirect_host),
         redirect = escape(&txn.redirect_uri),
         action = escape(&st.url("/consent")),
         txn_id = escape(&txn.txn_id),
         csrf = escape(csrf_token),
+    )
+}
+
+/// How the page names the upstream identity provider: the preset (when there is one) and
+/// the host the person will be sent to sign in.
+fn idp_label(st: &ProxyState) -> String {
+    let up = &st.config.upstream;
+    let host = [&up.authorization_endpoint, &up.config_url]
+        .into_iter()
+        .flatten()
+        .find_map(|u| {
+            let u = url::Url::parse(u).ok()?;
+            let host = u.host_str()?;
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            })
+        });
+    let preset = match st.config.provider {
+        ProviderKind::Oauth | ProviderKind::Oidc => None,
+        ProviderKind::Workos | ProviderKind::Authkit => Some("WorkOS"),
+        ProviderKind::Auth0 => Some("Auth0"),
+        ProviderKind::Google => Some("Google"),
+        ProviderKind::Github => Some("GitHub"),
+        ProviderKind::Azure => Some("Microsoft Entra ID"),
+        ProviderKind::Keycloak => Some("Keycloak"),
+    };
+    match (preset, host) {
+        (Some(p), Some(h)) => format!("{p} ({h})"),
+        (Some(p), None) => p.to_string(),
+        (None, Some(h)) => h,
+        (None, None) => "your identity provider".to_string(),
+    }
+}
+
+/// The key of the tombstone a used CSRF token leaves behind.
+fn used_key(token_hash: &str) -> String {
+    format!("used.{token_hash}")
+}
+
+fn already_submitted() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Already submitted",
+        "This consent form was already submitted, so it cannot be used again. \
+         If signing in did not continue, start again from your application.",
+        Some("access_denied"),
     )
 }
 
@@ -186,6 +260,15 @@ fn unavailable(why: &str) -> Response {
         "Temporarily unavailable",
         &format!("The server cannot handle the request right now ({why}). Please try again."),
         Some("temporarily_unavailable"),
+    )
+}
+
+fn expired_form() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Consent form expired",
+        "This consent form is unknown or has expired. Start again from your application.",
+        Some("access_denied"),
     )
 }
 
@@ -228,19 +311,24 @@ async fn submit(st: &ProxyState, headers: &HeaderMap, params: Params) -> Respons
         }
     };
     // CSRF: the token (single use) must belong to this transaction and to this browser.
-    let csrf = match st
-        .records
-        .take_csrf(&sha256_hex(csrf_token.as_bytes()))
-        .await
-    {
+    let token_hash = sha256_hex(csrf_token.as_bytes());
+    let csrf = match st.records.take_csrf(&token_hash).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return forbidden(
-                "The consent form is unknown, was already submitted, or has expired. Start again from your application.",
-            );
+            return match st.records.get_csrf(&used_key(&token_hash)).await {
+                Ok(Some(_)) => already_submitted(),
+                Ok(None) => expired_form(),
+                Err(e) => unavailable(&e.to_string()),
+            };
         }
         Err(e) => return unavailable(&e.to_string()),
     };
+    // Leave a tombstone so that a second submission is told what happened. Best effort: without
+    // it the page says the form expired, which is still safe.
+    let _ = st
+        .records
+        .put_csrf(&used_key(&token_hash), &csrf, st.transaction_ttl())
+        .await;
     let cookie_ok = st.cookies.get(headers, CSRF).is_some_and(|c| {
         crate::oauth::constant_time_eq(
             sha256_hex(c.as_bytes()).as_bytes(),

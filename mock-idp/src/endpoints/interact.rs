@@ -21,7 +21,10 @@ fn hidden(id: &str) -> String {
 /// The login form: one button per configured user, and a free-text subject.
 pub fn login_page(idp: &Idp, interaction: &str, error: Option<&str>) -> Response {
     let action = html_escape(&format!("{}{}", idp.prefix, idp.paths.login));
-    let mut body = String::new();
+    let mut body = format!(
+        "<p>Sign in to <strong>{}</strong>.</p>",
+        html_escape(&idp.issuer)
+    );
     if let Some(e) = error {
         body.push_str(&format!("<p class=\"error\">{}</p>", html_escape(e)));
     }
@@ -69,15 +72,27 @@ pub fn consent_page(idp: &Idp, interaction: &str) -> Response {
     } else {
         i.request.scope.clone()
     };
+    let redirect_host = url::Url::parse(&i.request.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| i.request.redirect_uri.clone());
     let body = format!(
-        "<p><strong>{}</strong> asks to act as <strong>{}</strong> with scope <code>{}</code>.</p>\
-<form method=\"post\" action=\"{action}\">{}\
+        "<p>Signed in to <strong>{issuer}</strong> as <strong>{sub}</strong>.</p>\
+<p><strong>{name}</strong> asks to act as you with scope <code>{scope}</code>. If you approve, \
+an authorization code is sent to <strong>{host}</strong>.</p>\
+<dl><dt>Client ID</dt><dd><code>{client_id}</code></dd>\
+<dt>Redirect URI</dt><dd><code>{redirect}</code></dd></dl>\
+<form method=\"post\" action=\"{action}\">{hidden}\
 <button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
 <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
-        html_escape(&name),
-        html_escape(i.sub.as_deref().unwrap_or("")),
-        html_escape(&scope),
-        hidden(interaction)
+        issuer = html_escape(&idp.issuer),
+        sub = html_escape(i.sub.as_deref().unwrap_or("")),
+        name = html_escape(&name),
+        scope = html_escape(&scope),
+        host = html_escape(&redirect_host),
+        client_id = html_escape(&i.request.client_id),
+        redirect = html_escape(&i.request.redirect_uri),
+        hidden = hidden(interaction),
     );
     (StatusCode::OK, Html(page("Authorize access", &body))).into_response()
 }
