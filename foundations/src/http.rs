@@ -412,12 +412,14 @@ where
     let unread = leftover.lock().take();
     let (mut parts, body) = response.into_parts();
     if let Some(rest) = unread {
-        // Let a client that writes its whole body first finish, so it can read the answer;
-        // the connection cannot be reused after an unread body.
-        drain(rest, limits.drain, deadline).await;
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // Let a client that writes its whole body first finish, so it can read the answer.
+        // A body drained to its end leaves the connection reusable; one beyond the bound
+        // (or too slow) closes it after the answer.
+        if !drain(rest, limits.drain, deadline).await {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
     Response::from_parts(
         parts,
