@@ -1,0 +1,391 @@
+//! The proxy's abuse bounds, each reached for real over loopback: rate limits (429 with
+//! `Retry-After`), per-address and total caps (429, 503), provisional registrations that
+//! expire unless a token exchange makes them durable, `Host` and `Origin` checks, a 413 that a
+//! client writing its whole body first can still read, and the connection timeouts.
+//!
+//! Distinct client addresses are distinct loopback source addresses (127.0.0.2, 127.0.0.3…).
+
+mod proxy_common;
+
+use authproof::proxy::config::{HumanDuration, Rate, RateLimits, RateTable};
+use proxy_common::*;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An HTTP client whose requests come from `source` (a loopback address).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(source.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn register(http: &reqwest::Client, env: &Env) -> reqwest::Response {
+    http.post(format!("{}/register", env.proxy.url()))
+        .json(&json!({"redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(r: &reqwest::Response) -> u64 {
+    r.headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("seconds")
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_per_address() {
+    let env = start_with("client_secret_basic", |c| {
+        c.rate_limits = RateLimits::On(RateTable {
+            register: Rate::new(1, 2),
+            authorize: Rate::new(1, 1),
+            ..RateTable::default()
+        });
+    })
+    .await;
+    let a = client_from("127.0.0.2");
+    for _ in 0..2 {
+        assert_eq!(register(&a, &env).await.status(), 201);
+    }
+    let r = register(&a, &env).await;
+    assert_eq!(r.status(), 429);
+    assert!(retry_after(&r) >= 1);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("retry after")
+    );
+    // Another address is not affected.
+    assert_eq!(
+        register(&client_from("127.0.0.3"), &env).await.status(),
+        201
+    );
+    // A browser-facing endpoint answers with a page.
+    let url = format!("{}/authorize?client_id=x", env.proxy.url());
+    assert_eq!(a.get(&url).send().await.unwrap().status(), 400);
+    let r = a.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(retry_after(&r) >= 1);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn caps_are_per_address_first_then_in_total() {
+    let env = start_with("client_secret_basic", |c| {
+        c.caps.per_address_registrations = 2;
+        c.caps.provisional_registrations = 3;
+    })
+    .await;
+    let a = client_from("127.0.0.4");
+    assert_eq!(register(&a, &env).await.status(), 201);
+    assert_eq!(register(&a, &env).await.status(), 201);
+    // The abuser reaches its own cap: 429, and the others still get in.
+    let r = register(&a, &env).await;
+    assert_eq!(r.status(), 429);
+    assert!(retry_after(&r) >= 1);
+    let b = client_from("127.0.0.5");
+    assert_eq!(register(&b, &env).await.status(), 201);
+    // The instance's total is reached: 503 with Retry-After for everyone…
+    let r = register(&client_from("127.0.0.6"), &env).await;
+    assert_eq!(r.status(), 503);
+    let wait = retry_after(&r);
+    assert!(wait > 60 && wait <= 3600 + 60, "retry after {wait}s");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // …until the provisional registrations have expired.
+    env.clock.advance(Duration::from_secs(3600 + 120));
+    assert_eq!(
+        register(&client_from("127.0.0.6"), &env).await.status(),
+        201
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn pending_authorizations_are_capped_per_address() {
+    let env = start_with("client_secret_basic", |c| {
+        c.caps.per_address_authorizations = 2;
+    })
+    .await;
+    let fc = env.registered().await;
+    let a = client_from("127.0.0.7");
+    for i in 0..2 {
+        let (url, _) = authorize_url(&env, &fc, &format!("s{i}"));
+        let r = a.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 302, "authorization {i} goes to consent");
+    }
+    let (url, _) = authorize_url(&env, &fc, "s3");
+    let r = a.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(retry_after(&r) >= 1);
+    let (url, _) = authorize_url(&env, &fc, "s4");
+    assert_eq!(
+        client_from("127.0.0.8")
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        302
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_durable() {
+    let env = start_with("client_secret_basic", |c| {
+        c.consent = authproof::proxy::config::ConsentMode::Off;
+        c.registration_provisional_ttl = HumanDuration::secs(600);
+    })
+    .await;
+    let records = &env.proxy.state().records;
+    let unused = register(&http(), &env).await.json::<Value>().await.unwrap();
+    let unused_id = unused["client_id"].as_str().unwrap().to_string();
+    let stored = records.get_client(&unused_id).await.unwrap().unwrap();
+    assert!(stored.provisional);
+    let (fc, _) = env.with_tokens().await;
+    let used_id = fc.memory().client_id.clone().unwrap();
+    let used = records.get_client(&used_id).await.unwrap().unwrap();
+    assert!(!used.provisional, "the token exchange made it durable");
+    env.clock.advance(Duration::from_secs(601));
+    assert!(
+        records.get_client(&unused_id).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        records.get_client(&used_id).await.unwrap().is_some(),
+        "durable"
+    );
+    let r = http()
+        .get(format!(
+            "{}/authorize?client_id={unused_id}&response_type=code",
+            env.proxy.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "an expired registration is unknown");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn stored_fields_have_size_limits_and_metadata_uris_are_https() {
+    let env = start("client_secret_basic").await;
+    let post = |body: Value| {
+        let url = format!("{}/register", env.proxy.url());
+        async move { http().post(url).json(&body).send().await.unwrap() }
+    };
+    for (key, value) in [
+        (
+            "client_uri",
+            json!(format!("https://a.example/{}", "x".repeat(60_000))),
+        ),
+        ("logo_uri", json!("javascript:alert(1)")),
+        ("tos_uri", json!("http://evil.example/tos")),
+        ("policy_uri", json!("data:text/html,hi")),
+        ("client_name", json!("n".repeat(201))),
+        ("contacts", json!(vec!["a@example.com"; 11])),
+        ("software_id", json!("s".repeat(400))),
+    ] {
+        let mut body = json!({"redirect_uris": [REDIRECT]});
+        body[key] = value;
+        let r = post(body).await;
+        assert_eq!(r.status(), 400, "{key}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client_metadata", "{key}: {v}");
+    }
+    let ok = post(
+        json!({"redirect_uris": [REDIRECT], "logo_uri": "http://127.0.0.1:3000/logo.png",
+        "client_uri": "https://app.example"}),
+    )
+    .await;
+    assert_eq!(ok.status(), 201);
+    // A long state is refused at /authorize, and never stored.
+    let fc = env.registered().await;
+    let (url, _) = authorize_url(&env, &fc, &"s".repeat(3000));
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let to = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(to["error"], "invalid_request");
+    assert!(!to.contains_key("state"));
+    env.stop().await;
+}
+
+/// Raw HTTP/1.1 over TCP: reqwest would set `Host` itself.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn foreign_host_and_origin_are_refused() {
+    let env = start("client_secret_basic").await;
+    let addr = env.proxy.local_addr();
+    let get = |host: &str, path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    let meta = "/.well-known/oauth-authorization-server";
+    let ok = raw(addr, &get(&format!("localhost:{}", addr.port()), meta)).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    // DNS rebinding: the attacker's name resolves to the proxy; the browser sends that name.
+    let rebound = raw(
+        addr,
+        &get(&format!("rebind.attacker.example:{}", addr.port()), meta),
+    )
+    .await;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    assert!(rebound.contains("rebind.attacker.example"), "{rebound}");
+    let mcp = raw(addr, &get("evil.example", "/mcp")).await;
+    assert!(mcp.starts_with("HTTP/1.1 403"), "{mcp}");
+
+    let post_mcp = |origin: Option<&str>| {
+        let url = env.proxy.resource();
+        let mut req = http().post(url).json(&mcp_init());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    // No Origin (a non-browser client): on to the bearer check.
+    assert_eq!(post_mcp(None).await.unwrap().status(), 401);
+    // The proxy's own origin: the same.
+    let own = env.proxy.url();
+    assert_eq!(post_mcp(Some(&own)).await.unwrap().status(), 401);
+    let r = post_mcp(Some("https://evil.example")).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("https://evil.example"),
+        "{v}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn allowed_origins_and_hosts_widen_the_defaults() {
+    let env = start_with("client_secret_basic", |c| {
+        c.allowed_origins = Some(vec!["https://app.example".into()]);
+        c.allowed_hosts = Some(vec!["mcp.internal".into()]);
+    })
+    .await;
+    let addr = env.proxy.local_addr();
+    let r = raw(
+        addr,
+        b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: mcp.internal\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let body = serde_json::to_string(&mcp_init()).unwrap();
+    let req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: mcp.internal\r\nOrigin: https://app.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let r = raw(addr, req.as_bytes()).await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    env.stop().await;
+}
+
+/// A client that writes its whole (oversized) body before reading: it must read the 413.
+async fn write_first(addr: std::net::SocketAddr, host: &str, path: &str) -> String {
+    let body = vec![b'a'; 3 * 1024 * 1024];
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body)
+        .await
+        .expect("the whole body is accepted");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+        .await
+        .expect("an answer")
+        .expect("no reset");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn a_client_that_writes_first_reads_the_413() {
+    let env = start("client_secret_basic").await;
+    let addr = env.proxy.local_addr();
+    for path in ["/token", "/register", "/revoke"] {
+        let answer = write_first(addr, &format!("127.0.0.1:{}", addr.port()), path).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(
+            answer.contains("\"error\":\"invalid_request\""),
+            "{path}: {answer}"
+        );
+    }
+    // The mock IdP serves through the same bounded server.
+    let idp: url::Url = env.idp.url().parse().unwrap();
+    let idp_addr = format!("{}:{}", idp.host_str().unwrap(), idp.port().unwrap());
+    let answer = write_first(idp_addr.parse().unwrap(), &idp_addr, "/token").await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "mock IdP: {answer}");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn slow_and_silent_clients_are_cut_off() {
+    let env = start_with("client_secret_basic", |c| {
+        c.timeouts.header = HumanDuration(Duration::from_millis(500));
+        c.timeouts.body = HumanDuration(Duration::from_millis(500));
+        c.timeouts.idle = HumanDuration(Duration::from_millis(700));
+    })
+    .await;
+    let addr = env.proxy.local_addr();
+    let host = format!("127.0.0.1:{}", addr.port());
+    // Headers that never finish: the connection is closed without an answer.
+    let r = raw(
+        addr,
+        format!("POST /token HTTP/1.1\r\nHost: {host}\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(r, "", "no answer to half a request");
+    // A body that never finishes: the request fails and the connection closes.
+    let r = raw(
+        addr,
+        format!(
+            "POST /token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type="
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(
+        r.is_empty() || r.starts_with("HTTP/1.1 4"),
+        "a trickled body is not served: {r}"
+    );
+    // A silent connection, and a keep-alive connection after its answer, are closed.
+    assert_eq!(raw(addr, b"").await, "");
+    let r = raw(
+        addr,
+        format!("GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: {host}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    env.stop().await;
+}
