@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod html;
 pub mod http;
+pub mod logs;
 pub mod yaml;
 
 pub use clock::Clock;

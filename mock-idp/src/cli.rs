@@ -19,6 +19,9 @@ pub struct Args {
     /// The exact issuer to advertise.
     #[arg(long)]
     pub issuer: Option<String>,
+    /// `text` (coloured only on a terminal) or `json` (one object per line, for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: foundations::logs::LogFormat,
 }
 
 /// The issuer to serve: `--issuer`, else `http://127.0.0.1:PORT` when `--port` is given,
@@ -34,13 +37,7 @@ pub fn effective_issuer(args: &Args, config: &IdpConfig) -> Option<String> {
 /// Load the config, serve until Ctrl-C. Exit 0 on a clean stop, 1 when serving fails,
 /// 2 for a bad config or arguments.
 pub fn run(args: Args) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    foundations::logs::init(args.log_format);
     let config = match &args.config {
         Some(path) => match crate::yaml::from_file::<IdpConfig>(path) {
             Ok(c) => c,

@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Address to listen on (default: the host and port of base_url).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// `text` (coloured only on a terminal) or `json` (one object per line, for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: foundations::logs::LogFormat,
 }
 
 /// Where to listen: `--listen`, else base_url's host and port, else 127.0.0.1:8000.
@@ -92,13 +95,7 @@ async fn stop_signal() {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    foundations::logs::init(args.log_format);
     let mut config = match ProxyConfig::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
