@@ -110,6 +110,7 @@ mod tests {
             config: None,
             port: Some(9000),
             issuer: None,
+            log_format: Default::default(),
         };
         assert_eq!(
             effective_issuer(&a, &c).as_deref(),
@@ -119,12 +120,14 @@ mod tests {
             config: None,
             port: Some(9000),
             issuer: Some("http://x/".into()),
+            log_format: Default::default(),
         };
         assert_eq!(effective_issuer(&a, &c).as_deref(), Some("http://x/"));
         let a = Args {
             config: None,
             port: None,
             issuer: None,
+            log_format: Default::default(),
         };
         assert_eq!(
             effective_issuer(&a, &c).as_deref(),
