@@ -90,8 +90,9 @@ async fn upstream_errors_are_forwarded_to_the_client() {
     let up = until_upstream(&env, &fc, "s-err").await;
     let state = query(&up)["state"].clone();
     let cb = format!(
-        "{}/auth/callback?error=access_denied&error_description=user+said+no&state={state}",
-        env.proxy.url()
+        "{}/auth/callback?error=access_denied&error_description=user+said+no&state={state}&iss={}",
+        env.proxy.url(),
+        env.idp.issuer()
     );
     let out = finish(&fc, &cb).await;
     assert!(out.reached_redirect_uri, "{out}");
@@ -103,8 +104,9 @@ async fn upstream_errors_are_forwarded_to_the_client() {
     let up = until_upstream(&env, &fc, "s-odd").await;
     let state = query(&up)["state"].clone();
     let cb = format!(
-        "{}/auth/callback?error=%3Cscript%3E&state={state}",
-        env.proxy.url()
+        "{}/auth/callback?error=%3Cscript%3E&state={state}&iss={}",
+        env.proxy.url(),
+        env.idp.issuer()
     );
     let out = finish(&fc, &cb).await;
     assert_eq!(out.error.as_deref(), Some("server_error"));
@@ -123,6 +125,20 @@ async fn upstream_errors_are_forwarded_to_the_client() {
         .append_pair("iss", "http://evil.example");
     let out = finish(&fc, u.as_str()).await;
     assert_eq!(out.error.as_deref(), Some("server_error"), "{out}");
+    // The IdP advertises authorization_response_iss_parameter_supported: a response without
+    // iss is refused (RFC 9207 §2.4), and no code is issued.
+    let up = until_upstream(&env, &fc, "s-no-iss").await;
+    let callback = idp_callback(&up).await;
+    let mut u = url::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "iss")
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    let out = finish(&fc, u.as_str()).await;
+    assert_eq!(out.error.as_deref(), Some("server_error"), "{out}");
+    assert!(out.code.is_none(), "{out}");
     env.stop().await;
 }
 

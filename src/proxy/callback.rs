@@ -136,16 +136,27 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
         )
     };
 
-    // RFC 9207 mix-up defence toward the upstream, when it names itself.
-    if let (Some(iss), Ok(endpoints)) = (params.get("iss"), st.upstream.endpoints().await)
-        && let Some(expected) = &endpoints.issuer
-        && iss != expected
-    {
-        tracing::warn!(got = iss, expected = %expected, "upstream iss mismatch");
-        return fail(
-            "server_error",
-            "the identity provider's iss does not match its issuer",
-        );
+    // RFC 9207 mix-up defence toward the upstream: a named issuer must be the IdP's, and an
+    // IdP that advertises `authorization_response_iss_parameter_supported` must name itself
+    // (§2.4: a response without `iss` is rejected then).
+    if let Ok(endpoints) = st.upstream.endpoints().await {
+        match (params.get("iss"), &endpoints.issuer) {
+            (Some(iss), Some(expected)) if iss != expected => {
+                tracing::warn!(got = iss, expected = %expected, "upstream iss mismatch");
+                return fail(
+                    "server_error",
+                    "the identity provider's iss does not match its issuer",
+                );
+            }
+            (None, _) if endpoints.iss_parameter_supported => {
+                tracing::warn!("upstream response without iss, although the IdP advertises it");
+                return fail(
+                    "server_error",
+                    "the identity provider's response carries no iss, although it advertises authorization_response_iss_parameter_supported (RFC 9207)",
+                );
+            }
+            _ => {}
+        }
     }
     if let Some(error) = params.get("error") {
         let code = if KNOWN_ERRORS.contains(&error) {

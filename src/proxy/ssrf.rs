@@ -85,9 +85,13 @@ impl Resolve for PublicOnlyResolver {
                 return Err(format!("{host} has no address").into());
             }
             if let Some(bad) = addrs.iter().find(|a| !is_allowed(a.ip(), allow_loopback)) {
-                return Err(
-                    format!("{host} resolves to a non-public address ({})", bad.ip()).into(),
-                );
+                // The address stays in the operator's log: telling the client would make the
+                // proxy a DNS oracle for internal names.
+                tracing::info!(%host, address = %bad.ip(), "refused a fetch: non-public address");
+                return Err(format!(
+                    "the host {host} is not allowed (it resolves to a non-public address)"
+                )
+                .into());
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)

@@ -74,7 +74,16 @@ impl Backend {
                 "The request path contains a dot segment, a backslash or an encoded separator",
             );
         };
-        let headers = request_headers(&parts.headers, principal);
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let mut headers = request_headers(&parts.headers, principal);
+        if let Some(ip) = peer
+            && let Ok(v) = HeaderValue::from_str(&ip.to_string())
+        {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
         let body = Body::new(Limited::new(body, MAX_REQUEST_BODY_BYTES));
         let http = match self.http.for_url(target.as_str()) {
             Ok(h) => h,
@@ -186,9 +195,21 @@ fn is_hop_by_hop(name: &HeaderName, listed: &[String]) -> bool {
     HOP_BY_HOP.contains(&name.as_str()) || listed.iter().any(|l| l == name.as_str())
 }
 
+/// Forwarding headers a client could forge; the proxy sets `X-Forwarded-For` itself.
+const FORWARDING: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+];
+
 /// The headers sent to the backend: the client's, minus hop-by-hop headers, `Host`,
-/// `Authorization` (no token passthrough) and every incoming `X-Authproof-*` header (no
-/// identity spoofing), plus the verified identity.
+/// `Authorization` (no token passthrough), every incoming `X-Authproof-*` header (no
+/// identity spoofing), forwarding headers the client sent (`Forwarded`, `X-Forwarded-*`,
+/// `X-Real-IP`: the proxy sets `X-Forwarded-For` from the socket) and the proxy's own cookies
+/// (other cookies pass), plus the verified identity.
 pub fn request_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 3);
@@ -197,7 +218,14 @@ pub fn request_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap
             || name == header::HOST
             || name == header::AUTHORIZATION
             || name.as_str().starts_with("x-authproof-")
+            || FORWARDING.contains(&name.as_str())
         {
+            continue;
+        }
+        if name == header::COOKIE {
+            if let Some(kept) = without_own_cookies(value) {
+                out.append(header::COOKIE, kept);
+            }
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -213,6 +241,25 @@ pub fn request_headers(incoming: &HeaderMap, principal: &Principal) -> HeaderMap
         .collect();
     out.insert(SCOPES_HEADER, header_value(scopes.join(" ")));
     out
+}
+
+/// A `Cookie` header without the proxy's own cookies (`authproof-*`, `__Host-authproof-*`);
+/// `None` when nothing is left.
+fn without_own_cookies(value: &HeaderValue) -> Option<HeaderValue> {
+    let text = value.to_str().ok()?;
+    let kept: Vec<&str> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or("");
+            !(name.starts_with("authproof-") || name.starts_with("__Host-authproof-"))
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join("; ")).ok()
 }
 
 /// The backend's headers passed back to the client, minus hop-by-hop headers.
@@ -372,6 +419,33 @@ mod tests {
         assert_eq!(out[SCOPES_HEADER], "openid email");
         assert_eq!(out["mcp-session-id"], "s1");
         assert_eq!(out[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn own_cookies_and_forged_forwarding_headers_stay_behind() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("authproof-binding=abc; app=1; __Host-authproof-csrf=x; b=2"),
+        );
+        h.insert("forwarded", HeaderValue::from_static("for=1.2.3.4"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
+        let out = request_headers(&h, &principal());
+        assert_eq!(out[header::COOKIE], "app=1; b=2");
+        assert!(out.get("forwarded").is_none());
+        assert!(out.get("x-forwarded-for").is_none());
+        assert!(out.get("x-real-ip").is_none());
+        let mut only_own = HeaderMap::new();
+        only_own.insert(
+            header::COOKIE,
+            HeaderValue::from_static("authproof-binding=abc"),
+        );
+        assert!(
+            request_headers(&only_own, &principal())
+                .get(header::COOKIE)
+                .is_none()
+        );
     }
 
     #[test]
