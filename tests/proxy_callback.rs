@@ -2,7 +2,7 @@
 
 mod proxy_common;
 
-use authproof::client::{FollowOptions, RawRequest, TokenCodeRequest};
+use authproof::client::{FlowClient, FollowOptions, RawRequest, TokenCodeRequest};
 use authproof::proxy::config::HumanDuration;
 use proxy_common::*;
 use std::time::Duration;
@@ -111,23 +111,21 @@ async fn upstream_errors_are_forwarded_to_the_client() {
     let out = finish(&fc, &cb).await;
     assert_eq!(out.error.as_deref(), Some("server_error"));
     // An upstream iss that is not the upstream's issuer (mix-up): refused.
-    let up = until_upstream(&env, &fc, "s-iss").await;
-    let callback = idp_callback(&up).await;
-    let mut u = url::Url::parse(&callback).unwrap();
-    let pairs: Vec<(String, String)> = u
-        .query_pairs()
-        .into_owned()
-        .filter(|(k, _)| k != "iss")
-        .collect();
-    u.query_pairs_mut()
-        .clear()
-        .extend_pairs(pairs)
-        .append_pair("iss", "http://evil.example");
-    let out = finish(&fc, u.as_str()).await;
+    let callback = callback_with_iss(&env, &fc, "s-iss", Some("http://evil.example")).await;
+    let out = finish(&fc, &callback).await;
     assert_eq!(out.error.as_deref(), Some("server_error"), "{out}");
     // The IdP advertises authorization_response_iss_parameter_supported: a response without
     // iss is refused (RFC 9207 §2.4), and no code is issued.
-    let up = until_upstream(&env, &fc, "s-no-iss").await;
+    let callback = callback_with_iss(&env, &fc, "s-no-iss", None).await;
+    let out = finish(&fc, &callback).await;
+    assert_eq!(out.error.as_deref(), Some("server_error"), "{out}");
+    assert!(out.code.is_none(), "{out}");
+    env.stop().await;
+}
+
+/// The IdP's callback to the proxy for a new flow, with its `iss` replaced (`None`: removed).
+async fn callback_with_iss(env: &Env, fc: &FlowClient, state: &str, iss: Option<&str>) -> String {
+    let up = until_upstream(env, fc, state).await;
     let callback = idp_callback(&up).await;
     let mut u = url::Url::parse(&callback).unwrap();
     let pairs: Vec<(String, String)> = u
@@ -136,10 +134,10 @@ async fn upstream_errors_are_forwarded_to_the_client() {
         .filter(|(k, _)| k != "iss")
         .collect();
     u.query_pairs_mut().clear().extend_pairs(pairs);
-    let out = finish(&fc, u.as_str()).await;
-    assert_eq!(out.error.as_deref(), Some("server_error"), "{out}");
-    assert!(out.code.is_none(), "{out}");
-    env.stop().await;
+    if let Some(iss) = iss {
+        u.query_pairs_mut().append_pair("iss", iss);
+    }
+    u.to_string()
 }
 
 async fn exchange_fails_with(env: &Env, fault: &str, expected: &str) {
