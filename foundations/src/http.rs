@@ -434,11 +434,22 @@ where
     )
 }
 
+/// What open connections do when the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnShutdown {
+    /// Finish the requests in progress, then close (the proxy).
+    Finish,
+    /// Drop every connection at once, even mid-request (the mock IdP: a scripted delay or a
+    /// hung fault must not hold its shutdown).
+    Drop,
+}
+
 /// Accept connections on `listener` and serve each with `handler` until `shutdown` turns
-/// true; then stop accepting and let open connections finish their requests.
+/// true; then stop accepting and close the open connections as `on_shutdown` says.
 pub async fn serve<H, F>(
     listener: tokio::net::TcpListener,
     limits: ConnLimits,
+    on_shutdown: OnShutdown,
     handler: H,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -464,6 +475,9 @@ pub async fn serve<H, F>(
         }
     }
     drop(listener);
+    if on_shutdown == OnShutdown::Drop {
+        conns.abort_all();
+    }
     while conns.join_next().await.is_some() {}
 }
 

@@ -11,12 +11,11 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use foundations::http::{ConnKill, ConnLimits};
+use foundations::http::{ConnKill, ConnLimits, OnShutdown};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -109,48 +108,30 @@ impl MockIdpBuilder {
     }
 }
 
+/// Serve through the shared bounded server (header, body and idle timeouts; unread bodies
+/// drained so that a client that writes first reads its 413), with faults and the journal
+/// around every request. On shutdown the mock drops its connections at once, even mid-fault.
 async fn serve(
     listener: TcpListener,
     idp: Arc<Idp>,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => spawn_connection(stream, peer, idp.clone(), router.clone(), shutdown.clone()),
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-            _ = shutdown.changed() => break,
-        }
-    }
-}
-
-fn spawn_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    idp: Arc<Idp>,
-    router: Router,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut stop = shutdown.clone();
-    tokio::spawn(async move {
-        let handler = move |req: Request<Body>| {
-            let (idp, router) = (idp.clone(), router.clone());
-            async move {
-                let kill = req.extensions().get::<ConnKill>().cloned();
-                observe::handle(idp, router, req, kill).await
-            }
-        };
-        // Header, body and idle timeouts, and unread bodies drained so that a client that
-        // writes first reads the 413 (the shared server of foundations::http). On shutdown
-        // the mock drops its connections at once, even mid-fault.
-        tokio::select! {
-            _ = foundations::http::serve_connection(stream, peer, ConnLimits::default(), handler, shutdown) => {}
-            _ = stop.changed() => {}
+    let handler = move |req: Request<Body>| {
+        let (idp, router) = (idp.clone(), router.clone());
+        async move {
+            let kill = req.extensions().get::<ConnKill>().cloned();
+            observe::handle(idp, router, req, kill).await
         }
-    });
+    };
+    foundations::http::serve(
+        listener,
+        ConnLimits::default(),
+        OnShutdown::Drop,
+        handler,
+        shutdown,
+    )
+    .await;
 }
 
 async fn sweeper(idp: std::sync::Weak<Idp>, mut shutdown: watch::Receiver<bool>) {

@@ -238,6 +238,7 @@ impl Proxy {
         let task = tokio::spawn(foundations::http::serve(
             listener,
             limits,
+            foundations::http::OnShutdown::Finish,
             foundations::http::router_handler(app),
             rx,
         ));
