@@ -9,7 +9,7 @@
 
 mod peers;
 
-use peers::{Background, PeerEnv, python_peer, run_peer, skipping};
+use peers::{Background, PeerEnv, assert_sdk_authorize_request, python_peer, run_peer, skipping};
 use serde_json::json;
 use std::process::Command;
 
@@ -35,14 +35,7 @@ async fn python_sdk_client_full_flow_through_the_proxy() {
     let shown = authproof::client::mask_json(&r);
 
     // Discovery and authorization as the SDK did them.
-    let params = &r["authorize_params"];
-    assert_eq!(params["code_challenge_method"], "S256", "{shown}");
-    assert_eq!(params["resource"], env.mcp_url().as_str(), "{shown}");
-    assert_eq!(params["client_id"], r["client_id"], "{shown}");
-    assert!(
-        params.get("scope").is_none(),
-        "no scope offered, none asked: {shown}"
-    );
+    assert_sdk_authorize_request(&env, &r, &shown);
     // (The SDK stores the requested scope when a token response omits `scope`, so the stored
     // tokens cannot show what the proxy sent; tests/proxy_token.rs and the other peers do.)
     let first = &r["first_tokens"];

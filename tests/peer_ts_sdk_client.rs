@@ -10,7 +10,7 @@
 
 mod peers;
 
-use peers::{Background, NodePeers, PeerEnv, run_peer, skipping};
+use peers::{Background, NodePeers, PeerEnv, assert_sdk_authorize_request, run_peer, skipping};
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,14 +35,7 @@ async fn ts_sdk_client_full_flow_through_the_proxy() {
     let shown = authproof::client::mask_json(&r);
 
     // Discovery and authorization as the SDK did them.
-    let params = &r["authorize_params"];
-    assert_eq!(params["code_challenge_method"], "S256", "{shown}");
-    assert_eq!(params["resource"], env.mcp_url().as_str(), "{shown}");
-    assert_eq!(params["client_id"], r["client_id"], "{shown}");
-    assert!(
-        params.get("scope").is_none(),
-        "no scope offered, none asked: {shown}"
-    );
+    assert_sdk_authorize_request(&env, &r, &shown);
     let first = &r["first_tokens"];
     assert_eq!(
         first["token_type"]

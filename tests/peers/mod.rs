@@ -347,3 +347,16 @@ pub async fn run_peer(env: &PeerEnv, mut cmd: Command, name: &str) -> Value {
     assert!(status.success(), "{name} failed ({status})");
     result.unwrap_or_else(|| panic!("{name} exited without a result"))
 }
+
+/// What an SDK client's authorization request must carry (from the peer's result `r`): PKCE
+/// S256, the MCP resource, its own client_id, and no scope (none is offered).
+pub fn assert_sdk_authorize_request(env: &PeerEnv, r: &Value, shown: &Value) {
+    let params = &r["authorize_params"];
+    assert_eq!(params["code_challenge_method"], "S256", "{shown}");
+    assert_eq!(params["resource"], env.mcp_url().as_str(), "{shown}");
+    assert_eq!(params["client_id"], r["client_id"], "{shown}");
+    assert!(
+        params.get("scope").is_none(),
+        "no scope offered, none asked: {shown}"
+    );
+}
