@@ -54,7 +54,7 @@ async fn full_flow(method: &str) {
         .proxy
         .state()
         .tokens
-        .verify(&access, authproof::proxy::tokens::TokenUse::Access)
+        .verify(&access, authproof::proxy::jwt::TokenUse::Access)
         .unwrap();
     assert_eq!(claims.aud, env.proxy.resource());
     assert_eq!(claims.iss, env.proxy.issuer());

@@ -193,7 +193,7 @@ async fn oidc_verifies_the_id_token_and_the_access_token() {
         .proxy
         .state()
         .tokens
-        .verify(&at, authproof::proxy::tokens::TokenUse::Access)
+        .verify(&at, authproof::proxy::jwt::TokenUse::Access)
         .unwrap()
         .sub;
     assert_eq!(grant_subject, "alice", "subject from the verified ID token");
@@ -669,7 +669,7 @@ default_user: octocat
         .proxy
         .state()
         .tokens
-        .verify(&at, authproof::proxy::tokens::TokenUse::Access)
+        .verify(&at, authproof::proxy::jwt::TokenUse::Access)
         .unwrap()
         .sub;
     assert!(

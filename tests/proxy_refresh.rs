@@ -5,7 +5,7 @@
 
 mod proxy_common;
 
-use authproof::client::FlowClient;
+use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
 use authproof::mock_idp::config::Rotation;
 use authproof::mock_idp::{self, Clock, IdpConfig, JournalEntry, MockIdp};
 use authproof::oauth::sha256_hex;
@@ -14,7 +14,7 @@ use authproof::proxy::store::{Grant, MemoryStore, RefreshFamily, Store};
 use authproof::proxy::upstream::Upstream;
 use authproof::proxy::{Proxy, SpawnOptions};
 use proxy_common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +100,18 @@ fn family_id(env: &Env, rt: &str) -> String {
 
 async fn family(env: &Env, fid: &str) -> Option<RefreshFamily> {
     env.proxy.state().records.get_family(fid).await.unwrap()
+}
+
+/// The id of the grant behind a proxy access token.
+async fn grant_id_of(env: &Env, access: &str) -> String {
+    let st = env.proxy.state();
+    let jti = st.tokens.verify_ignoring_expiry(access).unwrap().jti;
+    st.records.get_token(&jti).await.unwrap().unwrap().grant_id
+}
+
+async fn grant_exists(env: &Env, grant_id: &str) -> bool {
+    let st = env.proxy.state();
+    st.records.get_grant(grant_id).await.unwrap().is_some()
 }
 
 /// The grant behind a proxy access token.
@@ -831,7 +843,9 @@ async fn revocation_goes_upstream_with_the_upstream_token_and_client_auth() {
         let rt = tokens["refresh_token"].as_str().unwrap().to_string();
         let up = grant_of(&env, &access).await.unwrap().upstream;
         let url = format!("{}/revoke", env.proxy.url());
-        // An access token: its mapping goes, the upstream access token is revoked.
+        let gid = grant_id_of(&env, &access).await;
+        // An access token of a grant with a refresh family: that token alone ends. The grant
+        // and its upstream tokens stay for the family's other tokens.
         env.idp.clear_journal();
         let r = http()
             .post(&url)
@@ -849,16 +863,18 @@ async fn revocation_goes_upstream_with_the_upstream_token_and_client_auth() {
             .jti;
         let st = env.proxy.state();
         assert!(st.records.get_token(&jti).await.unwrap().is_none());
-        let rev = env.journal("/revoke");
-        assert_eq!(rev.len(), 1, "{method}");
-        assert_eq!(rev[0].form["token"], up.access_token);
-        assert_eq!(rev[0].form["token_type_hint"], "access_token");
-        assert_eq!(rev[0].client_auth.as_deref(), Some(method));
-        assert_eq!(rev[0].status, 200);
+        assert_eq!(mcp_status(&fc, &access).await, 401, "the revoked token");
+        assert!(
+            env.journal("/revoke").is_empty(),
+            "{method}: nothing upstream"
+        );
+        assert!(grant_exists(&env, &gid).await, "the grant lives on");
         // A refresh token: family and grant go, the upstream refresh token is revoked.
         let r1 = refresh(&env, &cid, &rt, None).await;
         assert_eq!(r1.status, 200);
         let up1 = grant_of(&env, &r1.access_token()).await.unwrap().upstream;
+        assert_eq!(up1.access_token, up.access_token, "the same upstream token");
+        assert_eq!(mcp_status(&fc, &r1.access_token()).await, 200, "a sibling");
         env.idp.clear_journal();
         // Within the grace window the just-rotated token is still the client's own.
         let r = http()
@@ -879,4 +895,54 @@ async fn revocation_goes_upstream_with_the_upstream_token_and_client_auth() {
         assert_eq!(rev[0].client_auth.as_deref(), Some(method));
         env.stop().await;
     }
+}
+
+#[tokio::test]
+async fn revoking_the_only_token_of_a_grant_without_refresh_ends_the_grant_upstream() {
+    let env = setup("client_secret_post", |_| {}, |_| {}).await;
+    let fc = env.client();
+    fc.discover().await.expect("discover");
+    let reg = fc
+        .register(&json!({
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code"],
+        }))
+        .await
+        .expect("register");
+    assert_eq!(reg.status, 201, "{}", reg.body);
+    let out = fc
+        .authorize(AuthorizeRequest::default())
+        .await
+        .expect("authorize");
+    assert!(out.code.is_some(), "{out}");
+    let t = fc
+        .token_code(TokenCodeRequest::default())
+        .await
+        .expect("token");
+    let tokens = t.json.expect("json");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let up = grant_of(&env, &access).await.unwrap().upstream;
+    let gid = grant_id_of(&env, &access).await;
+    env.idp.clear_journal();
+    let r = http()
+        .post(format!("{}/revoke", env.proxy.url()))
+        .form(&[
+            ("token", access.as_str()),
+            ("client_id", client_id(&fc).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!grant_exists(&env, &gid).await, "the grant ended");
+    assert_eq!(mcp_status(&fc, &access).await, 401);
+    let rev = env.journal("/revoke");
+    assert_eq!(rev.len(), 1);
+    let expected = up.refresh_token.as_ref().unwrap_or(&up.access_token);
+    assert_eq!(
+        &rev[0].form["token"], expected,
+        "the upstream token, never the proxy's"
+    );
+    env.stop().await;
 }

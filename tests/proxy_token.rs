@@ -306,7 +306,7 @@ async fn token_use_is_enforced() {
         let st = env.proxy.state();
         let claims = st
             .tokens
-            .verify(access, authproof::proxy::tokens::TokenUse::Access)
+            .verify(access, authproof::proxy::jwt::TokenUse::Access)
             .unwrap();
         let mapping = st.records.get_token(&claims.jti).await.unwrap().unwrap();
         st.records

@@ -10,7 +10,8 @@
 mod support;
 
 use authproof::proxy::config::{ProxyConfig, Secret, StorageSpec};
-use authproof::proxy::store::conformance::check_store;
+#[path = "support/store_conformance.rs"]
+mod store_conformance;
 use authproof::proxy::store::seal::{CHECK_KEY, SealingKey};
 use authproof::proxy::store::{
     Collection, FileStore, MemoryStore, RedisStore, SealedStore, Sealer, Store, StoreError, file,
@@ -18,6 +19,7 @@ use authproof::proxy::store::{
 use foundations::Clock;
 use std::sync::Arc;
 use std::time::Duration;
+use store_conformance::check_store;
 use support::TempDir;
 use support::redis::RedisServer;
 

@@ -133,7 +133,7 @@ impl HtmlError {
 
 impl IntoResponse for HtmlError {
     fn into_response(self) -> Response {
-        let page = crate::endpoints::pages::page(
+        let page = crate::pages::page(
             &self.title,
             &format!(
                 "<p class=\"error\">{}</p>",

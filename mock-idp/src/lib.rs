@@ -26,6 +26,7 @@ pub mod journal;
 pub mod keys;
 pub mod mutate;
 pub mod observe;
+pub mod pages;
 pub mod params;
 pub mod server;
 pub mod state;

@@ -113,7 +113,7 @@ pub struct RefreshRecord {
 #[derive(Debug, Clone)]
 pub struct Interaction {
     /// The validated authorization request.
-    pub request: crate::endpoints::authorize::AuthzRequest,
+    pub request: AuthzRequest,
     /// The user, once logged in.
     pub sub: Option<String>,
     /// When the user logged in.
@@ -220,6 +220,33 @@ impl Store {
         }
         Some(rec)
     }
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthzRequest {
+    /// Client.
+    pub client_id: String,
+    /// Where to send the answer.
+    pub redirect_uri: String,
+    /// Whether the request carried `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_given: bool,
+    /// Requested scope.
+    pub scope: String,
+    /// Opaque client state.
+    pub state: Option<String>,
+    /// OIDC nonce.
+    pub nonce: Option<String>,
+    /// PKCE challenge and method.
+    pub challenge: Option<(String, String)>,
+    /// RFC 8707 resources.
+    pub resources: Vec<String>,
+    /// Google-style offline access asked for (`access_type=offline` + `prompt=consent`).
+    pub offline: bool,
+    /// OIDC prompt values.
+    pub prompt: Vec<String>,
+    /// login_hint (GitHub: `login`).
+    pub login_hint: Option<String>,
 }
 
 #[cfg(test)]

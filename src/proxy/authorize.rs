@@ -6,15 +6,16 @@
 //! transaction and goes to consent (or, with `consent: off`, straight upstream).
 
 use crate::oauth::pkce;
+use crate::proxy::browser::client_or_page;
 use crate::proxy::config::ConsentMode;
+use crate::proxy::consent;
 use crate::proxy::html::{client_error_redirect, error_page, redirect};
 use crate::proxy::params::{MAX_QUERY_BYTES, Params, read_form};
 use crate::proxy::redirect::check_authorization;
-use crate::proxy::state::{ClientLookupError, ProxyState};
-use crate::proxy::store::{ClientRecord, Transaction};
-use crate::proxy::{consent, html};
+use crate::proxy::state::ProxyState;
+use crate::proxy::store::Transaction;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
 
@@ -57,46 +58,6 @@ pub async fn authorize(State(st): State<Arc<ProxyState>>, req: Request) -> Respo
 /// An HTML 400 page for a request that cannot be answered by redirect.
 fn bad(title: &str, msg: &str) -> Response {
     error_page(StatusCode::BAD_REQUEST, title, msg, Some("invalid_request"))
-}
-
-/// The unknown-client page: 400, never a redirect.
-pub fn unknown_client_page(st: &ProxyState, client_id: &str) -> Response {
-    let mut r = error_page(
-        StatusCode::BAD_REQUEST,
-        "Client not registered",
-        &format!(
-            "The application {client_id:?} is not registered with this server. MCP clients should register again \
-             (dynamic client registration) and retry."
-        ),
-        Some("invalid_client"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "<{}>; rel=\"http://oauth.net/core/2.1/#registration\"",
-        st.url("/register")
-    )) {
-        r.headers_mut().insert(header::LINK, v);
-    }
-    r
-}
-
-/// Look up a client for a browser-facing endpoint; errors are pages.
-pub async fn client_or_page(st: &ProxyState, client_id: &str) -> Result<ClientRecord, Response> {
-    match st.find_client(client_id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(unknown_client_page(st, client_id)),
-        Err(ClientLookupError::Cimd(e)) => Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "Client metadata document rejected",
-            &e.to_string(),
-            Some("invalid_client"),
-        )),
-        Err(ClientLookupError::Store(e)) => Err(error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Temporarily unavailable",
-            &format!("The server cannot handle the request right now ({e}). Please try again."),
-            Some("temporarily_unavailable"),
-        )),
-    }
 }
 
 async fn handle(
@@ -243,14 +204,4 @@ async fn handle(
     }
     // txn_id is base64url: no escaping needed.
     redirect(&format!("{}?txn_id={}", st.url("/consent"), txn.txn_id))
-}
-
-/// A page for a transaction that is unknown or expired.
-pub fn expired_page() -> Response {
-    html::error_page(
-        StatusCode::BAD_REQUEST,
-        "Authorization expired",
-        "This authorization request is unknown, was already used, or has expired. Start again from your application.",
-        Some("invalid_request"),
-    )
 }

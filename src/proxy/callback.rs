@@ -114,7 +114,7 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
         );
     }
     let txn = pending.txn;
-    let client = match crate::proxy::authorize::client_or_page(st, &txn.client_id).await {
+    let client = match crate::proxy::browser::client_or_page(st, &txn.client_id).await {
         Ok(c) => c,
         Err(p) => return p,
     };

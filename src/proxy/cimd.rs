@@ -9,10 +9,10 @@
 //! clients only). Redirect URIs failing the registration rules (allow-list, application_type)
 //! are ignored; at least one must pass.
 
+use crate::proxy::outbound::SchemeClients;
 use crate::proxy::redirect::{AllowList, ApplicationType, check_registration};
 use crate::proxy::ssrf::{check_literal_host, safe_clients};
 use crate::proxy::store::ClientRecord;
-use crate::proxy::upstream::SchemeClients;
 use foundations::Clock;
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -162,11 +162,11 @@ impl CimdFetcher {
             return Err(format!("answered HTTP {}", status.as_u16()));
         }
         let ttl = cache_lifetime(resp.headers());
-        let body = crate::proxy::upstream::read_limited(resp, MAX_DOCUMENT_BYTES)
+        let body = crate::proxy::outbound::read_limited(resp, MAX_DOCUMENT_BYTES)
             .await
             .map_err(|e| match e {
-                crate::proxy::upstream::UpstreamError::BadResponse(m)
-                | crate::proxy::upstream::UpstreamError::Unavailable(m) => m,
+                crate::proxy::outbound::UpstreamError::BadResponse(m)
+                | crate::proxy::outbound::UpstreamError::Unavailable(m) => m,
                 other => other.to_string(),
             })?;
         let doc: Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;

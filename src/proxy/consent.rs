@@ -19,7 +19,7 @@
 //!   "already submitted": the used CSRF token leaves a tombstone for the transaction's life.
 
 use crate::oauth::{pkce, random_token, sha256_hex};
-use crate::proxy::authorize::{client_or_page, expired_page};
+use crate::proxy::browser::{client_or_page, expired_page};
 use crate::proxy::config::{ConsentMode, ProviderKind};
 use crate::proxy::cookies::{BINDING, BROWSER, CSRF};
 use crate::proxy::html::{client_error_redirect, error_page, escape, page, redirect};

@@ -39,9 +39,6 @@ pub fn authorization_server(st: &ProxyState) -> Value {
 
 /// The RFC 9728 document.
 pub fn protected_resource(st: &ProxyState) -> Value {
-    if st.config.provider.is_remote_auth() {
-        return crate::proxy::providers::authkit::protected_resource(st);
-    }
     json!({
         "resource": st.resource,
         "authorization_servers": [st.issuer],
@@ -50,7 +47,7 @@ pub fn protected_resource(st: &ProxyState) -> Value {
     })
 }
 
-fn cached_json(v: Value) -> Response {
+pub(crate) fn cached_json(v: Value) -> Response {
     let mut r = Json(v).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,

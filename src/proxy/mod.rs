@@ -4,15 +4,21 @@
 //! [`state::ProxyState`]. See the module of each endpoint for its rules.
 
 pub mod authorize;
+pub mod bearer;
 pub mod bounds;
+pub mod browser;
 pub mod callback;
 pub mod cimd;
 pub mod config;
 pub mod consent;
 pub mod cookies;
-pub mod echo;
+pub mod grants;
+pub mod guard;
 pub mod html;
+pub mod jwt;
 pub mod metadata;
+pub mod net;
+pub mod outbound;
 pub mod params;
 pub mod providers;
 pub mod redirect;
@@ -25,9 +31,7 @@ pub mod ssrf;
 pub mod state;
 pub mod store;
 pub mod token;
-pub mod tokens;
 pub mod upstream;
-pub mod verifier;
 
 pub use config::ProxyConfig;
 pub use server::{Proxy, ProxyHandle, SpawnOptions, router};

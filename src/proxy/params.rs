@@ -3,6 +3,7 @@
 
 use crate::oauth::error::OAuthError;
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 
 /// The largest form body the proxy reads (token, revoke, consent, authorize POST).
@@ -95,6 +96,21 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Params, OAuthE
     }
     let bytes = read_body(body, MAX_FORM_BYTES).await?;
     Ok(Params::parse(&bytes))
+}
+
+/// The form body of an OAuth endpoint (token, revocation) as an extractor: the content type
+/// must be `application/x-www-form-urlencoded` and the body at most [`MAX_FORM_BYTES`];
+/// otherwise the request is rejected with the RFC 6749 JSON error.
+#[derive(Debug)]
+pub struct OAuthForm(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, OAuthError> {
+        let (parts, body) = req.into_parts();
+        read_form(&parts.headers, body).await.map(OAuthForm)
+    }
 }
 
 #[cfg(test)]

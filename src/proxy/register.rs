@@ -24,7 +24,7 @@ use crate::proxy::state::ProxyState;
 use crate::proxy::store::ClientRecord;
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -46,15 +46,12 @@ const URI_FIELDS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri"]
 /// Short free-text fields kept as given.
 const SHORT_FIELDS: &[&str] = &["software_id", "software_version"];
 
-/// The handler.
-pub async fn register(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
-    match handle(&st, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(st: &ProxyState, req: Request) -> Result<Response, OAuthError> {
+/// The handler. Every answer is `no-store` ([`crate::proxy::server`] adds it).
+pub async fn register(
+    State(st): State<Arc<ProxyState>>,
+    req: Request,
+) -> Result<Response, OAuthError> {
+    let st = &*st;
     let who = crate::proxy::bounds::client_address_of(&req);
     let (parts, body) = req.into_parts();
     if !has_content_type(&parts.headers, "application/json") {
@@ -82,12 +79,7 @@ async fn handle(st: &ProxyState, req: Request) -> Result<Response, OAuthError> {
         .await
         .map_err(|e| OAuthError::temporarily_unavailable(e.to_string()))?;
     tracing::info!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
-    let mut resp = (StatusCode::CREATED, Json(client.to_registration_response())).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    Ok((StatusCode::CREATED, Json(client.to_registration_response())).into_response())
 }
 
 fn string_list(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, OAuthError> {

@@ -32,14 +32,16 @@
 //! Values are percent-encoded: every byte outside visible ASCII (`!`..`~`), and `%` itself,
 //! is written `%XX`, so `alice@example.com` arrives as is and any value decodes back exactly.
 //!
-//! Without a backend, the built-in echo MCP endpoint ([`crate::proxy::echo`]) answers.
+//! Without a backend, the built-in echo MCP endpoint ([`echo`]) answers.
 //!
 //! CORS: preflights are answered for any origin (bearer tokens are not ambient credentials);
 //! `Access-Control-Expose-Headers: WWW-Authenticate, Mcp-Session-Id`.
 
 mod challenge;
+pub mod echo;
 mod forward;
 
+pub use crate::proxy::bearer::{BearerError, BearerVerifier, Principal};
 pub use challenge::{Challenge, MAX_TOKEN_LEN, NoToken, bearer_token, is_b64token};
 pub use forward::{
     CLIENT_ID_HEADER, SCOPES_HEADER, SUBJECT_HEADER, encode_identity, request_headers,
@@ -52,51 +54,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use forward::Backend;
-use serde::Serialize;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The largest request body accepted on the MCP path (413 above it).
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-/// Who a verified bearer token speaks for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Principal {
-    /// The end user (`sub`).
-    pub subject: String,
-    /// The OAuth client the token was issued to.
-    pub client_id: Option<String>,
-    /// The token's scopes.
-    pub scopes: Vec<String>,
-    /// All claims of the token (or whatever the verifier knows), for `whoami` and logging.
-    pub claims: serde_json::Value,
-}
-
-/// Why a verifier refused a token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BearerError {
-    /// Not a token this resource accepts (bad signature, wrong audience or issuer, revoked,
-    /// a refresh token…). The text becomes the challenge's `error_description`.
-    #[error("invalid token: {0}")]
-    Invalid(String),
-    /// The token was valid but has expired.
-    #[error("the token has expired")]
-    Expired,
-    /// The verifier cannot decide now (store or introspection down): 503 with a JSON error.
-    #[error("token verification unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// Checks a bearer token presented at the MCP path.
-pub trait BearerVerifier: Send + Sync {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>>;
-}
 
 /// The configuration of the guarded MCP endpoint.
 #[derive(Clone)]
@@ -183,7 +146,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
     match &shared.backend {
         Some(backend) => backend.forward(&principal, parts, body).await,
-        None => crate::proxy::echo::serve(&principal, parts, body).await,
+        None => echo::serve(&principal, parts, body).await,
     }
 }
 

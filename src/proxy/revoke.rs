@@ -1,40 +1,44 @@
 //! `POST /revoke` (RFC 7009). Always 200 for tokens that are unknown, expired or belong to
-//! another client (nothing is revealed). Revoking an access token removes its mapping and
-//! revokes the upstream access token; revoking a refresh token (the live one, or the one just
-//! rotated out while the grace window still honours it) removes its family and grant, so every
-//! token of the grant stops working, and revokes the upstream refresh token. Upstream
-//! revocation goes to the upstream revocation endpoint, when there is one, with the configured
-//! client authentication; the proxy's own token never goes upstream. An older rotated refresh
-//! token is dead already: revoking it changes nothing.
+//! another client (nothing is revealed).
+//!
+//! What a revocation ends (RFC 7009 §2.1 leaves the policy to the server):
+//!
+//! - **An access token of a grant with a refresh family**: that token alone. Its mapping goes,
+//!   so it stops working at once. The grant lives on for the family's refresh token and the
+//!   other access tokens it issued, so the upstream tokens behind the grant are *not* revoked:
+//!   revoking them would leave every sibling token pointing at a dead upstream token. The
+//!   upstream tokens never leave the proxy, so keeping them exposes nothing.
+//! - **An access token of a grant without refresh** (the client may not refresh, or the
+//!   upstream gave no refresh token): the grant has no other token, so the grant ends with it
+//!   and its upstream tokens are revoked.
+//! - **A refresh token** (the live one, or the one just rotated out while the grace window
+//!   still honours it): its family and grant go, so every token of the grant stops working,
+//!   and the upstream refresh token is revoked (RFC 7009 §2.1: the server SHOULD also
+//!   invalidate the access tokens of the same grant). An older rotated refresh token is dead
+//!   already: revoking it changes nothing.
+//!
+//! Upstream revocation goes to the upstream revocation endpoint, when there is one, with the
+//! configured client authentication; the proxy's own token never goes upstream.
 
 use crate::oauth::error::OAuthError;
 use crate::oauth::sha256_hex;
-use crate::proxy::params::{Params, read_form};
+use crate::proxy::grants::{revoke_family, revoke_upstream, unavailable};
+use crate::proxy::jwt::TokenUse;
+use crate::proxy::params::{OAuthForm, Params};
 use crate::proxy::refresh::family::{self, Presented};
 use crate::proxy::state::ProxyState;
-use crate::proxy::token::{authenticate, revoke_family, unavailable};
-use crate::proxy::tokens::TokenUse;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use crate::proxy::token::authenticate;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 
-/// The handler.
-pub async fn revoke(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let result = match read_form(&parts.headers, body).await {
-        Ok(p) => handle(&st, &parts.headers, p).await,
-        Err(e) => Err(e),
-    };
-    let mut resp = match result {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
-    };
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
+/// The handler. Every answer is `no-store` ([`crate::proxy::server`] adds it).
+pub async fn revoke(
+    State(st): State<Arc<ProxyState>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<StatusCode, OAuthError> {
+    handle(&st, &headers, params).await.map(|()| StatusCode::OK)
 }
 
 async fn handle(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<(), OAuthError> {
@@ -56,17 +60,14 @@ async fn handle(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<
                 .take_token(&claims.jti)
                 .await
                 .map_err(unavailable)?
+                && mapping.family_id.is_none()
                 && let Some(grant) = st
                     .records
-                    .get_grant(&mapping.grant_id)
+                    .take_grant(&mapping.grant_id)
                     .await
                     .map_err(unavailable)?
-                && let Err(e) = st
-                    .upstream
-                    .revoke(&grant.upstream.access_token, "access_token")
-                    .await
             {
-                tracing::warn!(error = %e, "upstream revocation failed");
+                revoke_upstream(st, &grant).await;
             }
         }
         TokenUse::Refresh => {

@@ -3,11 +3,12 @@
 use crate::oauth::error::OAuthError;
 use crate::proxy::bounds::{self, Endpoint};
 use crate::proxy::config::{ConsentMode, ProxyConfig, StorageSpec};
+use crate::proxy::guard::ProxyVerifier;
 use crate::proxy::params::MAX_FORM_BYTES;
+use crate::proxy::providers::authkit;
 use crate::proxy::resource::{self, ResourceGuard};
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::Store;
-use crate::proxy::verifier::ProxyVerifier;
 use crate::proxy::{authorize, callback, consent, metadata, register, revoke, token};
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -22,13 +23,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The proxy's HTTP routes: OAuth endpoints, metadata, the callback, consent, and the guarded
 /// MCP endpoint at `mcp_path` (all under the path of base_url), behind the [`bounds::front`]
 /// layer (Host check, client address).
 pub fn router(st: Arc<ProxyState>) -> Router {
     let routes = if st.config.provider.is_remote_auth() {
-        crate::proxy::providers::authkit::router(st.clone())
+        let mcp = mcp_router(&st, authkit::guard(&st));
+        authkit::metadata_router(st.clone())
+            .nest_service(&format!("{}{}", st.base_path, st.config.mcp_path), mcp)
+            .fallback(not_found)
     } else {
         oauth_router(st.clone())
     };
@@ -44,6 +49,24 @@ pub(crate) fn mcp_router(st: &ProxyState, guard: ResourceGuard) -> Router {
         st.bounds.clone(),
         bounds::mcp_origin,
     ))
+}
+
+/// `route` with `Cache-Control: no-store` and `Pragma: no-cache` on every answer, success or
+/// error (RFC 6749 §5.1, RFC 7591 §3.2.1): the one place the OAuth JSON endpoints get them.
+fn no_store(
+    route: axum::routing::MethodRouter<Arc<ProxyState>>,
+) -> axum::routing::MethodRouter<Arc<ProxyState>> {
+    route.layer(
+        tower::ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::PRAGMA,
+                HeaderValue::from_static("no-cache"),
+            )),
+    )
 }
 
 /// `route` behind the rate limit of `endpoint`.
@@ -72,15 +95,15 @@ fn oauth_router(st: Arc<ProxyState>) -> Router {
     let mut api = Router::new()
         .route(
             &format!("{bp}/register"),
-            limited(&st, Endpoint::Register, post(register::register)),
+            limited(&st, Endpoint::Register, no_store(post(register::register))),
         )
         .route(
             &format!("{bp}/token"),
-            limited(&st, Endpoint::Token, post(token::token)),
+            limited(&st, Endpoint::Token, no_store(post(token::token))),
         )
         .route(
             &format!("{bp}/revoke"),
-            limited(&st, Endpoint::Revoke, post(revoke::revoke)),
+            limited(&st, Endpoint::Revoke, no_store(post(revoke::revoke))),
         )
         .route(
             &st.resource_metadata_path,

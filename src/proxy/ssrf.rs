@@ -5,7 +5,7 @@
 //! the address checked is the address used (no resolve-then-fetch race, no DNS rebinding).
 //! IP-literal hosts never reach a resolver, so [`check_literal_host`] checks them first.
 
-use crate::proxy::upstream::SchemeClients;
+use crate::proxy::outbound::SchemeClients;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;

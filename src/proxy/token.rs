@@ -19,63 +19,26 @@
 use crate::oauth::client_auth::decode_basic;
 use crate::oauth::error::OAuthError;
 use crate::oauth::{pkce, random_token, sha256_hex};
-use crate::proxy::params::{Params, read_form};
+use crate::proxy::grants::{
+    TokenResponse, access_ttl, granted_scope, issue_access, revoke_grant, sign_refresh, unavailable,
+};
+use crate::proxy::params::{OAuthForm, Params};
 use crate::proxy::refresh::family;
 use crate::proxy::state::{ClientLookupError, ProxyState};
-use crate::proxy::store::{ClientRecord, Grant, RefreshFamily, StoreError, TokenMapping, UsedCode};
-use crate::proxy::tokens::{Issued, NewToken, TokenError, TokenUse};
+use crate::proxy::store::{ClientRecord, Grant, RefreshFamily, UsedCode};
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// A successful token response.
-#[derive(Debug, Serialize)]
-pub struct TokenResponse {
-    /// The proxy's access token (JWT).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The proxy's refresh token, when the client may refresh.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    /// Granted scopes; absent when none were granted (RFC 6749 §3.3 defines a scope as one or
-    /// more tokens, so an empty string is not a scope; §5.1 lets the server omit it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-}
-
-/// The `scope` member of a token response for the granted `scopes`: `None` when empty.
-pub(crate) fn granted_scope(scopes: &[String]) -> Option<String> {
-    (!scopes.is_empty()).then(|| scopes.join(" "))
-}
-
-/// The handler.
-pub async fn token(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+/// The handler. Every answer is `no-store` ([`crate::proxy::server`] adds it).
+pub async fn token(
+    State(st): State<Arc<ProxyState>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Json<TokenResponse>, OAuthError> {
     let arrived_ms = st.clock.now_millis();
-    let (parts, body) = req.into_parts();
-    let result = match read_form(&parts.headers, body).await {
-        Ok(params) => handle(&st, &parts.headers, params, arrived_ms).await,
-        Err(e) => Err(e),
-    };
-    let mut resp = match result {
-        Ok(t) => Json(t).into_response(),
-        Err(e) => e.into_response(),
-    };
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
-}
-
-pub(crate) fn unavailable(e: StoreError) -> OAuthError {
-    OAuthError::temporarily_unavailable(e.to_string())
+    handle(&st, &headers, params, arrived_ms).await.map(Json)
 }
 
 /// Identify the (public) client of a token or revocation request.
@@ -162,37 +125,6 @@ async fn handle(
         authorization_code(st, &client, &params).await
     } else {
         crate::proxy::refresh::refresh_token_grant(st, &client, &params, arrived_ms).await
-    }
-}
-
-/// Revoke a grant: its upstream tokens are deleted (so every proxy token backed by it stops
-/// working) and revoked upstream when possible.
-pub async fn revoke_grant(st: &ProxyState, grant_id: &str) {
-    match st.records.take_grant(grant_id).await {
-        Ok(Some(g)) => revoke_upstream(st, &g).await,
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot revoke grant"),
-    }
-}
-
-/// Revoke a refresh family: remove it, take its grant and revoke the grant upstream. A
-/// storage error is returned (the caller decides whether that fails the request).
-pub async fn revoke_family(st: &ProxyState, f: &RefreshFamily) -> Result<(), StoreError> {
-    st.records.delete_family(&f.family_id).await?;
-    if let Some(grant) = st.records.take_grant(&f.grant_id).await? {
-        revoke_upstream(st, &grant).await;
-    }
-    Ok(())
-}
-
-/// Best-effort upstream revocation of a grant's tokens (refresh token first).
-pub async fn revoke_upstream(st: &ProxyState, g: &Grant) {
-    let (token, hint) = match &g.upstream.refresh_token {
-        Some(rt) => (rt.as_str(), "refresh_token"),
-        None => (g.upstream.access_token.as_str(), "access_token"),
-    };
-    if let Err(e) = st.upstream.revoke(token, hint).await {
-        tracing::warn!(error = %e, "upstream revocation failed");
     }
 }
 
@@ -303,75 +235,6 @@ fn wants_refresh(client: &ClientRecord, grant: &Grant) -> bool {
         && (grant.upstream.refresh_token.is_some() || grant.upstream.expires_at.is_none())
 }
 
-pub(crate) fn access_ttl(st: &ProxyState, grant: &Grant) -> Duration {
-    let cfg = st.config.access_token_ttl.get();
-    match (grant.upstream.expires_at, &grant.upstream.refresh_token) {
-        (Some(exp), None) => cfg.min(crate::proxy::refresh::family::ttl_until(exp, st.now())),
-        _ => cfg,
-    }
-}
-
-pub(crate) fn token_error(e: TokenError) -> OAuthError {
-    OAuthError::invalid_grant(format!("refresh token rejected: {e}"))
-}
-
-fn signing_error(e: TokenError) -> OAuthError {
-    OAuthError::server_error(e.to_string())
-}
-
-/// Sign a refresh token of family `fid`, valid for `ttl`.
-pub(crate) fn sign_refresh(
-    st: &ProxyState,
-    client: &ClientRecord,
-    grant: &Grant,
-    scopes: &[String],
-    fid: &str,
-    ttl: Duration,
-) -> Result<Issued, OAuthError> {
-    st.tokens
-        .issue(NewToken {
-            subject: &grant.subject,
-            client_id: &client.client_id,
-            scopes,
-            ttl,
-            token_use: TokenUse::Refresh,
-            family_id: Some(fid),
-        })
-        .map_err(signing_error)
-}
-
-/// Sign an access token valid for `ttl` and map its jti to the grant for as long.
-pub(crate) async fn issue_access(
-    st: &ProxyState,
-    client: &ClientRecord,
-    grant: &Grant,
-    scopes: &[String],
-    family_id: Option<&str>,
-    ttl: Duration,
-) -> Result<Issued, OAuthError> {
-    let access = st
-        .tokens
-        .issue(NewToken {
-            subject: &grant.subject,
-            client_id: &client.client_id,
-            scopes,
-            ttl,
-            token_use: TokenUse::Access,
-            family_id: None,
-        })
-        .map_err(signing_error)?;
-    let mapping = TokenMapping {
-        grant_id: grant.grant_id.clone(),
-        client_id: client.client_id.clone(),
-        family_id: family_id.map(str::to_string),
-    };
-    st.records
-        .put_token(&access.claims.jti, &mapping, ttl)
-        .await
-        .map_err(unavailable)?;
-    Ok(access)
-}
-
 /// The tokens for a redeemed code: an access token, and with `with_refresh` the first
 /// refresh token of a new family (which never outlives the upstream refresh token).
 async fn issue_first(
@@ -404,7 +267,6 @@ async fn issue_first(
             client_id: client.client_id.clone(),
             scopes: scopes.to_vec(),
             current_hash: sha256_hex(refresh.token.as_bytes()),
-            generation: 0,
             expires_at,
             previous_hash: None,
             rotated_at_ms: 0,

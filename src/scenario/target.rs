@@ -428,7 +428,7 @@ impl Target {
         let hmac = signing.map(|s| {
             (
                 facts.proxy_issuer.clone(),
-                crate::proxy::tokens::derive_key(&s).to_vec(),
+                crate::proxy::jwt::derive_key(&s).to_vec(),
             )
         });
         Ok(Target {
@@ -548,12 +548,11 @@ impl Target {
             }
         };
         let issuer_for_jwks = issuer.clone();
-        let hmac = ext.profile.jwt_hmac_key.as_ref().map(|k| {
-            (
-                issuer,
-                crate::proxy::tokens::derive_key(k.as_bytes()).to_vec(),
-            )
-        });
+        let hmac = ext
+            .profile
+            .jwt_hmac_key
+            .as_ref()
+            .map(|k| (issuer, crate::proxy::jwt::derive_key(k.as_bytes()).to_vec()));
         Ok(Target {
             facts,
             idp,

@@ -4,7 +4,7 @@
 //! ([`super::authorize`]), and the userinfo or introspection endpoint the verifier uses.
 //!
 //! HTTP goes through the proxy's upstream client settings
-//! ([`crate::proxy::upstream::upstream_http`]: no redirects, no cookies, connect timeout) with
+//! ([`crate::proxy::outbound::upstream_http`]: no redirects, no cookies, connect timeout) with
 //! `upstream.timeout` per request, so what works here works for the proxy.
 
 use super::catalogue::entry;
@@ -15,12 +15,12 @@ use super::report::NOTHING_TO_DO;
 use super::static_checks::is_cleartext_remote;
 use super::{Context, authorize, jwks};
 use crate::proxy::config::{ProviderKind, ProxyConfig, VerifierKind};
+use crate::proxy::outbound::{
+    MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error, upstream_http,
+};
 use crate::proxy::upstream::verify::VerifyError;
 use crate::proxy::upstream::verify::introspection::IntrospectionVerifier;
-use crate::proxy::upstream::{
-    Discovered, MAX_RESPONSE_BYTES, SchemeClients, discover, read_limited, reqwest_error,
-    upstream_http,
-};
+use crate::proxy::upstream::{Discovered, discover};
 use serde_json::Value;
 use std::time::Duration;
 

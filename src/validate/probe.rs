@@ -17,7 +17,8 @@ use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::config::UpstreamConfig;
-use crate::proxy::upstream::{Upstream, UpstreamError};
+use crate::proxy::outbound::UpstreamError;
+use crate::proxy::upstream::Upstream;
 use foundations::Clock;
 
 /// The made-up authorization code (no IdP issued it).

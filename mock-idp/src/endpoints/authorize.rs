@@ -2,44 +2,18 @@
 //! user, or the login page), ask for consent when configured, and redirect with a code.
 
 use crate::config::{ClientConfig, ConsentMode, PkcePolicy};
-use crate::endpoints::{interact, pages};
+use crate::endpoints::interact;
 use crate::error::{HtmlError, OAuthError};
 use crate::flavors;
 use crate::ids;
+use crate::pages;
 use crate::params::{FormBody, Params};
 use crate::state::Idp;
-use crate::store::{CodeRecord, Interaction};
+use crate::store::{AuthzRequest, CodeRecord, Interaction};
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-
-/// A validated authorization request.
-#[derive(Debug, Clone)]
-pub struct AuthzRequest {
-    /// Client.
-    pub client_id: String,
-    /// Where to send the answer.
-    pub redirect_uri: String,
-    /// Whether the request carried `redirect_uri` (then the token request must repeat it).
-    pub redirect_uri_given: bool,
-    /// Requested scope.
-    pub scope: String,
-    /// Opaque client state.
-    pub state: Option<String>,
-    /// OIDC nonce.
-    pub nonce: Option<String>,
-    /// PKCE challenge and method.
-    pub challenge: Option<(String, String)>,
-    /// RFC 8707 resources.
-    pub resources: Vec<String>,
-    /// Google-style offline access asked for (`access_type=offline` + `prompt=consent`).
-    pub offline: bool,
-    /// OIDC prompt values.
-    pub prompt: Vec<String>,
-    /// login_hint (GitHub: `login`).
-    pub login_hint: Option<String>,
-}
 
 /// An error to send back to the client's redirect_uri.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! The login and consent pages a person sees when no user was chosen headlessly.
 
 use crate::endpoints::authorize::{RedirectError, error_redirect, issue_code};
-use crate::endpoints::pages::page;
 use crate::error::{HtmlError, OAuthError};
+use crate::pages::page;
 use crate::params::FormBody;
 use crate::state::Idp;
 use axum::extract::State;

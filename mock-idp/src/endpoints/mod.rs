@@ -5,7 +5,6 @@ pub mod control;
 pub mod discovery;
 pub mod interact;
 pub mod introspect;
-pub mod pages;
 pub mod register;
 pub mod revoke;
 pub mod token;

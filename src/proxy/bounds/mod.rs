@@ -1,6 +1,6 @@
 //! Bounds on what the public internet can make the proxy do (DESIGN.md "Abuse bounds").
 //!
-//! - **Client address** ([`address`]): the socket's peer, or the address a trusted reverse
+//! - **Client address** ([`crate::proxy::net`]): the socket's peer, or the address a trusted reverse
 //!   proxy names in `X-Forwarded-For`; IPv6 counted per /64.
 //! - **Rate limits** per client address and endpoint (`/register`, `/authorize`, `/consent`,
 //!   `/token`, `/revoke`), GCRA through `governor`: 429 with `Retry-After`.
@@ -8,18 +8,15 @@
 //!   and pending authorizations, per client address (429 with `Retry-After`) and in total per
 //!   instance (503 with `Retry-After`, [`window`]). One abuser hits its own cap long before
 //!   the total, so the rest are not starved.
-//! - **Host and Origin** ([`hosts`]): every route refuses a foreign `Host` (DNS rebinding);
+//! - **Host and Origin** ([`crate::proxy::net`]): every route refuses a foreign `Host` (DNS rebinding);
 //!   the MCP endpoint refuses a foreign browser `Origin`. Both 403.
 //!
 //! Rate limits and per-address caps are kept in this process (real time); the total caps use
 //! the injected clock, so tests can let them expire.
 
-mod address;
-mod hosts;
 mod window;
 
-pub use address::{ClientAddress, TrustedProxies};
-pub use hosts::HostPolicy;
+pub use crate::proxy::net::{ClientAddress, HostPolicy, TrustedProxies};
 pub use window::WindowCap;
 
 use crate::oauth::error::OAuthError;

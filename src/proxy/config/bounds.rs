@@ -186,11 +186,11 @@ pub(super) fn problems(c: &super::ProxyConfig) -> Vec<String> {
             p.push(format!("{key}: must be more than 0"));
         }
     }
-    if let Err(e) = crate::proxy::bounds::TrustedProxies::parse(&c.trusted_proxies) {
+    if let Err(e) = crate::proxy::net::TrustedProxies::parse(&c.trusted_proxies) {
         p.push(format!("trusted_proxies: {e}"));
     }
     if let Some(base) = c.base_url.as_deref().and_then(|b| url::Url::parse(b).ok())
-        && let Err(e) = crate::proxy::bounds::HostPolicy::new(
+        && let Err(e) = crate::proxy::net::HostPolicy::new(
             &base,
             c.allowed_hosts.as_deref(),
             c.allowed_origins.as_deref(),

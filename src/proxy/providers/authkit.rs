@@ -10,10 +10,12 @@
 //! Configure the resource URL (base_url + mcp_path) as a Resource Indicator in WorkOS so that
 //! AuthKit puts it in the tokens' `aud`.
 
+use crate::proxy::bearer::{BearerError, BearerVerifier, Principal};
 use crate::proxy::config::normalize_domain;
-use crate::proxy::resource::{BearerError, BearerVerifier, Principal, ResourceGuard};
+use crate::proxy::metadata::cached_json;
+use crate::proxy::outbound::{MAX_RESPONSE_BYTES, read_limited};
+use crate::proxy::resource::ResourceGuard;
 use crate::proxy::state::ProxyState;
-use crate::proxy::upstream::{MAX_RESPONSE_BYTES, read_limited};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -160,8 +162,9 @@ pub fn protected_resource(st: &ProxyState) -> Value {
     })
 }
 
-/// The router in remote-auth mode: metadata and the guarded MCP endpoint, nothing else.
-pub fn router(st: Arc<ProxyState>) -> Router {
+/// The metadata routes in remote-auth mode. With the guarded MCP endpoint ([`guard`]) they are
+/// all the proxy serves ([`crate::proxy::server::router`] puts them together).
+pub fn metadata_router(st: Arc<ProxyState>) -> Router {
     let bp = st.base_path.clone();
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -172,10 +175,7 @@ pub fn router(st: Arc<ProxyState>) -> Router {
             header::HeaderName::from_static("mcp-protocol-version"),
         ])
         .max_age(Duration::from_secs(600));
-    let mut api = Router::new().route(
-        &st.resource_metadata_path,
-        get(crate::proxy::metadata::protected_resource_handler),
-    );
+    let mut api = Router::new().route(&st.resource_metadata_path, get(protected_resource_handler));
     let mut paths = vec!["/.well-known/oauth-authorization-server".to_string()];
     if !bp.is_empty() {
         paths.push(format!("{bp}/.well-known/oauth-authorization-server"));
@@ -183,22 +183,24 @@ pub fn router(st: Arc<ProxyState>) -> Router {
     for p in paths {
         api = api.route(&p, get(authorization_server_handler));
     }
-    let guard = ResourceGuard {
+    api.layer(cors).with_state(st)
+}
+
+/// The guard of the MCP endpoint in remote-auth mode: AuthKit's tokens, checked directly.
+pub fn guard(st: &Arc<ProxyState>) -> ResourceGuard {
+    ResourceGuard {
         verifier: Arc::new(RemoteVerifier::new(st.clone())),
         resource: st.resource.clone(),
         resource_metadata_url: st.resource_metadata_url.clone(),
-        required_scopes: required_scopes(&st),
+        required_scopes: required_scopes(st),
         backend: st
             .config
             .backend
             .as_deref()
             .and_then(|b| url::Url::parse(b).ok()),
-    };
-    api.layer(cors)
-        .with_state(st.clone())
-        .nest_service(
-            &format!("{bp}{}", st.config.mcp_path),
-            crate::proxy::server::mcp_router(&st, guard),
-        )
-        .fallback(crate::proxy::server::not_found)
+    }
+}
+
+async fn protected_resource_handler(State(st): State<Arc<ProxyState>>) -> Response {
+    cached_json(protected_resource(&st))
 }

@@ -83,7 +83,6 @@ pub fn rotated(
         previous_hash: Some(f.current_hash.clone()),
         current_hash: new_hash,
         rotated_at_ms: now_ms,
-        generation: f.generation + 1,
         expires_at,
         max_expires_at: cap(f),
         access_until: f.access_until.max(access_until),
@@ -101,7 +100,6 @@ pub fn grace_successor(
 ) -> RefreshFamily {
     RefreshFamily {
         current_hash: new_hash,
-        generation: f.generation + 1,
         expires_at,
         max_expires_at: cap(f),
         access_until: f.access_until.max(access_until),
@@ -131,7 +129,6 @@ mod tests {
             client_id: "c".into(),
             scopes: vec!["openid".into()],
             current_hash: "h0".into(),
-            generation: 0,
             expires_at: 1_000,
             previous_hash: None,
             rotated_at_ms: 0,
@@ -149,10 +146,7 @@ mod tests {
         assert_eq!(classify(&f0, "hx", 0, GRACE), Presented::Stale);
         let f1 = rotated(&f0, "h1".into(), 100_000, 900, 40);
         assert_eq!(f1.previous_hash.as_deref(), Some("h0"));
-        assert_eq!(
-            (f1.generation, f1.expires_at, f1.max_expires_at),
-            (1, 900, 2_000)
-        );
+        assert_eq!((f1.expires_at, f1.max_expires_at), (900, 2_000));
         assert_eq!(f1.access_until, 50, "access_until never shrinks");
         assert_eq!(classify(&f1, "h1", 100_001, GRACE), Presented::Current);
         assert_eq!(

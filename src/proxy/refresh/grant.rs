@@ -20,14 +20,14 @@ use super::family::{self, Presented};
 use super::upstream::{Need, lock_ttl, refresh_locked, store_grant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::sha256_hex;
-use crate::proxy::params::Params;
-use crate::proxy::state::ProxyState;
-use crate::proxy::store::{ClientRecord, Grant, RefreshFamily};
-use crate::proxy::token::{
+use crate::proxy::grants::{
     TokenResponse, access_ttl, granted_scope, issue_access, revoke_family, sign_refresh,
     token_error, unavailable,
 };
-use crate::proxy::tokens::TokenUse;
+use crate::proxy::jwt::TokenUse;
+use crate::proxy::params::Params;
+use crate::proxy::state::ProxyState;
+use crate::proxy::store::{ClientRecord, Grant, RefreshFamily};
 use std::sync::Arc;
 use std::time::Duration;
 

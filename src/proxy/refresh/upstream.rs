@@ -14,9 +14,9 @@
 use super::family;
 use super::flight::FlightError;
 use crate::oauth::error::OAuthError;
+use crate::proxy::outbound::UpstreamError;
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{Grant, RefreshFamily, StoreError, UpstreamTokens};
-use crate::proxy::upstream::UpstreamError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,7 +176,7 @@ pub async fn store_grant(
     }
     if r.refreshed() {
         // The grant was revoked while refreshing: the new upstream tokens must not linger.
-        crate::proxy::token::revoke_upstream(st, &r.grant).await;
+        crate::proxy::grants::revoke_upstream(st, &r.grant).await;
     }
     Err(RefreshError::Revoked)
 }

@@ -40,14 +40,14 @@ const HOP_BY_HOP: [&str; 9] = [
 pub(super) struct Backend {
     url: Url,
     /// Built on the first forwarded request: an https-capable client costs milliseconds.
-    http: std::sync::Arc<crate::proxy::upstream::SchemeClients>,
+    http: std::sync::Arc<crate::proxy::outbound::SchemeClients>,
 }
 
 impl Backend {
     pub(super) fn new(url: Url) -> Backend {
         // Connect timeout and idle-pool timeout only: a total or read timeout would cut
         // long-lived SSE streams. No redirects, no environment proxies, no cookie jar.
-        let http = crate::proxy::upstream::SchemeClients::new(|| {
+        let http = crate::proxy::outbound::SchemeClients::new(|| {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(CONNECT_TIMEOUT)

@@ -643,16 +643,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn conformance() {
-        let clock = Clock::frozen_at(1_000);
-        let path = temp_path("c.redb");
-        let s = FileStore::open(&path, clock.clone()).unwrap();
-        crate::proxy::store::conformance::check_store(&s, &clock, "t:").await;
-        drop(s);
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    }
-
-    #[tokio::test]
     async fn survives_reopen_and_locks_the_file() {
         let clock = Clock::frozen_at(1_000);
         let path = temp_path("r.redb");

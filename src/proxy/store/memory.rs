@@ -237,13 +237,6 @@ mod tests {
             .block_on(f)
     }
 
-    #[tokio::test]
-    async fn conformance() {
-        let clock = Clock::frozen_at(1_000);
-        let s = MemoryStore::new(clock.clone());
-        crate::proxy::store::conformance::check_store(&s, &clock, "t:").await;
-    }
-
     #[test]
     fn ttl_expires_with_the_clock() {
         let clock = Clock::frozen_at(1_000);

@@ -8,7 +8,8 @@
 //! - [`RedisStore`] (`storage: redis://HOST:PORT/DB`, [`redis`]): shared by several instances.
 //! - [`SealedStore`] ([`seal`]) wraps each of them and seals upstream tokens and secrets at
 //!   rest (AES-256-GCM, key ids for rotation); [`open()`] builds the stack from the config.
-//! - [`conformance::check_store`] is the behaviour all of them must show, run against each.
+//! - The behaviour all of them must show is one check, run against each backend by the
+//!   `store_backends` integration test (`tests/support/store_conformance.rs`).
 //!
 //! The trait is deliberately narrow (get, put, put_if_absent, take, delete, compare_and_swap,
 //! each on a [`Collection`] with a TTL on every write) so that every backend can make each
@@ -17,7 +18,6 @@
 //! `state`, CSRF tokens) are consumed with [`Store::take`], so two concurrent redemptions can
 //! never both succeed.
 
-pub mod conformance;
 pub mod file;
 mod memory;
 mod open;

@@ -221,8 +221,6 @@ pub struct Grant {
 pub struct TokenMapping {
     /// The grant whose upstream tokens back it.
     pub grant_id: String,
-    /// The client it was issued to.
-    pub client_id: String,
     /// The refresh family it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_id: Option<String>,
@@ -241,8 +239,6 @@ pub struct RefreshFamily {
     pub scopes: Vec<String>,
     /// SHA-256 of the one refresh token that may be used next.
     pub current_hash: String,
-    /// How many refresh tokens the family has issued after the first.
-    pub generation: u64,
     /// Family expiry (Unix seconds): the sooner of `max_expires_at` and the upstream refresh
     /// token's expiry, so the proxy's refresh token never outlives the upstream one.
     pub expires_at: i64,

@@ -9,7 +9,7 @@ use super::jwt::{missing_scope, scopes_of, string_claim};
 use super::{VerifiedToken, VerifyError};
 use crate::oauth::client_auth::{ClientAuthMethod, basic_header};
 use crate::proxy::config::UpstreamConfig;
-use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
+use crate::proxy::outbound::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
 use foundations::Clock;
 use serde_json::Value;
 use std::sync::Arc;

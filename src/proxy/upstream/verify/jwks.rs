@@ -12,7 +12,7 @@
 //! verification, which cost about 40% of an RS256 check here.
 
 use super::VerifyError;
-use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
+use crate::proxy::outbound::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
 use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use foundations::Clock;

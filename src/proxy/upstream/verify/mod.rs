@@ -23,10 +23,9 @@ pub mod jwt;
 pub mod userinfo;
 
 use super::{SchemeClients, Upstream, UpstreamError, upstream_http};
+use crate::proxy::bearer::BearerError;
 use crate::proxy::config::{ProviderKind, UpstreamConfig, VerifierKind};
-use crate::proxy::resource::BearerError;
-use crate::proxy::state::ProxyState;
-use crate::proxy::store::{Grant, UpstreamTokens};
+use crate::proxy::store::UpstreamTokens;
 use foundations::Clock;
 use introspection::IntrospectionVerifier;
 use jwks::JwksCache;
@@ -451,21 +450,4 @@ impl UpstreamVerifier {
             )),
         }
     }
-}
-
-/// The guard's check of the upstream tokens behind a proxy token (see
-/// [`crate::proxy::verifier`]): the configured verifier must still accept them.
-pub async fn check_grant(st: &ProxyState, grant: &Grant) -> Result<(), BearerError> {
-    st.upstream_verifier
-        .verify_access(
-            &st.upstream,
-            &grant.upstream.access_token,
-            grant.upstream.id_token.as_deref(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::debug!(client_id = %grant.client_id, error = %e, "upstream token refused");
-            e.to_bearer()
-        })
 }

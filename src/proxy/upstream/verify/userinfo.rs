@@ -9,7 +9,7 @@
 use super::cache::TtlCache;
 use super::jwt::{missing_scope, string_claim};
 use super::{VerifiedToken, VerifyError};
-use crate::proxy::upstream::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
+use crate::proxy::outbound::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
 use foundations::Clock;
 use serde_json::Value;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
-//! Behaviour every [`Store`] backend must show, as a reusable check: the memory store runs it
-//! in its unit tests, and the file and Redis backends run the same function.
+//! Behaviour every [`Store`] backend must show, as one check that `tests/store_backends.rs`
+//! runs against the memory, file and Redis backends, bare and sealed.
 
-use super::{Collection, Store};
+use authproof::proxy::store::{Collection, Store};
 use foundations::Clock;
 use std::time::Duration;
 
@@ -405,7 +405,7 @@ async fn check_concurrency(store: &dyn Store, prefix: &str) {
                 }
             }
             Ok::<(), super::StoreError>(())
-        }) as super::StoreFuture<'_, ()>
+        }) as authproof::proxy::store::StoreFuture<'_, ()>
     }))
     .await;
     assert_eq!(

@@ -13,11 +13,11 @@
 //! token is merely close to expiry, in which case the request goes through and a later one
 //! refreshes.
 
+use crate::proxy::bearer::{BearerError, BearerVerifier, Principal};
+use crate::proxy::jwt::{TokenError, TokenUse};
 use crate::proxy::refresh::{self, RefreshError};
-use crate::proxy::resource::{BearerError, BearerVerifier, Principal};
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{Grant, TokenMapping};
-use crate::proxy::tokens::{TokenError, TokenUse};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ impl ProxyVerifier {
             .ok_or_else(|| BearerError::Invalid("the authorization was revoked".into()))?;
         // `grant.upstream.access_token` is now usable: what an upstream-token check verifies.
         let grant = self.usable_upstream(grant, &mapping, claims.exp).await?;
-        crate::proxy::upstream::verify::check_grant(st, &grant).await?;
+        check_grant(st, &grant).await?;
         let scopes = claims.scopes();
         Ok(Principal {
             subject: claims.sub.clone(),
@@ -110,6 +110,23 @@ impl ProxyVerifier {
             Err(e) => Err(BearerError::Unavailable(e.to_string())),
         }
     }
+}
+
+/// The check of the upstream tokens behind a proxy token: the configured verifier must still
+/// accept them.
+async fn check_grant(st: &ProxyState, grant: &Grant) -> Result<(), BearerError> {
+    st.upstream_verifier
+        .verify_access(
+            &st.upstream,
+            &grant.upstream.access_token,
+            grant.upstream.id_token.as_deref(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::debug!(client_id = %grant.client_id, error = %e, "upstream token refused");
+            e.to_bearer()
+        })
 }
 
 impl BearerVerifier for ProxyVerifier {

@@ -11,7 +11,8 @@
 //! methods get JSON-RPC error -32601, unparseable JSON -32700 (HTTP 400), messages that are
 //! not JSON-RPC 2.0 objects -32600 (HTTP 400).
 
-use crate::proxy::resource::{MAX_REQUEST_BODY_BYTES, Principal, is_body_limit_error, too_large};
+use super::{MAX_REQUEST_BODY_BYTES, is_body_limit_error, too_large};
+use crate::proxy::bearer::Principal;
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};

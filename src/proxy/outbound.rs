@@ -1,7 +1,99 @@
-//! Reading bounded response bodies, and building reqwest clients only when needed.
+//! Calls to other servers: the IdP, a client's metadata document host, the MCP backend.
+//!
+//! One place for what every outbound call shares: how the reqwest clients are built (per URL
+//! scheme, on first use), how much of an answer is read, and how a failed call is described
+//! ([`UpstreamError`], without the URL, which may carry secrets).
 
-use super::{UpstreamError, reqwest_error};
+use crate::oauth::error::OAuthError;
 use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The largest upstream response body read.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// The longest wait for a TCP (and TLS) connection to the IdP; the configured
+/// `upstream.timeout`, applied to every request as a whole, can make it shorter.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the HTTP clients for the IdP are built: no redirects, no cookie store; the configured
+/// timeout is set on each request. (Also used by `authproof validate --live`.)
+pub fn upstream_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("authproof/", env!("CARGO_PKG_VERSION")))
+}
+
+/// An upstream call that did not give a usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Unreachable, timed out, or answered 429/502/503/504.
+    #[error("the identity provider is unavailable: {0}")]
+    Unavailable(String),
+    /// An answer that is not a usable OAuth response.
+    #[error("the identity provider answered with something unusable: {0}")]
+    BadResponse(String),
+    /// A well-formed OAuth error from the IdP.
+    #[error("the identity provider answered {error}{}", .description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Rejected {
+        /// The IdP's error code.
+        error: String,
+        /// The IdP's description.
+        description: Option<String>,
+    },
+}
+
+impl UpstreamError {
+    /// Whether the IdP answered `invalid_grant` (the grant is over).
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, UpstreamError::Rejected { error, .. } if error == "invalid_grant")
+    }
+
+    /// The error the proxy's client gets at the token endpoint.
+    pub fn to_token_error(&self) -> OAuthError {
+        match self {
+            UpstreamError::Unavailable(_) => OAuthError::temporarily_unavailable(self.to_string()),
+            UpstreamError::BadResponse(_) => OAuthError::server_error(self.to_string()),
+            e if e.is_invalid_grant() => OAuthError::invalid_grant(self.to_string()),
+            UpstreamError::Rejected { error, .. } if error == "temporarily_unavailable" => {
+                OAuthError::temporarily_unavailable(self.to_string())
+            }
+            UpstreamError::Rejected { .. } => OAuthError::server_error(self.to_string()),
+        }
+    }
+
+    /// The error code for an authorization response (RFC 6749 §4.1.2.1 codes only).
+    pub fn authorization_error_code(&self) -> &'static str {
+        match self {
+            UpstreamError::Unavailable(_) => "temporarily_unavailable",
+            UpstreamError::Rejected { error, .. } if error == "temporarily_unavailable" => {
+                "temporarily_unavailable"
+            }
+            e if e.is_invalid_grant() => "access_denied",
+            _ => "server_error",
+        }
+    }
+}
+
+/// A failed request as an [`UpstreamError`] (without the URL, which may carry secrets).
+pub fn reqwest_error(e: &reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Unavailable("timed out".into())
+    } else if e.is_connect() {
+        UpstreamError::Unavailable("connection failed".into())
+    } else if e.is_request() {
+        UpstreamError::Unavailable(format!("request failed: {}", without_url(e)))
+    } else {
+        UpstreamError::BadResponse(without_url(e))
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(&format!(" for url ({u})"), "");
+    }
+    s
+}
 
 /// Read at most `limit` bytes of a response body; larger bodies are an error.
 pub async fn read_limited(
