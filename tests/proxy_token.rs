@@ -510,12 +510,8 @@ async fn revoke_rules() {
         401,
         "revoked"
     );
-    let rev = env.journal("/revoke");
-    assert_eq!(rev.len(), 1);
-    assert_ne!(
-        rev[0].form["token"], access,
-        "the upstream token is revoked, not ours"
-    );
-    assert_eq!(rev[0].form["token_type_hint"], "access_token");
+    // The grant has a refresh family, so its upstream tokens stay (see proxy_refresh.rs for
+    // the grant without refresh, whose upstream tokens are revoked).
+    assert!(env.journal("/revoke").is_empty(), "nothing revoked upstream");
     env.stop().await;
 }
