@@ -512,6 +512,9 @@ async fn revoke_rules() {
     );
     // The grant has a refresh family, so its upstream tokens stay (see proxy_refresh.rs for
     // the grant without refresh, whose upstream tokens are revoked).
-    assert!(env.journal("/revoke").is_empty(), "nothing revoked upstream");
+    assert!(
+        env.journal("/revoke").is_empty(),
+        "nothing revoked upstream"
+    );
     env.stop().await;
 }

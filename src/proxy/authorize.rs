@@ -6,14 +6,14 @@
 //! transaction and goes to consent (or, with `consent: off`, straight upstream).
 
 use crate::oauth::pkce;
-use crate::proxy::browser::client_or_page;
+use crate::proxy::browser::{PageError, client_or_page};
 use crate::proxy::config::ConsentMode;
 use crate::proxy::consent;
-use crate::proxy::html::{client_error_redirect, error_page, redirect};
+use crate::proxy::html::{client_error_redirect, redirect};
 use crate::proxy::params::{MAX_QUERY_BYTES, Params, read_form};
 use crate::proxy::redirect::check_authorization;
 use crate::proxy::state::ProxyState;
-use crate::proxy::store::Transaction;
+use crate::proxy::store::{ClientRecord, Transaction};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -25,84 +25,81 @@ pub const MAX_STATE_BYTES: usize = 2048;
 pub const MAX_LOGIN_HINT_BYTES: usize = 256;
 
 /// The handler.
-pub async fn authorize(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+pub async fn authorize(
+    State(st): State<Arc<ProxyState>>,
+    req: Request,
+) -> Result<Response, PageError> {
     let who = crate::proxy::bounds::client_address_of(&req);
     let (parts, body) = req.into_parts();
     let params = if parts.method == Method::POST {
-        match read_form(&parts.headers, body).await {
-            Ok(p) => p,
-            Err(e) => {
-                return error_page(
-                    e.status,
-                    "Invalid authorization request",
-                    e.description(),
-                    Some(&e.error),
-                );
-            }
-        }
+        read_form(&parts.headers, body)
+            .await
+            .map_err(|e| PageError::from_oauth(INVALID, e))?
     } else {
         let q = parts.uri.query().unwrap_or("");
         if q.len() > MAX_QUERY_BYTES {
-            return error_page(
+            return Err(PageError::new(
                 StatusCode::URI_TOO_LONG,
-                "Invalid authorization request",
+                INVALID,
                 "The request is too long.",
-                Some("invalid_request"),
-            );
+                "invalid_request",
+            ));
         }
         Params::parse(q.as_bytes())
     };
     handle(&st, &parts.headers, params, who).await
 }
 
-/// An HTML 400 page for a request that cannot be answered by redirect.
-fn bad(title: &str, msg: &str) -> Response {
-    error_page(StatusCode::BAD_REQUEST, title, msg, Some("invalid_request"))
-}
+const INVALID: &str = "Invalid authorization request";
 
 async fn handle(
     st: &ProxyState,
     headers: &axum::http::HeaderMap,
     params: Params,
     who: crate::proxy::bounds::ClientAddress,
-) -> Response {
+) -> Result<Response, PageError> {
     for key in ["client_id", "redirect_uri"] {
         if params.duplicate() == Some(key) {
-            return bad(
-                "Invalid authorization request",
-                &format!("The parameter {key} is repeated."),
-            );
+            return Err(PageError::bad_request(
+                INVALID,
+                format!("The parameter {key} is repeated."),
+            ));
         }
     }
-    let Some(client_id) = params.get("client_id") else {
-        return bad(
-            "Invalid authorization request",
-            "The request has no client_id.",
-        );
-    };
-    let client = match client_or_page(st, client_id).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| PageError::bad_request(INVALID, "The request has no client_id."))?;
+    let client = client_or_page(st, client_id).await?;
     let (redirect_uri, explicit) = match params.get("redirect_uri") {
         Some(r) => (r.to_string(), true),
         None if client.redirect_uris.len() == 1 => (client.redirect_uris[0].clone(), false),
         None => {
-            return bad(
-                "Invalid authorization request",
+            return Err(PageError::bad_request(
+                INVALID,
                 "The request has no redirect_uri and the client registered more than one.",
-            );
+            ));
         }
     };
-    if let Err(why) = check_authorization(&redirect_uri, &client.redirect_uris, &st.allow) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
+    check_authorization(&redirect_uri, &client.redirect_uris, &st.allow).map_err(|why| {
+        PageError::bad_request(
             "Invalid redirect URI",
-            &format!("The redirect URI cannot be used for this client: {why}"),
-            Some("invalid_request"),
-        );
-    }
+            format!("The redirect URI cannot be used for this client: {why}"),
+        )
+    })?;
+    Ok(answer(st, headers, params, who, client, redirect_uri, explicit).await)
+}
 
+/// The rest of an authorization request, once its redirect URI is verified: from here on,
+/// errors go back to the client.
+async fn answer(
+    st: &ProxyState,
+    headers: &axum::http::HeaderMap,
+    params: Params,
+    who: crate::proxy::bounds::ClientAddress,
+    client: ClientRecord,
+    redirect_uri: String,
+    explicit: bool,
+) -> Response {
     // From here on, errors go back to the client.
     if params
         .get("state")

@@ -16,13 +16,14 @@
 //! unverified `sub`.
 
 use crate::oauth::{random_token, sha256_hex};
+use crate::proxy::browser::{PageError, client_or_page};
 use crate::proxy::config::VerifierKind;
 use crate::proxy::cookies::BINDING;
-use crate::proxy::html::{client_error_redirect, client_redirect_url, error_page, redirect};
+use crate::proxy::html::{client_error_redirect, client_redirect_url, redirect};
 use crate::proxy::params::{MAX_QUERY_BYTES, Params};
 use crate::proxy::redirect::check_authorization;
 use crate::proxy::state::ProxyState;
-use crate::proxy::store::{CodeRecord, Grant};
+use crate::proxy::store::{CodeRecord, Grant, UpstreamState};
 use crate::proxy::upstream::subject_of;
 use crate::proxy::upstream::verify::VerifyError;
 use axum::extract::{Request, State};
@@ -46,58 +47,49 @@ const KNOWN_ERRORS: &[&str] = &[
 ];
 
 /// The handler.
-pub async fn callback(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+pub async fn callback(
+    State(st): State<Arc<ProxyState>>,
+    req: Request,
+) -> Result<Response, PageError> {
     let q = req.uri().query().unwrap_or("");
     if q.len() > MAX_QUERY_BYTES {
-        return error_page(
+        return Err(PageError::new(
             StatusCode::URI_TOO_LONG,
             "Invalid callback",
             "The request is too long.",
-            Some("invalid_request"),
-        );
+            "invalid_request",
+        ));
     }
     let params = Params::parse(q.as_bytes());
     handle(&st, req.headers(), params).await
 }
 
-fn bad(msg: &str) -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "Sign-in failed",
-        msg,
-        Some("invalid_request"),
-    )
+fn bad(msg: impl Into<String>) -> PageError {
+    PageError::bad_request("Sign-in failed", msg)
 }
 
-async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params) -> Response {
+async fn handle(
+    st: &ProxyState,
+    headers: &axum::http::HeaderMap,
+    params: Params,
+) -> Result<Response, PageError> {
     if let Some(d) = params.duplicate() {
-        return bad(&format!("The parameter {d} is repeated."));
+        return Err(bad(format!("The parameter {d} is repeated.")));
     }
-    let Some(state) = params.get("state") else {
-        return bad("The identity provider's answer has no state.");
-    };
-    let pending = match st
+    let state = params
+        .get("state")
+        .ok_or_else(|| bad("The identity provider's answer has no state."))?;
+    let pending = st
         .records
         .take_upstream_state(&sha256_hex(state.as_bytes()))
-        .await
-    {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return bad(
-                "This sign-in is unknown, was already completed, or has expired. Start again from your application.",
-            );
-        }
-        Err(e) => {
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                &e.to_string(),
-                Some("temporarily_unavailable"),
-            );
-        }
-    };
+        .await?
+        .ok_or_else(|| {
+            bad("This sign-in is unknown, was already completed, or has expired. Start again from your application.")
+        })?;
     if pending.created_at + st.config.transaction_ttl.as_secs() as i64 <= st.now() {
-        return bad("This sign-in has expired. Start again from your application.");
+        return Err(bad(
+            "This sign-in has expired. Start again from your application.",
+        ));
     }
     let bound = st.cookies.get(headers, BINDING).is_some_and(|c| {
         crate::oauth::constant_time_eq(
@@ -106,26 +98,26 @@ async fn handle(st: &ProxyState, headers: &axum::http::HeaderMap, params: Params
         )
     });
     if !bound {
-        return error_page(
-            StatusCode::FORBIDDEN,
+        return Err(PageError::forbidden(
             "Authorization session mismatch",
             "This sign-in was not started in this browser. Start again from your application.",
-            Some("access_denied"),
-        );
+        ));
     }
+    let client = client_or_page(st, &pending.txn.client_id).await?;
+    check_authorization(&pending.txn.redirect_uri, &client.redirect_uris, &st.allow)
+        .map_err(|why| PageError::bad_request("Invalid redirect URI", why.to_string()))?;
+    Ok(complete(st, &params, state, pending).await)
+}
+
+/// The rest of the callback, once the client's redirect URI is verified: from here on,
+/// errors go back to the client.
+async fn complete(
+    st: &ProxyState,
+    params: &Params,
+    state: &str,
+    pending: UpstreamState,
+) -> Response {
     let txn = pending.txn;
-    let client = match crate::proxy::browser::client_or_page(st, &txn.client_id).await {
-        Ok(c) => c,
-        Err(p) => return p,
-    };
-    if let Err(why) = check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect URI",
-            &why.to_string(),
-            Some("invalid_request"),
-        );
-    }
     let fail = |code: &str, desc: &str| {
         client_error_redirect(
             &txn.redirect_uri,

@@ -19,10 +19,10 @@
 //!   "already submitted": the used CSRF token leaves a tombstone for the transaction's life.
 
 use crate::oauth::{pkce, random_token, sha256_hex};
-use crate::proxy::browser::{client_or_page, expired_page};
+use crate::proxy::browser::{PageError, client_or_page};
 use crate::proxy::config::{ConsentMode, ProviderKind};
 use crate::proxy::cookies::{BINDING, BROWSER, CSRF};
-use crate::proxy::html::{client_error_redirect, error_page, escape, page, redirect};
+use crate::proxy::html::{client_error_redirect, escape, page, redirect};
 use crate::proxy::params::{Params, read_form};
 use crate::proxy::redirect::{check_authorization, is_loopback_host};
 use crate::proxy::state::ProxyState;
@@ -37,18 +37,16 @@ use std::time::Duration;
 pub const REMEMBER_FOR: Duration = Duration::from_secs(30 * 86_400);
 
 /// The handler for both methods.
-pub async fn consent(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+pub async fn consent(
+    State(st): State<Arc<ProxyState>>,
+    req: Request,
+) -> Result<Response, PageError> {
     let (parts, body) = req.into_parts();
     if parts.method == Method::POST {
-        match read_form(&parts.headers, body).await {
-            Ok(p) => submit(&st, &parts.headers, p).await,
-            Err(e) => error_page(
-                e.status,
-                "Invalid consent submission",
-                e.description(),
-                Some(&e.error),
-            ),
-        }
+        let p = read_form(&parts.headers, body)
+            .await
+            .map_err(|e| PageError::from_oauth(INVALID_SUBMISSION, e))?;
+        submit(&st, &parts.headers, p).await
     } else {
         let params = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
         show(&st, &parts.headers, params).await
@@ -80,22 +78,17 @@ fn fetch_is_not_cross_site(headers: &HeaderMap) -> bool {
     )
 }
 
-async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response {
+async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<Response, PageError> {
     if params.duplicate().is_some() {
-        return expired_page();
+        return Err(PageError::expired());
     }
-    let Some(txn_id) = params.get("txn_id") else {
-        return expired_page();
-    };
-    let txn = match st.records.get_transaction(txn_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return expired_page(),
-        Err(e) => return unavailable(&e.to_string()),
-    };
-    let client = match client_or_page(st, &txn.client_id).await {
-        Ok(c) => c,
-        Err(p) => return p,
-    };
+    let txn_id = params.get("txn_id").ok_or_else(PageError::expired)?;
+    let txn = st
+        .records
+        .get_transaction(txn_id)
+        .await?
+        .ok_or_else(PageError::expired)?;
+    let client = client_or_page(st, &txn.client_id).await?;
     if st.consent() == ConsentMode::Remember
         && fetch_is_not_cross_site(headers)
         && let Some(secret) = st.cookies.get(headers, BROWSER)
@@ -103,11 +96,12 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response 
         && rec.client_id == txn.client_id
     {
         // Remembered: consume the transaction and go upstream.
-        return match st.records.take_transaction(txn_id).await {
-            Ok(Some(txn)) => approve(st, headers, txn).await,
-            Ok(None) => expired_page(),
-            Err(e) => unavailable(&e.to_string()),
-        };
+        let txn = st
+            .records
+            .take_transaction(txn_id)
+            .await?
+            .ok_or_else(PageError::expired)?;
+        return Ok(approve(st, headers, txn).await);
     }
     let csrf_token = random_token(32);
     let cookie = st
@@ -118,17 +112,13 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response 
         txn_id: txn.txn_id.clone(),
         cookie_hash: sha256_hex(cookie.as_bytes()),
     };
-    if let Err(e) = st
-        .records
+    st.records
         .put_csrf(
             &sha256_hex(csrf_token.as_bytes()),
             &rec,
             st.transaction_ttl(),
         )
-        .await
-    {
-        return unavailable(&e.to_string());
-    }
+        .await?;
     let mut resp = page(
         StatusCode::OK,
         "Authorize access",
@@ -138,7 +128,7 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response 
         header::SET_COOKIE,
         st.cookies.set(CSRF, &cookie, st.transaction_ttl()),
     );
-    resp
+    Ok(resp)
 }
 
 fn render(st: &ProxyState, client: &ClientRecord, txn: &Transaction, csrf_token: &str) -> String {
@@ -244,84 +234,54 @@ fn used_key(token_hash: &str) -> String {
     format!("used.{token_hash}")
 }
 
-fn already_submitted() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
+const INVALID_SUBMISSION: &str = "Invalid consent submission";
+
+fn already_submitted() -> PageError {
+    PageError::forbidden(
         "Already submitted",
         "This consent form was already submitted, so it cannot be used again. \
          If signing in did not continue, start again from your application.",
-        Some("access_denied"),
     )
 }
 
-fn unavailable(why: &str) -> Response {
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        &format!("The server cannot handle the request right now ({why}). Please try again."),
-        Some("temporarily_unavailable"),
-    )
-}
-
-fn expired_form() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
+fn expired_form() -> PageError {
+    PageError::forbidden(
         "Consent form expired",
         "This consent form is unknown or has expired. Start again from your application.",
-        Some("access_denied"),
     )
 }
 
-fn forbidden(msg: &str) -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Authorization session mismatch",
-        msg,
-        Some("access_denied"),
-    )
-}
-
-async fn submit(st: &ProxyState, headers: &HeaderMap, params: Params) -> Response {
-    if let Err(e) = params.check() {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid consent submission",
-            e.description(),
-            Some("invalid_request"),
-        );
-    }
+async fn submit(
+    st: &ProxyState,
+    headers: &HeaderMap,
+    params: Params,
+) -> Result<Response, PageError> {
+    params
+        .check()
+        .map_err(|e| PageError::bad_request(INVALID_SUBMISSION, e.description()))?;
     let (Some(txn_id), Some(csrf_token)) = (params.get("txn_id"), params.get("csrf_token")) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid consent submission",
+        return Err(PageError::bad_request(
+            INVALID_SUBMISSION,
             "txn_id and csrf_token are required.",
-            Some("invalid_request"),
-        );
+        ));
     };
     let approve_it = match params.get("action") {
         Some("approve") => true,
         Some("deny") => false,
         _ => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Invalid consent submission",
+            return Err(PageError::bad_request(
+                INVALID_SUBMISSION,
                 "action must be approve or deny.",
-                Some("invalid_request"),
-            );
+            ));
         }
     };
     // CSRF: the token (single use) must belong to this transaction and to this browser.
     let token_hash = sha256_hex(csrf_token.as_bytes());
-    let csrf = match st.records.take_csrf(&token_hash).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return match st.records.get_csrf(&used_key(&token_hash)).await {
-                Ok(Some(_)) => already_submitted(),
-                Ok(None) => expired_form(),
-                Err(e) => unavailable(&e.to_string()),
-            };
-        }
-        Err(e) => return unavailable(&e.to_string()),
+    let Some(csrf) = st.records.take_csrf(&token_hash).await? else {
+        return Err(match st.records.get_csrf(&used_key(&token_hash)).await? {
+            Some(_) => already_submitted(),
+            None => expired_form(),
+        });
     };
     // Leave a tombstone so that a second submission is told what happened. Best effort: without
     // it the page says the form expired, which is still safe.
@@ -336,37 +296,29 @@ async fn submit(st: &ProxyState, headers: &HeaderMap, params: Params) -> Respons
         )
     });
     if csrf.txn_id != txn_id || !cookie_ok {
-        return forbidden(
+        return Err(PageError::forbidden(
+            "Authorization session mismatch",
             "This consent form was not shown to this browser. Start again from your application.",
-        );
+        ));
     }
-    let txn = match st.records.take_transaction(txn_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return expired_page(),
-        Err(e) => return unavailable(&e.to_string()),
-    };
+    let txn = st
+        .records
+        .take_transaction(txn_id)
+        .await?
+        .ok_or_else(PageError::expired)?;
     // The allow-list may have changed since: re-check before any redirect to the client.
-    let client = match client_or_page(st, &txn.client_id).await {
-        Ok(c) => c,
-        Err(p) => return p,
-    };
-    if let Err(why) = check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect URI",
-            &why.to_string(),
-            Some("invalid_request"),
-        );
-    }
+    let client = client_or_page(st, &txn.client_id).await?;
+    check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow)
+        .map_err(|why| PageError::bad_request("Invalid redirect URI", why.to_string()))?;
     if !approve_it {
         tracing::info!(client_id = %txn.client_id, "consent denied");
-        return client_error_redirect(
+        return Ok(client_error_redirect(
             &txn.redirect_uri,
             "access_denied",
             "the user denied the request",
             txn.state.as_deref(),
             &st.issuer,
-        );
+        ));
     }
     let mut extra_cookie = None;
     if st.consent() == ConsentMode::Remember {
@@ -391,7 +343,7 @@ async fn submit(st: &ProxyState, headers: &HeaderMap, params: Params) -> Respons
     if let Some(c) = extra_cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
-    resp
+    Ok(resp)
 }
 
 /// Send an approved transaction upstream: the proxy's own PKCE pair and a fresh random
