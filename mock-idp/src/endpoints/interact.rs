@@ -1,6 +1,6 @@
 //! The login and consent pages a person sees when no user was chosen headlessly.
 
-use crate::endpoints::authorize::{RedirectError, error_redirect, issue_code};
+use crate::endpoints::answer::{RedirectError, error_redirect, issue_code};
 use crate::error::{HtmlError, OAuthError};
 use crate::pages::page;
 use crate::params::FormBody;

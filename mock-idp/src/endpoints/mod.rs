@@ -1,5 +1,6 @@
 //! HTTP endpoints, one family per file, and the router that mounts them under the issuer path.
 
+pub mod answer;
 pub mod authorize;
 pub mod control;
 pub mod discovery;
