@@ -7,37 +7,8 @@
 //! or pattern.
 
 use super::catalogue::Entry;
+pub use super::catalogue::Severity;
 use serde::Serialize;
-use std::fmt;
-
-/// How bad a finding is. Ordered worst first, so sorting puts errors on top.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The proxy will not work (or is unsafe) as configured: exit code 1.
-    Error,
-    /// Works, but probably not as intended, or fragile in production.
-    Warning,
-    /// Something to know or to do at the IdP (e.g. the callback URL to register).
-    Info,
-}
-
-impl Severity {
-    /// `error`, `warning` or `info`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One finding. `key` names the configuration key it is about, when there is one. Its id and
 /// severity come from its [`Entry`] in the catalogue and cannot be set otherwise.
