@@ -9,9 +9,9 @@
 //!   tests/peers/node/bearer-preload.mjs; the suite has no option for it).
 //!
 //! A scenario fails this test when the suite reports a FAILURE check or exits non-zero.
-//! Not run here: the `server` scenarios that need the suite's own fixture server (its test
-//! tools, resources and prompts), and `dns-rebinding-protection` (Origin/Host validation on
-//! `/mcp` is being implemented separately).
+//! Not run here: the `server` scenarios written for the suite's own fixture server (they call
+//! its test tools, resources and prompts by name, which an MCP server behind the proxy does
+//! not have).
 
 mod peers;
 
@@ -22,8 +22,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The `server` scenarios the echo endpoint answers (2025-11-25).
-const SERVER_SCENARIOS: [&str; 7] = [
+/// The `server` scenarios the echo endpoint answers (2025-11-25), and
+/// `dns-rebinding-protection`: a foreign `Host`/`Origin` on `/mcp` must get a 4xx (the proxy's
+/// Host and Origin checks) while the proxy's own stays 2xx.
+const SERVER_SCENARIOS: [&str; 8] = [
     "server-initialize",
     "server-session-lifecycle",
     "ping",
@@ -31,6 +33,7 @@ const SERVER_SCENARIOS: [&str; 7] = [
     "tools-list",
     "resources-list",
     "prompts-list",
+    "dns-rebinding-protection",
 ];
 
 struct Suite {
