@@ -149,6 +149,7 @@ fn oauth_router(st: Arc<ProxyState>) -> Router {
             .backend
             .as_deref()
             .and_then(|b| url::Url::parse(b).ok()),
+        backend_roots: st.outbound_roots.clone(),
     };
     oauth
         .nest_service(
