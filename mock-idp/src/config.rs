@@ -201,7 +201,10 @@ pub struct ClientConfig {
     /// `client_secret_basic` with a secret, `none` without.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<AuthMethod>,
-    /// Exact redirect URIs. Empty: any loopback URL (http(s) to localhost, 127.0.0.0/8, ::1).
+    /// Redirect URIs, matched exactly, except that a registered URI whose host is a loopback
+    /// IP literal (`127.0.0.1`, `[::1]`) matches at any port (RFC 8252 §7.3); `localhost`
+    /// URIs match exactly, port included. Empty: any loopback URL (http(s) to localhost,
+    /// 127.0.0.0/8, ::1).
     pub redirect_uris: Vec<String>,
     /// PKCE policy: `optional` (default), `required` or `s256_required`.
     pub pkce: PkcePolicy,
