@@ -632,8 +632,12 @@ async fn basic_auth_decodes_form_encoding_and_challenges_on_failure() {
 
 #[tokio::test]
 async fn private_key_jwt_client_authentication() {
-    let key =
-        mock_idp::keys::RsaKey::derive(&mock_idp::config::KeySeed::default(), 0, 2048).unwrap();
+    let key = mock_idp::keys::SigningKey::derive(
+        &mock_idp::config::KeySeed::default(),
+        0,
+        mock_idp::keys::KeySpec::Rsa { bits: 2048 },
+    )
+    .unwrap();
     let jwks = json!({ "keys": [key.jwk()] });
     let idp = spawn(OIDC_BASE).await;
     idp.add_client(mock_idp::ClientConfig {
