@@ -8,10 +8,20 @@
 use foundations::Clock;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Buckets per window: the cap frees up in steps of a sixtieth of the window.
 const BUCKETS: i64 = 60;
+
+/// A change in whether a [`WindowCap`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The cap has just been reached: this event was refused, the one before was admitted.
+    Reached,
+    /// Room has just come back: this event was admitted, the one before was refused.
+    Freed,
+}
 
 /// A capped sliding-window counter.
 pub struct WindowCap {
@@ -21,6 +31,8 @@ pub struct WindowCap {
     limit: u64,
     /// (bucket start, events), oldest first.
     buckets: Mutex<VecDeque<(i64, u64)>>,
+    /// Whether the last [`WindowCap::try_add`] was refused.
+    full: AtomicBool,
 }
 
 impl WindowCap {
@@ -33,7 +45,27 @@ impl WindowCap {
             bucket_ms: (window_ms / BUCKETS).max(1),
             limit: u64::from(limit),
             buckets: Mutex::new(VecDeque::new()),
+            full: AtomicBool::new(false),
         }
+    }
+
+    /// The most events in a window.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Count one event as [`WindowCap::try_add`] does, also telling whether the cap has just
+    /// been reached (the first refusal after an admission) or just freed up (the first
+    /// admission after a refusal), so that callers can log those moments only.
+    pub fn try_add_noting(&self) -> (Result<(), u64>, Option<Change>) {
+        let r = self.try_add();
+        let was_full = self.full.swap(r.is_err(), Ordering::Relaxed);
+        let change = match (was_full, r.is_err()) {
+            (false, true) => Some(Change::Reached),
+            (true, false) => Some(Change::Freed),
+            _ => None,
+        };
+        (r, change)
     }
 
     /// Count one event; `Err(seconds)` (until room frees up) when the cap is reached.
@@ -95,5 +127,19 @@ mod tests {
         assert!(cap.try_add().is_err());
         clock.advance(Duration::from_secs(500));
         assert_eq!(cap.count(), 1);
+    }
+
+    #[test]
+    fn tells_when_the_cap_is_reached_and_freed_once_each() {
+        let clock = Clock::frozen_at(0);
+        let cap = WindowCap::new(clock.clone(), Duration::from_secs(60), 1);
+        assert_eq!(cap.try_add_noting(), (Ok(()), None));
+        let (r, change) = cap.try_add_noting();
+        assert!(r.is_err());
+        assert_eq!(change, Some(Change::Reached));
+        assert_eq!(cap.try_add_noting().1, None, "still full: no news");
+        clock.advance(Duration::from_secs(62));
+        assert_eq!(cap.try_add_noting(), (Ok(()), Some(Change::Freed)));
+        assert_eq!(cap.try_add_noting().1, Some(Change::Reached));
     }
 }
