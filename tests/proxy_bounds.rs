@@ -47,6 +47,8 @@ on_every_store!(
     caps_are_per_address_first_then_in_total,
     pending_authorizations_are_capped_per_address,
     provisional_registrations_expire_unless_a_token_exchange_makes_them_durable,
+    showing_the_consent_page_again_stores_nothing_new,
+    a_remembered_consent_lives_no_longer_than_a_provisional_registration,
 );
 
 /// A proxy (client_secret_basic upstream) on a fresh store of `kind`; `None` when that kind
@@ -283,6 +285,116 @@ async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_dur
             backend.held(Collection::Clients).await,
             1,
             "the expired registration left the store, the durable one stayed"
+        );
+    }
+    env.stop().await;
+}
+
+/// The consent page for `txn_url` (the `/consent?txn_id=…` URL) shown to a new browser:
+/// its CSRF cookie and token.
+async fn consent_page(txn_url: &str) -> (String, String) {
+    let r = http().get(txn_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.contains("csrf"))
+        .expect("a CSRF cookie");
+    let page = r.text().await.unwrap();
+    let form = authproof::client::html::consent_form(&page).expect("a consent form");
+    let token = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.clone())
+        .expect("csrf_token");
+    (cookie, token)
+}
+
+async fn showing_the_consent_page_again_stores_nothing_new(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "consent page views", |_| {}).await else {
+        return;
+    };
+    let fc = env.registered().await;
+    let (url, _) = authorize_url(&env, &fc, "s");
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let txn_url = r.headers()["location"].to_str().unwrap().to_string();
+    let txn_id = query(&txn_url)["txn_id"].clone();
+    let (first_cookie, first_token) = consent_page(&txn_url).await;
+    let mut last = (String::new(), String::new());
+    for _ in 0..5 {
+        last = consent_page(&txn_url).await;
+    }
+    assert_eq!(
+        backend.held(Collection::ConsentCsrf).await,
+        1,
+        "one CSRF record per pending transaction, however often its page is shown"
+    );
+    let submit = |(cookie, token): (String, String)| {
+        let url = format!("{}/consent", env.proxy.url());
+        let txn_id = txn_id.clone();
+        async move {
+            http()
+                .post(url)
+                .header("cookie", cookie)
+                .form(&[
+                    ("txn_id", txn_id.as_str()),
+                    ("csrf_token", token.as_str()),
+                    ("action", "approve"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The page shown first was replaced: its form has expired.
+    let r = submit((first_cookie, first_token)).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("expired"));
+    // The page shown last goes upstream.
+    let r = submit(last).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&env.idp.url())
+    );
+    assert_eq!(backend.held(Collection::Transactions).await, 0);
+    assert_eq!(
+        backend.held(Collection::ConsentCsrf).await,
+        1,
+        "the used token's tombstone, nothing else"
+    );
+    env.stop().await;
+}
+
+async fn a_remembered_consent_lives_no_longer_than_a_provisional_registration(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "remembered consent", |c| {
+        c.consent = authproof::proxy::config::ConsentMode::Remember;
+        c.registration_provisional_ttl = HumanDuration::secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    // Approved, never exchanged: the client stays provisional.
+    let (_fc, out) = env.authorized().await;
+    assert!(out.consent_page.is_some());
+    assert_eq!(backend.held(Collection::Consents).await, 1);
+    if let Some(ttls) = backend.key_ttls(Collection::Consents).await {
+        assert_eq!(ttls.len(), 1);
+        assert!(ttls[0] <= Duration::from_secs(600), "{ttls:?}");
+    }
+    env.clock.advance(Duration::from_secs(601));
+    if backend.drop_expired().await {
+        assert_eq!(
+            backend.held(Collection::Consents).await,
+            0,
+            "gone with the provisional registration"
         );
     }
     env.stop().await;

@@ -77,6 +77,38 @@ impl Backend {
         }
     }
 
+    /// The TTLs Redis holds for every key of `c` (`None` on the other backends).
+    pub async fn key_ttls(&self, c: Collection) -> Option<Vec<Duration>> {
+        let Backend::Redis(_, server) = self else {
+            return None;
+        };
+        let client = redis::Client::open(server.url(0)).expect("redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis-server");
+        let pattern = format!(
+            "{}:{}:*",
+            authproof::proxy::store::redis::KEY_PREFIX,
+            c.name()
+        );
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS");
+        let mut ttls = Vec::new();
+        for k in keys {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(&k)
+                .query_async(&mut conn)
+                .await
+                .expect("PTTL");
+            ttls.push(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)));
+        }
+        Some(ttls)
+    }
+
     /// The TTL Redis holds for a key (`None` on the other backends).
     pub async fn key_ttl(&self, c: Collection, key: &str) -> Option<Duration> {
         match self {
