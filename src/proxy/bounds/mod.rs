@@ -293,19 +293,19 @@ impl Bounds {
     }
 }
 
-/// Admit one new piece of state from `who`: its address's cap first, then the instance's.
-/// Reaching the instance's cap is logged once (a warning), and so is room coming back; each
-/// refusal is answered, not logged, so that a flood does not become a flood of log lines.
+/// Admit one new piece of state from `who`: the instance's cap is looked at first, so that
+/// a request the instance refuses (503) does not use up its address's allowance too; then
+/// the address's cap, then the instance's is counted. Reaching the instance's cap is logged
+/// once (a warning), and so is room coming back; each refusal is answered, not logged, so
+/// that a flood does not become a flood of log lines.
 fn admit(
     per_address: &PerAddress,
     total: &WindowCap,
     who: &ClientAddress,
     what: &'static str,
 ) -> Result<(), Refusal> {
-    per_address
-        .check(who)
-        .map_err(|retry_after| Refusal::AddressCap { what, retry_after })?;
-    let (admitted, change) = total.try_add_noting();
+    let full = |retry_after| Refusal::Full { what, retry_after };
+    let (room, change) = total.room_noting();
     match change {
         Some(Change::Reached) => tracing::warn!(
             cap = total.limit(),
@@ -316,7 +316,12 @@ fn admit(
         }
         None => {}
     }
-    admitted.map_err(|retry_after| Refusal::Full { what, retry_after })
+    room.map_err(full)?;
+    per_address
+        .check(who)
+        .map_err(|retry_after| Refusal::AddressCap { what, retry_after })?;
+    // Others may have taken the last room meanwhile.
+    total.try_add().map_err(full)
 }
 
 /// The client address of a request, as the [`front`] layer resolved it.

@@ -54,11 +54,12 @@ impl WindowCap {
         self.limit
     }
 
-    /// Count one event as [`WindowCap::try_add`] does, also telling whether the cap has just
-    /// been reached (the first refusal after an admission) or just freed up (the first
-    /// admission after a refusal), so that callers can log those moments only.
-    pub fn try_add_noting(&self) -> (Result<(), u64>, Option<Change>) {
-        let r = self.try_add();
+    /// Whether there is room for one more event now, without counting one (`Err(seconds)`
+    /// as [`WindowCap::try_add`]), also telling whether the cap has just been reached (the
+    /// first answer "full" after "room") or just freed up, so that callers can log those
+    /// moments only.
+    pub fn room_noting(&self) -> (Result<(), u64>, Option<Change>) {
+        let r = self.check(false);
         let was_full = self.full.swap(r.is_err(), Ordering::Relaxed);
         let change = match (was_full, r.is_err()) {
             (false, true) => Some(Change::Reached),
@@ -70,6 +71,10 @@ impl WindowCap {
 
     /// Count one event; `Err(seconds)` (until room frees up) when the cap is reached.
     pub fn try_add(&self) -> Result<(), u64> {
+        self.check(true)
+    }
+
+    fn check(&self, add: bool) -> Result<(), u64> {
         let now = self.clock.now_millis();
         let mut b = self.buckets.lock();
         while b
@@ -86,10 +91,12 @@ impl WindowCap {
             let wait_ms = (oldest_end - now).max(1000);
             return Err(u64::try_from(wait_ms).map_or(1, |ms| ms.div_ceil(1000)));
         }
-        let start = now - now.rem_euclid(self.bucket_ms);
-        match b.back_mut() {
-            Some((s, n)) if *s == start => *n += 1,
-            _ => b.push_back((start, 1)),
+        if add {
+            let start = now - now.rem_euclid(self.bucket_ms);
+            match b.back_mut() {
+                Some((s, n)) if *s == start => *n += 1,
+                _ => b.push_back((start, 1)),
+            }
         }
         Ok(())
     }
@@ -133,13 +140,16 @@ mod tests {
     fn tells_when_the_cap_is_reached_and_freed_once_each() {
         let clock = Clock::frozen_at(0);
         let cap = WindowCap::new(clock.clone(), Duration::from_secs(60), 1);
-        assert_eq!(cap.try_add_noting(), (Ok(()), None));
-        let (r, change) = cap.try_add_noting();
+        assert_eq!(cap.room_noting(), (Ok(()), None));
+        assert_eq!(cap.room_noting(), (Ok(()), None), "looking counts nothing");
+        assert_eq!(cap.try_add(), Ok(()));
+        let (r, change) = cap.room_noting();
         assert!(r.is_err());
         assert_eq!(change, Some(Change::Reached));
-        assert_eq!(cap.try_add_noting().1, None, "still full: no news");
+        assert_eq!(cap.room_noting().1, None, "still full: no news");
         clock.advance(Duration::from_secs(62));
-        assert_eq!(cap.try_add_noting(), (Ok(()), Some(Change::Freed)));
-        assert_eq!(cap.try_add_noting().1, Some(Change::Reached));
+        assert_eq!(cap.room_noting(), (Ok(()), Some(Change::Freed)));
+        assert_eq!(cap.try_add(), Ok(()));
+        assert_eq!(cap.room_noting().1, Some(Change::Reached));
     }
 }
