@@ -19,8 +19,9 @@
 //! - **Legitimate clients**: 8, each from its own address (127.0.0.11…18), each running
 //!   complete flows in a loop through `authproof::client::FlowClient` (register → authorize →
 //!   consent → IdP login → callback → token), one flow every `FLOOD_LEGIT_EVERY_MS`
-//!   (default 2500: a client's own pace stays inside its address's registration rate, 30 a
-//!   minute), until the flood ends; then one more flow each, after the flood.
+//!   (default 4000: a client's own pace stays inside its address's allowances, 30
+//!   registrations a minute and 50 provisional ones at once, for the flood's 2 to 3
+//!   minutes), until the flood ends; then one more flow each, after the flood.
 //! - **Sampled**: the proxy's VmRSS every 200 ms, the store's entries every second (and, for
 //!   Redis, redis-server's VmRSS; for the file store, the file's size).
 //!
@@ -29,7 +30,9 @@
 //! their p50 / p99 and why they failed.
 //!
 //! Run: `cargo bench --bench flood` (release profile). `FLOOD_STORES=memory,file,redis`
-//! chooses the backends.
+//! chooses the backends. `FLOOD_CAPS=N` sets the instance's two total caps
+//! (`caps.provisional_registrations`, `caps.pending_authorizations`) to N instead of their
+//! defaults, to see what they bound and what they cost the legitimate clients.
 
 #[path = "support/flows.rs"]
 mod flows;
@@ -75,6 +78,7 @@ struct Knobs {
     addresses: u32,
     legit_every: Duration,
     stores: Vec<String>,
+    caps: CapsConfig,
 }
 
 fn knob<T: std::str::FromStr>(name: &str, default: T, ok: impl Fn(&T) -> bool) -> T {
@@ -109,8 +113,17 @@ impl Knobs {
             requests: knob("FLOOD_REQUESTS", 1_000_000u64, |n| *n > 0),
             concurrency: knob("FLOOD_CONCURRENCY", 64usize, |n| (1..=4096).contains(n)),
             addresses: knob("FLOOD_ADDRESSES", 4096u32, |n| (1..=254 << 16).contains(n)),
-            legit_every: Duration::from_millis(knob("FLOOD_LEGIT_EVERY_MS", 2500u64, |_| true)),
+            legit_every: Duration::from_millis(knob("FLOOD_LEGIT_EVERY_MS", 4000u64, |_| true)),
             stores,
+            caps: {
+                let d = CapsConfig::default();
+                let n = knob("FLOOD_CAPS", d.provisional_registrations, |n| *n > 0);
+                CapsConfig {
+                    provisional_registrations: n,
+                    pending_authorizations: n,
+                    ..d
+                }
+            },
         }
     }
 }
@@ -392,6 +405,8 @@ struct Legit {
     reasons: BTreeMap<String, u64>,
     after_ok: u64,
     after_failed: u64,
+    /// When the first flow failed, in seconds from the start of the flood.
+    first_failure_s: Option<f64>,
 }
 
 impl Legit {
@@ -403,6 +418,10 @@ impl Legit {
         }
         self.after_ok += other.after_ok;
         self.after_failed += other.after_failed;
+        self.first_failure_s = match (self.first_failure_s, other.first_failure_s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     fn fail(&mut self, e: &str) {
@@ -419,6 +438,7 @@ async fn legit_client(
     base: String,
     resource: String,
     every: Duration,
+    started: Instant,
     done: Arc<AtomicBool>,
     mut after: tokio::sync::watch::Receiver<bool>,
 ) -> Legit {
@@ -431,7 +451,12 @@ async fn legit_client(
         let t = Instant::now();
         match one_flow(&http, &base, &resource).await {
             Ok(_) => legit.latency_ms.push(t.elapsed().as_secs_f64() * 1e3),
-            Err(e) => legit.fail(&e),
+            Err(e) => {
+                legit.fail(&e);
+                legit
+                    .first_failure_s
+                    .get_or_insert(started.elapsed().as_secs_f64());
+            }
         }
         let next = t + every;
         while Instant::now() < next && !done.load(Ordering::Relaxed) {
@@ -517,7 +542,14 @@ async fn run_store(name: &str, knobs: &Knobs) -> Option<Run> {
         .expect("mock idp");
     let dir = TempDir::new("flood");
     let config = dir.path().join("proxy.yaml");
-    std::fs::write(&config, proxy_yaml(&idp, &backend.storage())).expect("config");
+    let caps = &knobs.caps;
+    let yaml = format!(
+        "{}caps: {{ provisional_registrations: {}, pending_authorizations: {} }}\n",
+        proxy_yaml(&idp, &backend.storage()),
+        caps.provisional_registrations,
+        caps.pending_authorizations
+    );
+    std::fs::write(&config, yaml).expect("config");
     let log = Arc::new(Mutex::new(HeldLog::default()));
     let sink = log.clone();
     // Waits (blocking) until the process logs that it listens.
@@ -589,6 +621,7 @@ async fn run_store(name: &str, knobs: &Knobs) -> Option<Run> {
 
     let done = Arc::new(AtomicBool::new(false));
     let (after, after_rx) = tokio::sync::watch::channel(false);
+    let t = Instant::now();
     let legit: Vec<_> = (0..LEGIT_CLIENTS)
         .map(|k| {
             tokio::spawn(legit_client(
@@ -596,12 +629,12 @@ async fn run_store(name: &str, knobs: &Knobs) -> Option<Run> {
                 base.clone(),
                 resource.clone(),
                 knobs.legit_every,
+                t,
                 done.clone(),
                 after_rx.clone(),
             ))
         })
         .collect();
-    let t = Instant::now();
     let attackers: Vec<_> = (0..knobs.concurrency)
         .map(|_| tokio::spawn(attack.clone().run()))
         .collect();
@@ -665,8 +698,14 @@ fn main() {
 async fn run(knobs: Knobs) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     eprintln!(
-        "flood bench: {} requests per store, {} attacker connections from {} addresses, {} legitimate clients (a flow every {:?}), {cores} cores, loopback only",
-        knobs.requests, knobs.concurrency, knobs.addresses, LEGIT_CLIENTS, knobs.legit_every
+        "flood bench: {} requests per store, {} attacker connections from {} addresses, {} legitimate clients (a flow every {:?}), caps {} / {}, {cores} cores, loopback only",
+        knobs.requests,
+        knobs.concurrency,
+        knobs.addresses,
+        LEGIT_CLIENTS,
+        knobs.legit_every,
+        knobs.caps.provisional_registrations,
+        knobs.caps.pending_authorizations
     );
     let mut runs = Vec::new();
     for store in &knobs.stores {
@@ -675,7 +714,7 @@ async fn run(knobs: Knobs) {
             runs.push(r);
         }
     }
-    let caps = CapsConfig::default();
+    let caps = &knobs.caps;
     println!();
     println!(
         "| store | requests | 2xx / 3xx / other 4xx / 429 / 503 / other | req/s | proxy VmRSS peak / final | entries held peak / final (all collections) | clients peak / final | transactions peak / final | legitimate flows ok / failed (after the flood) | flow p50 / p99 |"
@@ -740,6 +779,9 @@ async fn run(knobs: Knobs) {
             "- the proxy logged {} lines ({:.1} MiB)",
             r.log_lines, r.log_mib
         );
+        if let Some(s) = r.legit.first_failure_s {
+            println!("- the first legitimate flow failed {s:.1} s into the flood");
+        }
         for (reason, n) in &r.legit.reasons {
             println!("- legitimate flow failed {n}×: {reason}");
         }
