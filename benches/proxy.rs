@@ -22,17 +22,23 @@
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).
 
+#[path = "support/flows.rs"]
+mod flows;
 #[path = "support/load.rs"]
 mod load;
+#[allow(dead_code)] // the flood bench uses the rest
+#[path = "support/rss.rs"]
+mod rss;
 
+use flows::{idp_config, one_flow, proxy_yaml};
 use load::{RequestFigures, guarded_requests, percentile};
+use rss::Rss;
 
-use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
+use authproof::client::FlowClient;
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret};
 use authproof::proxy::store::{Collection, MemoryStore, Store};
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
-use mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
-use serde_json::json;
+use mock_idp::{Clock, MockIdp, MockIdpHandle};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,20 +46,7 @@ use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 64;
 const FLOW_CONCURRENCY: usize = 16;
-const REDIRECT: &str = "http://127.0.0.1:7777/cb";
 const COLD_RUNS: usize = 41;
-
-fn idp_config(access_token_format: &str) -> IdpConfig {
-    let text = format!(
-        "flavor: oidc\n\
-         clients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }}]\n\
-         users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}]\n\
-         default_user: alice\n\
-         tokens: {{ access_token_format: {access_token_format} }}\n\
-         journal: {{ max_entries: 1000 }}\n"
-    );
-    foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
-}
 
 fn proxy_config(idp: &MockIdpHandle) -> ProxyConfig {
     let mut c = ProxyConfig::default();
@@ -68,73 +61,6 @@ fn proxy_config(idp: &MockIdpHandle) -> ProxyConfig {
     c.consent = ConsentMode::Always;
     c.jwt_signing_key = Some(Secret::new("bench-signing-key-0123456789abcdef"));
     c
-}
-
-/// The same configuration as YAML, for the `authproof serve` binary.
-fn proxy_yaml(idp: &MockIdpHandle) -> String {
-    format!(
-        "upstream:\n\
-         \x20 config_url: {}\n\
-         \x20 client_id: upstream-app\n\
-         \x20 client_secret: s3cret\n\
-         \x20 token_endpoint_auth_method: client_secret_post\n\
-         \x20 scopes: [openid, email]\n\
-         \x20 timeout: 10s\n\
-         valid_scopes: [openid, email]\n\
-         allowed_client_redirect_uris: ['http://127.0.0.1:*']\n\
-         consent: always\n\
-         jwt_signing_key: bench-signing-key-0123456789abcdef\n\
-         storage: memory\n",
-        idp.discovery_url()
-    )
-}
-
-/// Resident memory from a `/proc/<pid>/status` file, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-struct Rss {
-    /// VmRSS.
-    total: u64,
-    /// RssAnon: heap and stacks, what the process really holds.
-    anon: u64,
-    /// RssFile: pages of the executable and libraries (clean, shared, reclaimable).
-    file: u64,
-}
-
-impl Rss {
-    fn of(status_path: &str) -> Rss {
-        let text = std::fs::read_to_string(status_path).unwrap_or_default();
-        let field = |name: &str| -> u64 {
-            text.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-                .unwrap_or(0)
-        };
-        Rss {
-            total: field("VmRSS:"),
-            anon: field("RssAnon:"),
-            file: field("RssFile:"),
-        }
-    }
-
-    fn this_process() -> Rss {
-        Rss::of("/proc/self/status")
-    }
-}
-
-impl std::fmt::Display for Rss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (anon {}, file {})",
-            mib(self.total),
-            mib(self.anon),
-            mib(self.file)
-        )
-    }
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
@@ -339,40 +265,6 @@ fn spawn_binary(config_path: &std::path::Path, port: u16) -> std::io::Result<std
 // ---------------------------------------------------------------------------------------------
 // Complete flows
 
-/// One complete flow; returns the access token.
-async fn one_flow(http: &reqwest::Client, proxy: &str, resource: &str) -> Result<String, String> {
-    let fc = FlowClient::with_http(proxy, http.clone()).map_err(|e| e.to_string())?;
-    fc.set_mcp_url(resource);
-    let reg = fc
-        .register(&json!({"redirect_uris": [REDIRECT], "client_name": "bench"}))
-        .await
-        .map_err(|e| e.to_string())?;
-    if reg.status != 201 {
-        return Err(format!("register answered {}: {}", reg.status, reg.body));
-    }
-    let out = fc
-        .authorize(AuthorizeRequest {
-            as_user: Some("alice".into()),
-            ..AuthorizeRequest::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    if out.consent_page.is_none() {
-        return Err(format!("no consent page was shown:\n{out}"));
-    }
-    if !(out.reached_redirect_uri && out.code.is_some()) {
-        return Err(format!("authorization did not produce a code:\n{out}"));
-    }
-    let tok = fc
-        .token_code(TokenCodeRequest::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    match tok.json_str("access_token") {
-        Some(t) if tok.status == 200 => Ok(t.to_owned()),
-        _ => Err(format!("token answered {}: {}", tok.status, tok.body)),
-    }
-}
-
 struct FlowFigures {
     rate: f64,
     done: u64,
@@ -401,7 +293,7 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
     let dir = std::env::temp_dir().join(format!("authproof-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let config_path = dir.join("proxy.yaml");
-    std::fs::write(&config_path, proxy_yaml(&idp)).ok()?;
+    std::fs::write(&config_path, proxy_yaml(&idp, "memory")).ok()?;
     let mut cold_ms = Vec::new();
     for _ in 0..5 {
         cold_ms.push(cold_start_binary(&config_path).await?);

@@ -258,6 +258,10 @@ impl Proxy {
         }
         let app = router(state.clone());
         let (tx, rx) = watch::channel(false);
+        tokio::spawn(crate::proxy::store::held::log_held(
+            state.records.store().clone(),
+            rx.clone(),
+        ));
         let limits = conn_limits(&state.config);
         let task = tokio::spawn(foundations::http::serve(
             listener,

@@ -132,6 +132,11 @@ impl RedisServer {
         self.port
     }
 
+    /// Its process id (to read its resident memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `redis://[:password@]127.0.0.1:PORT/DB`.
     pub fn url(&self, db: u8) -> String {
         match &self.password {

@@ -23,7 +23,7 @@
 //! - **One process**: redb locks the file; a second process (or a second store in this one)
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
-use super::{Collection, MemoryStore, Store, StoreError, StoreFuture};
+use super::{Collection, Held, MemoryStore, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -625,6 +625,30 @@ impl Store for FileStore {
             },
         );
         Box::pin(async move { f.await.map(as_bool) })
+    }
+
+    /// Every table's length (redb keeps it: no walk over the entries), and the locks held
+    /// in memory.
+    fn held(&self) -> StoreFuture<'_, Held> {
+        let db = self.db.clone();
+        let locks = self.locks.held_now().get(Collection::Locks);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let mut held = Held::default();
+                for c in Collection::ALL {
+                    let t = txn.open_table(table(c)).map_err(unavailable)?;
+                    held.set(
+                        c,
+                        redb::ReadableTableMetadata::len(&t).map_err(unavailable)?,
+                    );
+                }
+                held.add(Collection::Locks, locks);
+                Ok(held)
+            })
+            .await
+            .map_err(unavailable)?
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-memory [`Store`]: sharded maps with TTL eviction against the injected clock and a
 //! size limit per collection, so memory stays bounded whatever clients do.
 
-use super::{Collection, Store, StoreError, StoreFuture};
+use super::{Collection, Held, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -88,6 +88,17 @@ impl MemoryStore {
                     .count()
             })
             .sum()
+    }
+
+    /// Entries held per collection, expired ones not swept yet included (a lock per shard, no
+    /// walk over the entries).
+    pub fn held_now(&self) -> Held {
+        let mut held = Held::default();
+        for c in Collection::ALL {
+            let shards = &self.shards[c.index() * SHARDS..(c.index() + 1) * SHARDS];
+            held.set(c, shards.iter().map(|s| s.lock().map.len() as u64).sum());
+        }
+        held
     }
 
     /// Whether a collection holds no live entries.
@@ -223,6 +234,10 @@ impl Store for MemoryStore {
             shard.map.remove(key);
         }
         ready(Ok(matches))
+    }
+
+    fn held(&self) -> StoreFuture<'_, Held> {
+        ready(Ok(self.held_now()))
     }
 }
 

@@ -30,7 +30,7 @@
 //! [`Collection::Meta`] (written on first open) and refuses to start when no configured key
 //! opens it, naming the key id it found and how to fix the configuration.
 
-use super::{Collection, Store, StoreError, StoreFuture};
+use super::{Collection, Held, Store, StoreError, StoreFuture};
 use crate::proxy::config::ProxyConfig;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -540,6 +540,10 @@ impl Store for SealedStore {
             }
             Ok(false)
         })
+    }
+
+    fn held(&self) -> StoreFuture<'_, Held> {
+        self.inner.held()
     }
 }
 
