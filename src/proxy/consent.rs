@@ -301,16 +301,10 @@ async fn submit(
         st.records.get_csrf(&key).await?.filter(|c| {
             crate::oauth::constant_time_eq(c.token_hash.as_bytes(), token_hash.as_bytes())
         });
+    // Gone, used by a concurrent submission, or replaced by the page shown again: say which.
     let csrf = match current {
-        Some(c) => {
-            if st.records.take_csrf_if(&key, &c).await? {
-                c
-            } else {
-                // Used by a concurrent submission, or replaced by the page shown again.
-                return Err(submitted_or_expired(st, &token_hash).await);
-            }
-        }
-        None => return Err(submitted_or_expired(st, &token_hash).await),
+        Some(c) if st.records.take_csrf_if(&key, &c).await? => c,
+        _ => return Err(submitted_or_expired(st, &token_hash).await),
     };
     // Leave a tombstone so that a second submission is told what happened. Best effort: without
     // it the page says the form expired, which is still safe.
