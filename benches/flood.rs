@@ -524,6 +524,8 @@ struct Run {
     held_peak: Held,
     held_peak_total: u64,
     held_final: Held,
+    /// Whether the proxy logged what its store holds at all.
+    held_logged: bool,
     legit: Legit,
     log_lines: u64,
     log_mib: f64,
@@ -672,6 +674,7 @@ async fn run_store(name: &str, knobs: &Knobs) -> Option<Run> {
             held_peak: log.peak,
             held_peak_total: log.peak_total,
             held_final: log.latest.unwrap_or_default(),
+            held_logged: log.latest.is_some(),
             legit: legit_all,
             log_lines: log.lines,
             log_mib: log.bytes as f64 / (1024.0 * 1024.0),
@@ -769,6 +772,9 @@ async fn run(knobs: Knobs) {
         println!("- proxy VmRSS peak {}; final {}", r.rss_peak, r.rss_final);
         if let Some((what, peak, now)) = r.outside {
             println!("- {what}: peak {}, final {}", mib(peak), mib(now));
+        }
+        if !r.held_logged {
+            println!("- the proxy logged no `store entries held` line: the entries are unknown");
         }
         println!(
             "- entries held at the peak, per collection: {}",
