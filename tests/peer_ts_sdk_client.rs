@@ -11,75 +11,13 @@
 //! `outbound_ca_file`; the client never registers, and its client_id is the document's URL.
 
 mod peers;
-#[path = "support/tls.rs"]
-mod tls;
 
-use axum::Json;
-use axum::routing::get;
+use peers::cimd::MetadataDocument;
 use peers::{Background, NodePeers, PeerEnv, assert_sdk_authorize_request, run_peer, skipping};
-use serde_json::json;
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The redirect URI sdk-client.mjs uses.
 const REDIRECT: &str = "http://127.0.0.1:8975/callback";
-
-/// A client ID metadata document served over https, and the CA file that trusts it.
-struct MetadataDocument {
-    url: String,
-    ca_file: PathBuf,
-    fetches: Arc<AtomicUsize>,
-    _front: tls::Front,
-}
-
-impl MetadataDocument {
-    async fn serve() -> MetadataDocument {
-        let front = tls::Front::bind().await.expect("tls front");
-        let url = format!("{}/oauth/client.json", front.base_url());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let doc = json!({
-            "client_id": url,
-            "client_name": "MCP TypeScript SDK peer (CIMD)",
-            "redirect_uris": [REDIRECT],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        });
-        let counter = fetches.clone();
-        let app = axum::Router::new().route(
-            "/oauth/client.json",
-            get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let doc = doc.clone();
-                async move { Json(doc) }
-            }),
-        );
-        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let plain_addr = plain.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(plain, app).await });
-        front.forward_to(plain_addr);
-        let ca_file = std::env::temp_dir().join(format!(
-            "authproof-cimd-ca-{}-{}.pem",
-            std::process::id(),
-            plain_addr.port()
-        ));
-        std::fs::write(&ca_file, front.cert_pem()).expect("write the CA file");
-        MetadataDocument {
-            url,
-            ca_file,
-            fetches,
-            _front: front,
-        }
-    }
-}
-
-impl Drop for MetadataDocument {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.ca_file);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ts_sdk_client_full_flow_through_the_proxy() {
@@ -101,7 +39,7 @@ async fn full_flow(cimd: bool) {
     server.arg("mcp-server.mjs").current_dir(&node.dir);
     let backend = Background::start(server);
     let doc = if cimd {
-        Some(MetadataDocument::serve().await)
+        Some(MetadataDocument::serve(REDIRECT, "MCP TypeScript SDK peer (CIMD)").await)
     } else {
         None
     };
@@ -133,7 +71,7 @@ async fn full_flow(cimd: bool) {
     if let Some(d) = &doc {
         assert_eq!(r["client_id"], d.url.as_str(), "{shown}");
         assert!(
-            d.fetches.load(Ordering::SeqCst) >= 1,
+            d.fetches() >= 1,
             "the proxy fetched the metadata document over https"
         );
     }

@@ -18,6 +18,8 @@
 //! The script ends with `{"result": {...}}` and exit status 0.
 #![allow(dead_code)]
 
+pub mod cimd;
+
 use authproof::client::{AuthorizeOutcome, Consent, FlowClient, FollowOptions, RawRequest};
 use authproof::mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret};

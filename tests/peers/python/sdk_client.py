@@ -1,10 +1,11 @@
 """The MCP Python SDK client against the proxy (tests/peer_python_sdk_client.rs).
 
-Usage: python sdk_client.py MCP_URL
+Usage: python sdk_client.py MCP_URL [CLIENT_METADATA_URL]
 Discovery from the 401, DCR, PKCE; the browser leg is asked of the test (the line protocol in
 tests/peers/mod.rs); the code exchange, initialize, tools/list, tools/call. Then the test
 expires the access token at the proxy and this client's clock moves by the same amount, and
-the SDK must refresh on its own before the next call.
+the SDK must refresh on its own before the next call. With CLIENT_METADATA_URL the SDK uses
+that https URL as its client_id (a client ID metadata document) instead of registering.
 """
 
 import asyncio
@@ -51,6 +52,7 @@ class Storage:
         self.client: OAuthClientInformationFull | None = None
         self.history: list[OAuthToken] = []
 
+
     async def get_tokens(self) -> OAuthToken | None:
         return self.tokens
 
@@ -94,7 +96,7 @@ def text_of(result) -> str | None:
     return None
 
 
-async def main(mcp_url: str) -> None:
+async def main(mcp_url: str, client_metadata_url: str | None) -> None:
     clock = ShiftedClock()
     sdk_oauth.time = clock
     sdk_auth_utils.time = clock
@@ -112,6 +114,7 @@ async def main(mcp_url: str) -> None:
         storage=storage,
         redirect_handler=browser.redirect_handler,
         callback_handler=browser.callback_handler,
+        client_metadata_url=client_metadata_url,
     )
     async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
         async with streamable_http_client(mcp_url, http_client=http) as (read, write):
@@ -146,4 +149,4 @@ async def main(mcp_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
