@@ -30,7 +30,7 @@
 //! [`Collection::Meta`] (written on first open) and refuses to start when no configured key
 //! opens it, naming the key id it found and how to fix the configuration.
 
-use super::{Collection, Store, StoreError, StoreFuture};
+use super::{Collection, Decoded, Decoder, Store, StoreError, StoreFuture};
 use crate::proxy::config::ProxyConfig;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -446,6 +446,23 @@ impl Store for SealedStore {
         Box::pin(async move {
             let v = self.inner.get(c, key).await?;
             self.open_value(c, key, v)
+        })
+    }
+
+    fn get_decoded<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        decode: Decoder<'a>,
+    ) -> StoreFuture<'a, Option<Decoded>> {
+        if !is_sealed(c) {
+            return self.inner.get_decoded(c, key, decode);
+        }
+        Box::pin(async move {
+            // The inner store keeps what this makes of the sealed bytes: a value is unsealed
+            // once, not on every read.
+            let open_then_decode = |raw: &[u8]| decode(&self.sealer.open(c, key, raw)?);
+            self.inner.get_decoded(c, key, &open_then_decode).await
         })
     }
 
