@@ -24,6 +24,11 @@
 //! them the key is random, which only works for memory storage. The key id is derived from the
 //! key (HKDF, another info) and names it in messages without revealing it.
 //!
+//! **In memory**: a store that keeps decoded values for [`Store::get_decoded`] (memory, file)
+//! holds the decoded grant, upstream tokens in clear, next to its sealed bytes for as long as
+//! the entry lives unchanged, like any request that reads it holds them while it runs. Sealing
+//! protects copies of the file and of the Redis keys, not the running process.
+//!
 //! **Wrong key**: a value whose key id is not configured is [`StoreError::UnknownKey`] and a
 //! value that does not authenticate is [`StoreError::Corrupt`] — never "absent", so nothing is
 //! silently lost or overwritten. On open, [`SealedStore::open`] checks a sealed check value in
