@@ -17,7 +17,7 @@
 //! takes one of the IdP's two RS256 signatures out of each refresh;
 //! `BENCH_IDP_ID_TOKEN_ON_REFRESH=false` as well takes the other (the IdP then answers a
 //! refresh without an ID token, as OIDC allows), which leaves the proxy's and the store's
-//! own cost.
+//! own cost. `BENCH_STORAGE=memory,redis` runs only the backends named.
 
 #[allow(dead_code)] // the load generator's helpers: only `percentile` here
 #[path = "support/load.rs"]
@@ -29,7 +29,7 @@ mod redis_support;
 mod stack;
 
 use load::percentile;
-use stack::{REDIRECT, bench_secs, ratio, within};
+use stack::{REDIRECT, bench_secs, one_address_load, ratio, within};
 
 use authproof::client::{AuthorizeRequest, FlowClient, RefreshRequest, TokenCodeRequest};
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret, StorageSpec};
@@ -61,6 +61,11 @@ fn id_token_on_refresh() -> bool {
     std::env::var("BENCH_IDP_ID_TOKEN_ON_REFRESH").as_deref() != Ok("false")
 }
 
+/// `BENCH_STORAGE=memory,redis` runs only those backends (all three by default).
+fn runs(storage: &str) -> bool {
+    std::env::var("BENCH_STORAGE").map_or(true, |list| list.split(',').any(|s| s.trim() == storage))
+}
+
 fn idp_config() -> IdpConfig {
     let text = format!(
         "flavor: oidc\n\
@@ -89,6 +94,7 @@ fn proxy_config(idp: &MockIdpHandle, storage: StorageSpec) -> ProxyConfig {
     c.jwt_signing_key = Some(Secret::new("bench-signing-key-0123456789abcdef"));
     c.storage_key = Some(Secret::new("bench-storage-key-0123456789abcdef0123"));
     c.storage = storage;
+    one_address_load(&mut c);
     c
 }
 
@@ -246,30 +252,30 @@ async fn run(secs: f64) {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut rows = Vec::new();
-    rows.push(bench("memory", StorageSpec::Memory, secs, None).await);
-    let dir = std::env::temp_dir().join(format!("authproof-bench-refresh-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    rows.push(
-        bench(
-            "file",
-            StorageSpec::File(dir.join("refresh.redb")),
-            secs,
-            None,
-        )
-        .await,
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    match redis_support::RedisServer::start("bench refresh") {
-        Some(server) => {
-            let url = server.url(0);
-            rows.push(bench("redis", StorageSpec::Redis(url.clone()), secs, Some(&url)).await);
+    if runs("memory") {
+        rows.push(bench("memory", StorageSpec::Memory, secs, None).await);
+    }
+    if runs("file") {
+        let dir =
+            std::env::temp_dir().join(format!("authproof-bench-refresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let spec = StorageSpec::File(dir.join("refresh.redb"));
+        rows.push(bench("file", spec, secs, None).await);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if runs("redis") {
+        match redis_support::RedisServer::start("bench refresh") {
+            Some(server) => {
+                let url = server.url(0);
+                rows.push(bench("redis", StorageSpec::Redis(url.clone()), secs, Some(&url)).await);
+            }
+            None => println!("redis: skipped (redis-server not installed)"),
         }
-        None => println!("redis: skipped (redis-server not installed)"),
     }
     let base = rows
-        .first()
-        .map(|r| r.grants as f64 / r.secs)
-        .unwrap_or(0.0);
+        .iter()
+        .find(|r| r.label == "memory")
+        .map_or(0.0, |r| r.grants as f64 / r.secs);
     println!();
     println!(
         "| storage | refresh grants/s | target | p50 ms | p90 ms | p99 ms (bound {TARGET_P99_MS:.0}) | errors | redis keys after |"

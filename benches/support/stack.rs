@@ -6,7 +6,9 @@
 
 use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
 use authproof::proxy::config::StorageSpec;
-use authproof::proxy::config::{ConsentMode, HumanDuration, ProviderKind, ProxyConfig, Secret};
+use authproof::proxy::config::{
+    CapsConfig, ConsentMode, HumanDuration, Off, ProviderKind, ProxyConfig, RateLimits, Secret,
+};
 use authproof::proxy::store::{self, Store};
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
 use mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
@@ -40,9 +42,34 @@ pub fn idp_config(access_token_format: &str) -> IdpConfig {
     foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
 }
 
+/// Every request of a bench comes from 127.0.0.1: the per-address rate limits and caps,
+/// which keep one abuser from starving the others, would refuse the load generator itself.
+/// They are turned off (rates) and raised (caps) for the benches.
+pub fn one_address_load(c: &mut ProxyConfig) {
+    c.rate_limits = RateLimits::Off(Off::Off);
+    c.caps = CapsConfig {
+        provisional_registrations: BENCH_CAP,
+        pending_authorizations: BENCH_CAP,
+        per_address_registrations: BENCH_CAP,
+        per_address_authorizations: BENCH_CAP,
+    };
+}
+
+/// The caps of [`one_address_load`]: more than any bench creates within the caps' windows.
+pub const BENCH_CAP: u32 = 10_000_000;
+
+/// [`one_address_load`] as YAML.
+pub fn one_address_load_yaml() -> String {
+    format!(
+        "rate_limits: off\n\
+         caps: {{ provisional_registrations: {BENCH_CAP}, pending_authorizations: {BENCH_CAP}, per_address_registrations: {BENCH_CAP}, per_address_authorizations: {BENCH_CAP} }}\n"
+    )
+}
+
 /// The proxy in front of `idp` (generic OAuth proxy, consent shown, memory storage).
 pub fn proxy_config(idp: &MockIdpHandle) -> ProxyConfig {
     let mut c = ProxyConfig::default();
+    one_address_load(&mut c);
     c.upstream.config_url = Some(idp.discovery_url());
     c.upstream.client_id = "upstream-app".into();
     c.upstream.client_secret = Some(Secret::new("s3cret"));
@@ -79,8 +106,10 @@ pub fn proxy_yaml(idp: &MockIdpHandle) -> String {
          allowed_client_redirect_uris: ['http://127.0.0.1:*']\n\
          consent: always\n\
          jwt_signing_key: bench-signing-key-0123456789abcdef\n\
-         storage: memory\n",
-        idp.discovery_url()
+         storage: memory\n\
+         {}",
+        idp.discovery_url(),
+        one_address_load_yaml()
     )
 }
 
