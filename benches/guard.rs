@@ -38,6 +38,9 @@
 //! (default 3), `BENCH_ROUNDS=N` the rounds; `BENCH_STAGE=N` runs only stage N's load (for a
 //! profiler).
 
+#[allow(dead_code)] // the other benches use the rest
+#[path = "support/flows.rs"]
+mod flows;
 #[path = "support/load.rs"]
 mod load;
 #[path = "support/stack.rs"]

@@ -24,15 +24,22 @@
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).
 
+#[path = "support/flows.rs"]
+mod flows;
 #[path = "support/load.rs"]
 mod load;
+#[allow(dead_code)] // the flood bench uses the rest
+#[path = "support/rss.rs"]
+mod rss;
 #[path = "support/stack.rs"]
 mod stack;
 
+use flows::{idp_config, one_flow, proxy_yaml};
 use load::{RequestFigures, guarded_requests, percentile};
+use rss::Rss;
 use stack::{
-    Rss, Stack, bench_secs, first_answer, free_port, idp_config, one_flow, proxy_config,
-    proxy_yaml, ratio, sorted, within,
+    Stack, bench_secs, first_answer, free_port, one_address_load_yaml, proxy_config, ratio, sorted,
+    within,
 };
 
 use authproof::client::FlowClient;
@@ -218,7 +225,8 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
     let dir = std::env::temp_dir().join(format!("authproof-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let config_path = dir.join("proxy.yaml");
-    std::fs::write(&config_path, proxy_yaml(&idp)).ok()?;
+    let yaml = format!("{}{}", proxy_yaml(&idp, "memory"), one_address_load_yaml());
+    std::fs::write(&config_path, yaml).ok()?;
     let mut cold_ms = Vec::new();
     for _ in 0..5 {
         cold_ms.push(cold_start_binary(&config_path).await?);

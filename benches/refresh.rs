@@ -19,6 +19,9 @@
 //! refresh without an ID token, as OIDC allows), which leaves the proxy's and the store's
 //! own cost. `BENCH_STORAGE=memory,redis` runs only the backends named.
 
+#[allow(dead_code)] // the other benches use the rest
+#[path = "support/flows.rs"]
+mod flows;
 #[allow(dead_code)] // the load generator's helpers: only `percentile` here
 #[path = "support/load.rs"]
 mod load;
@@ -28,8 +31,9 @@ mod redis_support;
 #[path = "support/stack.rs"]
 mod stack;
 
+use flows::REDIRECT;
 use load::percentile;
-use stack::{REDIRECT, bench_secs, one_address_load, ratio, within};
+use stack::{bench_secs, one_address_load, ratio, within};
 
 use authproof::client::{AuthorizeRequest, FlowClient, RefreshRequest, TokenCodeRequest};
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret, StorageSpec};

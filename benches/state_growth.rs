@@ -20,16 +20,23 @@
 //! Run: `cargo bench --bench state_growth` (release). `BENCH_SECS=N` sets each phase's length
 //! (default 3); `BENCH_STATE_MAX=N` caps the curve (e.g. 100000 for a quick run).
 
+#[allow(dead_code)] // the other benches use the rest
+#[path = "support/flows.rs"]
+mod flows;
 #[path = "support/load.rs"]
 mod load;
 #[allow(dead_code)]
 #[path = "../tests/support/redis.rs"]
 mod redis_support;
+#[allow(dead_code)] // the flood bench uses the rest
+#[path = "support/rss.rs"]
+mod rss;
 #[path = "support/stack.rs"]
 mod stack;
 
 use load::{RequestFigures, guarded_requests};
-use stack::{Rss, Stack, bench_secs, mib, oidc_proxy_config, ratio, serve_store};
+use rss::{Rss, mib};
+use stack::{Stack, bench_secs, oidc_proxy_config, ratio, serve_store};
 
 use authproof::oauth::sha256_hex;
 use authproof::proxy::config::{ProxyConfig, StorageSpec};
@@ -101,6 +108,7 @@ async fn put_filler(records: &Records, i: usize) {
             let csrf = CsrfRecord {
                 txn_id: key.clone(),
                 cookie_hash: key.clone(),
+                token_hash: key.clone(),
             };
             records.put_csrf(&key, &csrf, FILLER_TTL).await
         }

@@ -327,6 +327,7 @@ async fn resource_server(idp: &MockIdpHandle) -> String {
         resource_metadata_url: prm_url,
         required_scopes: vec!["openid".into()],
         backend: None,
+        backend_roots: Default::default(),
     };
     let prm = json!({
         "resource": format!("{base}/mcp"),

@@ -7,6 +7,9 @@
 //! last page is saved too, as `<case>.ok.png`). Without chromium or chromedriver every case
 //! prints `skipping: … not installed` and passes (`.ci/install.d/25-browser.sh` installs both).
 
+#[path = "support/tls.rs"]
+mod tls;
+
 use authproof::client::{AuthorizeRequest, FlowClient, Param, TokenCodeRequest};
 use authproof::mock_idp::{Clock, MockIdp, MockIdpHandle};
 use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret};
@@ -776,79 +779,4 @@ async fn at_phone_width_nothing_overflows_and_long_ids_wrap() {
         Ok(())
     })
     .await;
-}
-
-// ---------------------------------------------------------------------------------------
-// https for the `__Host-` case: a TLS front with a certificate made here (rcgen) that
-// forwards to the proxy's plain listener; the browser accepts the self-signed certificate.
-
-mod tls {
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-    use tokio::net::{TcpListener, TcpStream};
-    use tokio_rustls::TlsAcceptor;
-    use tokio_rustls::rustls;
-
-    pub struct Front {
-        listener: parking_lot::Mutex<Option<TcpListener>>,
-        addr: SocketAddr,
-        acceptor: TlsAcceptor,
-        cert_der: Vec<u8>,
-    }
-
-    impl Front {
-        pub async fn bind() -> anyhow::Result<Front> {
-            let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
-            let cert_der = key.cert.der().to_vec();
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()?
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![key.cert.der().clone()],
-                    rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-                )?;
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            Ok(Front {
-                listener: parking_lot::Mutex::new(Some(listener)),
-                addr,
-                acceptor: TlsAcceptor::from(Arc::new(config)),
-                cert_der,
-            })
-        }
-
-        pub fn base_url(&self) -> String {
-            format!("https://127.0.0.1:{}", self.addr.port())
-        }
-
-        /// A reqwest client that trusts this front's certificate.
-        pub fn http_client(&self) -> anyhow::Result<reqwest::Client> {
-            Ok(reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .tls_certs_only([reqwest::Certificate::from_der(&self.cert_der)?])
-                .build()?)
-        }
-
-        /// Starts forwarding decrypted connections to `upstream`.
-        pub fn forward_to(&self, upstream: SocketAddr) {
-            let listener = self.listener.lock().take().expect("forward_to once");
-            let acceptor = self.acceptor.clone();
-            tokio::spawn(async move {
-                while let Ok((tcp, _)) = listener.accept().await {
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut tls) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let Ok(mut plain) = TcpStream::connect(upstream).await else {
-                            return;
-                        };
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                    });
-                }
-            });
-        }
-    }
 }

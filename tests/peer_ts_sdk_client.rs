@@ -5,16 +5,94 @@
 //! proxy to the SDK's own MCP server, and a refresh that the SDK drives after the proxy's
 //! clock has expired its access token. Skips with a message when node or the SDK is missing.
 //!
-//! Not covered: the SDK's client ID metadata document path. The SDK only accepts an https
-//! `clientMetadataUrl`, and the proxy only fetches https documents from hosts it trusts.
+//! The same flow runs a second time with the SDK's client ID metadata document path: the
+//! SDK's `clientMetadataUrl` (which must be https) names a document served over TLS on
+//! 127.0.0.1 with a certificate made by the test, which the proxy trusts through
+//! `outbound_ca_file`; the client never registers, and its client_id is the document's URL.
 
 mod peers;
+#[path = "support/tls.rs"]
+mod tls;
 
+use axum::Json;
+use axum::routing::get;
 use peers::{Background, NodePeers, PeerEnv, assert_sdk_authorize_request, run_peer, skipping};
+use serde_json::json;
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The redirect URI sdk-client.mjs uses.
+const REDIRECT: &str = "http://127.0.0.1:8975/callback";
+
+/// A client ID metadata document served over https, and the CA file that trusts it.
+struct MetadataDocument {
+    url: String,
+    ca_file: PathBuf,
+    fetches: Arc<AtomicUsize>,
+    _front: tls::Front,
+}
+
+impl MetadataDocument {
+    async fn serve() -> MetadataDocument {
+        let front = tls::Front::bind().await.expect("tls front");
+        let url = format!("{}/oauth/client.json", front.base_url());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let doc = json!({
+            "client_id": url,
+            "client_name": "MCP TypeScript SDK peer (CIMD)",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        });
+        let counter = fetches.clone();
+        let app = axum::Router::new().route(
+            "/oauth/client.json",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let doc = doc.clone();
+                async move { Json(doc) }
+            }),
+        );
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_addr = plain.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(plain, app).await });
+        front.forward_to(plain_addr);
+        let ca_file = std::env::temp_dir().join(format!(
+            "authproof-cimd-ca-{}-{}.pem",
+            std::process::id(),
+            plain_addr.port()
+        ));
+        std::fs::write(&ca_file, front.cert_pem()).expect("write the CA file");
+        MetadataDocument {
+            url,
+            ca_file,
+            fetches,
+            _front: front,
+        }
+    }
+}
+
+impl Drop for MetadataDocument {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_file);
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ts_sdk_client_full_flow_through_the_proxy() {
+    full_flow(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ts_sdk_client_with_a_client_id_metadata_document() {
+    full_flow(true).await;
+}
+
+/// The SDK's whole flow; with `cimd`, its client_id is a metadata document URL (no DCR).
+async fn full_flow(cimd: bool) {
     let node = match NodePeers::find() {
         Ok(n) => n,
         Err(why) => return skipping("MCP TypeScript SDK client", &why),
@@ -22,13 +100,29 @@ async fn ts_sdk_client_full_flow_through_the_proxy() {
     let mut server = Command::new(&node.node);
     server.arg("mcp-server.mjs").current_dir(&node.dir);
     let backend = Background::start(server);
-    let env = PeerEnv::start(Some(&backend.url)).await;
+    let doc = if cimd {
+        Some(MetadataDocument::serve().await)
+    } else {
+        None
+    };
+    let env = PeerEnv::start_with(Some(&backend.url), |c| {
+        if let Some(d) = &doc {
+            c.cimd_enabled = true;
+            // The document's host is 127.0.0.1: loopback is refused unless allowed.
+            c.cimd_allow_http_loopback = true;
+            c.outbound_ca_file = Some(d.ca_file.clone());
+        }
+    })
+    .await;
 
     let mut client = Command::new(&node.node);
     client
         .arg("sdk-client.mjs")
         .arg(env.mcp_url())
         .current_dir(&node.dir);
+    if let Some(d) = &doc {
+        client.arg(&d.url);
+    }
     let peer = format!("ts-sdk {}", node.version("@modelcontextprotocol/sdk"));
     let r = run_peer(&env, client, &peer).await;
     // Assertion messages show the result with its tokens masked.
@@ -36,6 +130,13 @@ async fn ts_sdk_client_full_flow_through_the_proxy() {
 
     // Discovery and authorization as the SDK did them.
     assert_sdk_authorize_request(&env, &r, &shown);
+    if let Some(d) = &doc {
+        assert_eq!(r["client_id"], d.url.as_str(), "{shown}");
+        assert!(
+            d.fetches.load(Ordering::SeqCst) >= 1,
+            "the proxy fetched the metadata document over https"
+        );
+    }
     let first = &r["first_tokens"];
     assert_eq!(
         first["token_type"]

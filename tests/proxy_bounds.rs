@@ -3,16 +3,66 @@
 //! expire unless a token exchange makes them durable, `Host` and `Origin` checks, a 413 that a
 //! client writing its whole body first can still read, and the connection timeouts.
 //!
+//! The bounds on state run on every store (memory, the embedded file store, a private
+//! redis-server; the Redis ones skip with a message when redis-server is not installed), and
+//! also check what the store holds: a refused request writes nothing, and what expires
+//! leaves the store (memory and file drop it in their sweeps; Redis keys carry the TTL).
+//!
 //! Distinct client addresses are distinct loopback source addresses (127.0.0.2, 127.0.0.3…).
 
 mod proxy_common;
+mod support;
 
-use authproof::proxy::config::{HumanDuration, Rate, RateLimits, RateTable};
+use authproof::proxy::config::{HumanDuration, ProxyConfig, Rate, RateLimits, RateTable};
+use authproof::proxy::store::Collection;
 use proxy_common::*;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::time::Duration;
+use support::backend::{Backend, Kind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Each test of a bound on state, once per store: `<test>::memory`, `::file`, `::redis`.
+macro_rules! on_every_store {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$test(super::Kind::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn file() {
+                super::$test(super::Kind::File).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$test(super::Kind::Redis).await
+            }
+        }
+    )*};
+}
+
+on_every_store!(
+    rate_limits_answer_429_with_retry_after_per_address,
+    caps_are_per_address_first_then_in_total,
+    pending_authorizations_are_capped_per_address,
+    provisional_registrations_expire_unless_a_token_exchange_makes_them_durable,
+    showing_the_consent_page_again_stores_nothing_new,
+    a_remembered_consent_lives_no_longer_than_a_provisional_registration,
+);
+
+/// A proxy (client_secret_basic upstream) on a fresh store of `kind`; `None` when that kind
+/// cannot run here (redis-server not installed).
+async fn start_on(
+    kind: Kind,
+    test: &str,
+    tweak: impl FnOnce(&mut ProxyConfig),
+) -> Option<(Env, Backend)> {
+    let clock = authproof::mock_idp::Clock::system();
+    let backend = Backend::start(kind, &clock, test).await?;
+    let env = start_on_store("client_secret_basic", clock, backend.store(), tweak).await;
+    Some((env, backend))
+}
 
 /// An HTTP client whose requests come from `source` (a loopback address).
 fn client_from(source: &str) -> reqwest::Client {
@@ -41,16 +91,18 @@ fn retry_after(r: &reqwest::Response) -> u64 {
         .expect("seconds")
 }
 
-#[tokio::test]
-async fn rate_limits_answer_429_with_retry_after_per_address() {
-    let env = start_with("client_secret_basic", |c| {
+async fn rate_limits_answer_429_with_retry_after_per_address(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "rate limits", |c| {
         c.rate_limits = RateLimits::On(RateTable {
             register: Rate::new(1, 2),
             authorize: Rate::new(1, 1),
             ..RateTable::default()
         });
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let a = client_from("127.0.0.2");
     for _ in 0..2 {
         assert_eq!(register(&a, &env).await.status(), 201);
@@ -71,6 +123,11 @@ async fn rate_limits_answer_429_with_retry_after_per_address() {
         register(&client_from("127.0.0.3"), &env).await.status(),
         201
     );
+    assert_eq!(
+        backend.held(Collection::Clients).await,
+        3,
+        "a refused registration is not stored"
+    );
     // A browser-facing endpoint answers with a page.
     let url = format!("{}/authorize?client_id=x", env.proxy.url());
     assert_eq!(a.get(&url).send().await.unwrap().status(), 400);
@@ -86,13 +143,15 @@ async fn rate_limits_answer_429_with_retry_after_per_address() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn caps_are_per_address_first_then_in_total() {
-    let env = start_with("client_secret_basic", |c| {
+async fn caps_are_per_address_first_then_in_total(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "caps", |c| {
         c.caps.per_address_registrations = 2;
         c.caps.provisional_registrations = 3;
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let a = client_from("127.0.0.4");
     assert_eq!(register(&a, &env).await.status(), 201);
     assert_eq!(register(&a, &env).await.status(), 201);
@@ -103,27 +162,45 @@ async fn caps_are_per_address_first_then_in_total() {
     let b = client_from("127.0.0.5");
     assert_eq!(register(&b, &env).await.status(), 201);
     // The instance's total is reached: 503 with Retry-After for everyone…
-    let r = register(&client_from("127.0.0.6"), &env).await;
+    let c = client_from("127.0.0.6");
+    for _ in 0..2 {
+        assert_eq!(register(&c, &env).await.status(), 503);
+    }
+    let r = register(&c, &env).await;
     assert_eq!(r.status(), 503);
     let wait = retry_after(&r);
     assert!(wait > 60 && wait <= 3600 + 60, "retry after {wait}s");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
-    // …until the provisional registrations have expired.
-    env.clock.advance(Duration::from_secs(3600 + 120));
     assert_eq!(
-        register(&client_from("127.0.0.6"), &env).await.status(),
-        201
+        backend.held(Collection::Clients).await,
+        3,
+        "the store holds what the caps admitted, no more"
     );
+    // …until the provisional registrations have expired. The refused requests did not use up
+    // their address's allowance: it still has its 2.
+    env.clock.advance(Duration::from_secs(3600 + 120));
+    assert_eq!(register(&c, &env).await.status(), 201);
+    assert_eq!(register(&c, &env).await.status(), 201);
+    assert_eq!(register(&c, &env).await.status(), 429);
+    if backend.drop_expired().await {
+        assert_eq!(
+            backend.held(Collection::Clients).await,
+            2,
+            "the expired registrations left the store"
+        );
+    }
     env.stop().await;
 }
 
-#[tokio::test]
-async fn pending_authorizations_are_capped_per_address() {
-    let env = start_with("client_secret_basic", |c| {
+async fn pending_authorizations_are_capped_per_address(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "pending authorizations", |c| {
         c.caps.per_address_authorizations = 2;
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let fc = env.registered().await;
     let a = client_from("127.0.0.7");
     for i in 0..2 {
@@ -145,16 +222,28 @@ async fn pending_authorizations_are_capped_per_address() {
             .status(),
         302
     );
+    assert_eq!(
+        backend.held(Collection::Transactions).await,
+        3,
+        "a refused authorization is not stored"
+    );
+    // Pending authorizations live `transaction_ttl` (10 minutes by default).
+    env.clock.advance(Duration::from_secs(601));
+    if backend.drop_expired().await {
+        assert_eq!(backend.held(Collection::Transactions).await, 0);
+    }
     env.stop().await;
 }
 
-#[tokio::test]
-async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_durable() {
-    let env = start_with("client_secret_basic", |c| {
+async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_durable(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "provisional registrations", |c| {
         c.consent = authproof::proxy::config::ConsentMode::Off;
         c.registration_provisional_ttl = HumanDuration::secs(600);
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let records = &env.proxy.state().records;
     let unused = register(&http(), &env).await.json::<Value>().await.unwrap();
     let unused_id = unused["client_id"].as_str().unwrap().to_string();
@@ -164,6 +253,19 @@ async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_dur
     let used_id = fc.memory().client_id.clone().unwrap();
     let used = records.get_client(&used_id).await.unwrap().unwrap();
     assert!(!used.provisional, "the token exchange made it durable");
+    assert_eq!(backend.held(Collection::Clients).await, 2);
+    // Redis drops each key by its own TTL: the registration's lifetime, provisional or durable.
+    if let Some(ttl) = backend.key_ttl(Collection::Clients, &unused_id).await {
+        assert!(ttl <= Duration::from_secs(600), "provisional: {ttl:?}");
+        let durable = backend
+            .key_ttl(Collection::Clients, &used_id)
+            .await
+            .unwrap();
+        assert!(
+            durable > Duration::from_secs(89 * 86_400),
+            "durable: {durable:?}"
+        );
+    }
     env.clock.advance(Duration::from_secs(601));
     assert!(
         records.get_client(&unused_id).await.unwrap().is_none(),
@@ -182,6 +284,123 @@ async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_dur
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "an expired registration is unknown");
+    if backend.drop_expired().await {
+        assert_eq!(
+            backend.held(Collection::Clients).await,
+            1,
+            "the expired registration left the store, the durable one stayed"
+        );
+    }
+    env.stop().await;
+}
+
+/// The consent page for `txn_url` (the `/consent?txn_id=…` URL) shown to a new browser:
+/// its CSRF cookie and token.
+async fn consent_page(txn_url: &str) -> (String, String) {
+    let r = http().get(txn_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.contains("csrf"))
+        .expect("a CSRF cookie");
+    let page = r.text().await.unwrap();
+    let form = authproof::client::html::consent_form(&page).expect("a consent form");
+    let token = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.clone())
+        .expect("csrf_token");
+    (cookie, token)
+}
+
+async fn showing_the_consent_page_again_stores_nothing_new(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "consent page views", |_| {}).await else {
+        return;
+    };
+    let fc = env.registered().await;
+    let (url, _) = authorize_url(&env, &fc, "s");
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let txn_url = r.headers()["location"].to_str().unwrap().to_string();
+    let txn_id = query(&txn_url)["txn_id"].clone();
+    let (first_cookie, first_token) = consent_page(&txn_url).await;
+    let mut last = (String::new(), String::new());
+    for _ in 0..5 {
+        last = consent_page(&txn_url).await;
+    }
+    assert_eq!(
+        backend.held(Collection::ConsentCsrf).await,
+        1,
+        "one CSRF record per pending transaction, however often its page is shown"
+    );
+    let submit = |(cookie, token): (String, String)| {
+        let url = format!("{}/consent", env.proxy.url());
+        let txn_id = txn_id.clone();
+        async move {
+            http()
+                .post(url)
+                .header("cookie", cookie)
+                .form(&[
+                    ("txn_id", txn_id.as_str()),
+                    ("csrf_token", token.as_str()),
+                    ("action", "approve"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The page shown first was replaced: its form has expired.
+    let r = submit((first_cookie, first_token)).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("expired"));
+    // The page shown last goes upstream.
+    let r = submit(last).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&env.idp.url())
+    );
+    assert_eq!(backend.held(Collection::Transactions).await, 0);
+    assert_eq!(
+        backend.held(Collection::ConsentCsrf).await,
+        1,
+        "the used token's tombstone, nothing else"
+    );
+    env.stop().await;
+}
+
+async fn a_remembered_consent_lives_no_longer_than_a_provisional_registration(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "remembered consent", |c| {
+        c.consent = authproof::proxy::config::ConsentMode::Remember;
+        c.registration_provisional_ttl = HumanDuration::secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    // Approved, never exchanged: the client stays provisional.
+    let (_fc, out) = env.authorized().await;
+    assert!(out.consent_page.is_some());
+    assert_eq!(backend.held(Collection::Consents).await, 1);
+    if let Some(ttls) = backend.key_ttls(Collection::Consents).await {
+        assert_eq!(ttls.len(), 1);
+        assert!(ttls[0] <= Duration::from_secs(600), "{ttls:?}");
+    }
+    env.clock.advance(Duration::from_secs(601));
+    if backend.drop_expired().await {
+        assert_eq!(
+            backend.held(Collection::Consents).await,
+            0,
+            "gone with the provisional registration"
+        );
+    }
     env.stop().await;
 }
 

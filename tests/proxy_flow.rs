@@ -1,10 +1,13 @@
 //! The whole flow against the real mock IdP, for each upstream client-auth method:
-//! register → authorize → consent → upstream login → callback → token → guarded MCP call.
+//! register → authorize → consent → upstream login → callback → token → guarded MCP call;
+//! and in OIDC mode with an IdP signing ES256 or EdDSA.
 
 mod proxy_common;
 
-use authproof::client::{RefreshRequest, RevokeRequest};
+use authproof::client::{AuthorizeRequest, RefreshRequest, RevokeRequest};
+use authproof::mock_idp::config::KeyAlgorithm;
 use authproof::oauth::client_auth::basic_header;
+use authproof::proxy::config::{JwtAlgorithm, ProviderKind, ProxyConfig};
 use proxy_common::*;
 use serde_json::json;
 
@@ -161,4 +164,79 @@ async fn flow_client_secret_post() {
 #[tokio::test]
 async fn flow_none() {
     full_flow("none").await;
+}
+
+/// The proxy in OIDC mode allowing `allowed`, in front of a mock IdP signing with `signs`.
+async fn oidc_env(signs: KeyAlgorithm, allowed: Option<JwtAlgorithm>) -> Env {
+    start_tweaked(
+        "client_secret_basic",
+        |idp| idp.keys.algorithm = signs,
+        |c: &mut ProxyConfig| {
+            c.provider = ProviderKind::Oidc;
+            c.upstream.verifier.algorithms = allowed.into_iter().collect();
+        },
+    )
+    .await
+}
+
+/// The authorization error the client was sent, as `error: description`.
+async fn refused_login(env: &Env) -> String {
+    let fc = env.registered().await;
+    let out = fc.authorize(AuthorizeRequest::default()).await.unwrap();
+    assert!(out.reached_redirect_uri && out.code.is_none(), "{out}");
+    format!(
+        "{}: {}",
+        out.error.unwrap_or_default(),
+        out.error_description.unwrap_or_default()
+    )
+}
+
+/// An IdP signing ES256 or EdDSA: the proxy verifies the ID token at the callback (OIDC mode
+/// refuses the sign-in otherwise, and the grant's subject comes from it) and the upstream JWT
+/// access token at the guard, with the EC / OKP key of the IdP's JWKS. A tampered ID-token
+/// signature is refused, and so is the algorithm when the allow-list is the default RS256.
+async fn oidc_flow_signed_with(signs: KeyAlgorithm, allowed: JwtAlgorithm) {
+    let env = oidc_env(signs, Some(allowed)).await;
+    let (fc, tokens) = env.with_tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims = env
+        .proxy
+        .state()
+        .tokens
+        .verify(access, authproof::proxy::jwt::TokenUse::Access)
+        .unwrap();
+    assert_eq!(claims.sub, "alice", "subject from the verified ID token");
+    let jwks = env.idp.jwks();
+    assert_eq!(jwks["keys"][0]["alg"], signs.as_str());
+    assert_eq!(env.journal("/jwks").len(), 1, "the proxy fetched the JWKS");
+    let mcp = fc.mcp(access, &mcp_init()).await.unwrap();
+    assert_eq!(mcp.status, 200, "{}", mcp.body);
+    env.stop().await;
+
+    let env = oidc_env(signs, Some(allowed)).await;
+    env.fault("match: { endpoint: token }\naction: { mutate_id_token: bad_signature }\n");
+    let e = refused_login(&env).await;
+    assert!(
+        e.starts_with("server_error: ") && e.contains("ID token") && e.contains("signature"),
+        "{signs}: {e}"
+    );
+    env.stop().await;
+
+    let env = oidc_env(signs, None).await;
+    let e = refused_login(&env).await;
+    assert!(
+        e.contains(&format!("alg {} is not allowed", signs.as_str())),
+        "{signs}: {e}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn oidc_flow_with_es256_tokens() {
+    oidc_flow_signed_with(KeyAlgorithm::Es256, JwtAlgorithm::Es256).await;
+}
+
+#[tokio::test]
+async fn oidc_flow_with_eddsa_tokens() {
+    oidc_flow_signed_with(KeyAlgorithm::EdDsa, JwtAlgorithm::EdDsa).await;
 }

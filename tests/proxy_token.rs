@@ -4,8 +4,11 @@
 mod proxy_common;
 
 use authproof::client::{ClientAuth, Param, RefreshRequest, TokenCodeRequest};
+use authproof::proxy::store::{Collection, Held, Store, StoreFuture};
 use proxy_common::*;
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 fn err(ex: &authproof::client::Exchange) -> String {
@@ -515,6 +518,118 @@ async fn revoke_rules() {
     assert!(
         env.journal("/revoke").is_empty(),
         "nothing revoked upstream"
+    );
+    env.stop().await;
+}
+
+/// A store that counts the writes made to one collection (and otherwise is a memory store).
+struct CountingWrites {
+    inner: authproof::proxy::store::MemoryStore,
+    watched: Collection,
+    writes: AtomicU64,
+}
+
+impl CountingWrites {
+    fn count(&self, c: Collection) {
+        if c == self.watched {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Store for CountingWrites {
+    fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        self.inner.get(c, key)
+    }
+    fn put<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        v: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        self.count(c);
+        self.inner.put(c, key, v, ttl)
+    }
+    fn put_if_absent<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        v: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.count(c);
+        self.inner.put_if_absent(c, key, v, ttl)
+    }
+    fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        self.count(c);
+        self.inner.take(c, key)
+    }
+    fn delete<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, bool> {
+        self.count(c);
+        self.inner.delete(c, key)
+    }
+    fn compare_and_swap<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+        new: Vec<u8>,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.count(c);
+        self.inner.compare_and_swap(c, key, expected, new, ttl)
+    }
+    fn delete_if<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        expected: &'a [u8],
+    ) -> StoreFuture<'a, bool> {
+        self.count(c);
+        self.inner.delete_if(c, key, expected)
+    }
+    fn held(&self) -> StoreFuture<'_, Held> {
+        self.inner.held()
+    }
+}
+
+/// What a flood of made-up codes sends costs the store a read each, never a write (with the
+/// file store, a write is a disk commit); a real code is taken once.
+#[tokio::test]
+async fn a_made_up_code_costs_no_write() {
+    let clock = authproof::mock_idp::Clock::system();
+    let store = Arc::new(CountingWrites {
+        inner: authproof::proxy::store::MemoryStore::new(clock.clone()),
+        watched: Collection::Codes,
+        writes: AtomicU64::new(0),
+    });
+    let env = start_on_store("client_secret_basic", clock, store.clone(), |_| {}).await;
+    let (fc, _) = env.authorized().await;
+    let issued = store.writes.load(Ordering::Relaxed);
+    assert_eq!(issued, 1, "the code was stored once");
+    for _ in 0..3 {
+        let r = fc
+            .token_code(TokenCodeRequest {
+                code: authproof::oauth::random_token(24).into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.status, 400);
+        assert_eq!(err(&r), "invalid_grant");
+    }
+    assert_eq!(
+        store.writes.load(Ordering::Relaxed),
+        issued,
+        "no write for made-up codes"
+    );
+    let r = fc.token_code(TokenCodeRequest::default()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        store.writes.load(Ordering::Relaxed),
+        issued + 1,
+        "the real one is taken"
     );
     env.stop().await;
 }

@@ -55,6 +55,7 @@ fn guard(verifier: Arc<StubVerifier>, backend: Option<&str>) -> ResourceGuard {
         resource_metadata_url: PRM.into(),
         required_scopes: vec!["mcp".into()],
         backend: backend.map(|b| url::Url::parse(b).unwrap()),
+        backend_roots: Default::default(),
     }
 }
 

@@ -1,23 +1,23 @@
-//! What the bench programs share besides the load generator: the mock IdP's and the proxy's
-//! configurations, a proxy in front of an in-process mock IdP, one complete flow through
-//! `authproof::client::FlowClient`, resident memory from `/proc`, and the phase length.
+//! What the in-process bench programs share besides the load generator (`load.rs`), the
+//! flows (`flows.rs`: the mock IdP's configuration, one complete flow) and resident memory
+//! (`rss.rs`): the proxy's configuration for a load from one address, a proxy in front of an
+//! in-process mock IdP over the store `authproof serve` would build, the phase length, and
+//! the ratio of a figure to its target. A program that includes this module includes
+//! `flows.rs` as `mod flows` too.
 
 #![allow(dead_code)] // each bench program uses part of it
 
-use authproof::client::{AuthorizeRequest, FlowClient, TokenCodeRequest};
+use crate::flows::{idp_config, one_flow};
+use authproof::client::FlowClient;
 use authproof::proxy::config::StorageSpec;
 use authproof::proxy::config::{
     CapsConfig, ConsentMode, HumanDuration, Off, ProviderKind, ProxyConfig, RateLimits, Secret,
 };
 use authproof::proxy::store::{self, Store};
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
-use mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
-use serde_json::json;
+use mock_idp::{Clock, MockIdp, MockIdpHandle};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The redirect URI every bench client registers.
-pub const REDIRECT: &str = "http://127.0.0.1:7777/cb";
 
 /// `BENCH_SECS`: the length of each load phase (seconds), `default` when unset.
 pub fn bench_secs(default: f64) -> f64 {
@@ -26,20 +26,6 @@ pub fn bench_secs(default: f64) -> f64 {
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| *s > 0.0)
         .unwrap_or(default)
-}
-
-/// An OIDC mock IdP with one confidential client and `alice` logged in headlessly; its access
-/// tokens are `jwt` (RS256) or `opaque`.
-pub fn idp_config(access_token_format: &str) -> IdpConfig {
-    let text = format!(
-        "flavor: oidc\n\
-         clients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }}]\n\
-         users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}]\n\
-         default_user: alice\n\
-         tokens: {{ access_token_format: {access_token_format} }}\n\
-         journal: {{ max_entries: 1000 }}\n"
-    );
-    foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")
 }
 
 /// Every request of a bench comes from 127.0.0.1: the per-address rate limits and caps,
@@ -90,27 +76,6 @@ pub fn oidc_proxy_config(idp: &MockIdpHandle) -> ProxyConfig {
     let mut c = proxy_config(idp);
     c.provider = ProviderKind::Oidc;
     c
-}
-
-/// [`proxy_config`] as YAML, for the `authproof serve` binary.
-pub fn proxy_yaml(idp: &MockIdpHandle) -> String {
-    format!(
-        "upstream:\n\
-         \x20 config_url: {}\n\
-         \x20 client_id: upstream-app\n\
-         \x20 client_secret: s3cret\n\
-         \x20 token_endpoint_auth_method: client_secret_post\n\
-         \x20 scopes: [openid, email]\n\
-         \x20 timeout: 10s\n\
-         valid_scopes: [openid, email]\n\
-         allowed_client_redirect_uris: ['http://127.0.0.1:*']\n\
-         consent: always\n\
-         jwt_signing_key: bench-signing-key-0123456789abcdef\n\
-         storage: memory\n\
-         {}",
-        idp.discovery_url(),
-        one_address_load_yaml()
-    )
 }
 
 /// A proxy in front of a mock IdP, both in-process, sharing one clock.
@@ -175,97 +140,6 @@ impl Stack {
 /// The store `authproof serve` builds for `spec` (sealed at rest), for [`Stack::start`].
 pub async fn serve_store(spec: &StorageSpec, config: &ProxyConfig, clock: Clock) -> Arc<dyn Store> {
     store::open(spec, config, clock).await.expect("store")
-}
-
-/// One complete flow (register → authorize with consent → upstream login → callback →
-/// token); returns the access token.
-pub async fn one_flow(
-    http: &reqwest::Client,
-    proxy: &str,
-    resource: &str,
-) -> Result<String, String> {
-    let fc = FlowClient::with_http(proxy, http.clone()).map_err(|e| e.to_string())?;
-    fc.set_mcp_url(resource);
-    let reg = fc
-        .register(&json!({"redirect_uris": [REDIRECT], "client_name": "bench"}))
-        .await
-        .map_err(|e| e.to_string())?;
-    if reg.status != 201 {
-        return Err(format!("register answered {}: {}", reg.status, reg.body));
-    }
-    let out = fc
-        .authorize(AuthorizeRequest {
-            as_user: Some("alice".into()),
-            ..AuthorizeRequest::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    if out.consent_page.is_none() {
-        return Err(format!("no consent page was shown:\n{out}"));
-    }
-    if !(out.reached_redirect_uri && out.code.is_some()) {
-        return Err(format!("authorization did not produce a code:\n{out}"));
-    }
-    let tok = fc
-        .token_code(TokenCodeRequest::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    match tok.json_str("access_token") {
-        Some(t) if tok.status == 200 => Ok(t.to_owned()),
-        _ => Err(format!("token answered {}: {}", tok.status, tok.body)),
-    }
-}
-
-/// Resident memory from a `/proc/<pid>/status` file, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Rss {
-    /// VmRSS.
-    pub total: u64,
-    /// RssAnon: heap and stacks, what the process really holds.
-    pub anon: u64,
-    /// RssFile: pages of the executable and libraries (clean, shared, reclaimable).
-    pub file: u64,
-}
-
-impl Rss {
-    pub fn of(status_path: &str) -> Rss {
-        let text = std::fs::read_to_string(status_path).unwrap_or_default();
-        let field = |name: &str| -> u64 {
-            text.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-                .unwrap_or(0)
-        };
-        Rss {
-            total: field("VmRSS:"),
-            anon: field("RssAnon:"),
-            file: field("RssFile:"),
-        }
-    }
-
-    pub fn of_pid(pid: u32) -> Rss {
-        Rss::of(&format!("/proc/{pid}/status"))
-    }
-
-    pub fn this_process() -> Rss {
-        Rss::of("/proc/self/status")
-    }
-}
-
-impl std::fmt::Display for Rss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (anon {}, file {})",
-            mib(self.total),
-            mib(self.anon),
-            mib(self.file)
-        )
-    }
-}
-
-pub fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {

@@ -1,13 +1,26 @@
 //! Mock IdP benchmark (a plain program, not a timed test):
 //!
-//! 1. cold start to the first discovery answer: in-process (`MockIdp::builder().spawn()`)
+//! 1. signing against the machine's limit, for RS256, ES256 and EdDSA: first a baseline,
+//!    aws-lc-rs signing in a tight loop on 2 OS threads (like `openssl speed -multi 2`), then
+//!    `client_credentials` grants/s (one signature each: the JWT access token) and refresh
+//!    grants/s with rotation off (two: access and ID token), each as a ratio of the baseline's
+//!    signatures/s. The load generator (raw keep-alive HTTP/1.1, `benches/support/load.rs`)
+//!    runs on the same cores as the IdP;
+//! 2. cold start to the first discovery answer: in-process (`MockIdp::builder().spawn()`)
 //!    with keys from the cache and from PEM, and the release binary as a fresh process;
-//! 2. token-endpoint grants per second at 16 concurrent clients, for authorization_code
-//!    (codes minted beforehand) and refresh_token (rotation on);
-//! 3. memory: resident set size, and the store emptied by eviction once tokens expire.
+//! 3. token-endpoint grants per second at 16 concurrent reqwest clients, for
+//!    authorization_code (codes minted beforehand) and refresh_token (rotation on);
+//! 4. memory: resident set size, and the store emptied by eviction once tokens expire.
 //!
-//! Run: `cargo bench -p mock-idp` (release profile). `BENCH_SECS=N` sets each load phase's length.
+//! Run: `cargo bench -p mock-idp --bench mock_idp` (release profile). `BENCH_SECS=N` sets each
+//! load phase's length.
 
+#[path = "../../benches/support/load.rs"]
+mod load;
+
+use aws_lc_rs::signature as sig;
+use mock_idp::config::{KeyAlgorithm, KeySeed, Rotation};
+use mock_idp::keys::{KeySpec, SigningKey};
 use mock_idp::{Clock, IdpConfig, MockIdp, MockIdpHandle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -242,6 +255,163 @@ async fn refresh_grants(idp: &MockIdpHandle, secs: f64, scope: &'static str) -> 
     (n as f64 / t.elapsed().as_secs_f64(), n)
 }
 
+/// One private key parsed by aws-lc-rs, to sign with directly.
+enum Raw {
+    Rsa(sig::RsaKeyPair),
+    Ec(sig::EcdsaKeyPair),
+    Ed(sig::Ed25519KeyPair),
+}
+
+impl Raw {
+    fn of(key: &SigningKey) -> Raw {
+        let der = pem::parse(&key.pkcs8_pem).expect("PEM").into_contents();
+        match key.algorithm() {
+            KeyAlgorithm::Rs256 => Raw::Rsa(sig::RsaKeyPair::from_pkcs8(&der).unwrap()),
+            KeyAlgorithm::Es256 => Raw::Ec(
+                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &der).unwrap(),
+            ),
+            KeyAlgorithm::EdDsa => Raw::Ed(sig::Ed25519KeyPair::from_pkcs8(&der).unwrap()),
+        }
+    }
+
+    fn sign(&self, rng: &aws_lc_rs::rand::SystemRandom, msg: &[u8], out: &mut [u8]) {
+        match self {
+            Raw::Rsa(k) => k.sign(&sig::RSA_PKCS1_SHA256, rng, msg, out).unwrap(),
+            Raw::Ec(k) => out[..64].copy_from_slice(k.sign(rng, msg).unwrap().as_ref()),
+            Raw::Ed(k) => out[..64].copy_from_slice(k.sign(msg).as_ref()),
+        }
+    }
+
+    fn signature_len(&self) -> usize {
+        match self {
+            Raw::Rsa(k) => k.public_modulus_len(),
+            Raw::Ec(_) | Raw::Ed(_) => 64,
+        }
+    }
+}
+
+/// The machine's signing rate for `key`'s algorithm: aws-lc-rs signing a JWT-sized message in
+/// a tight loop on `threads` OS threads for `secs` seconds (what `openssl speed -multi 2`
+/// measures). Signatures per second, all threads together.
+fn baseline_signatures(key: &SigningKey, threads: usize, secs: f64) -> f64 {
+    let raw = Arc::new(Raw::of(key));
+    // A signing input the size of the IdP's access tokens.
+    let msg = key
+        .sign("at+jwt", &serde_json::json!({ "iss": "http://127.0.0.1:1", "sub": "bench", "aud": "bench", "client_id": "bench", "scope": "", "iat": 1_900_000_000, "exp": 1_900_000_300, "jti": "x".repeat(43) }), None)
+        .unwrap();
+    let msg = Arc::new(msg.rsplit_once('.').unwrap().0.as_bytes().to_vec());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (raw, msg) = (raw.clone(), msg.clone());
+            std::thread::spawn(move || {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let mut out = vec![0u8; raw.signature_len()];
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    for _ in 0..8 {
+                        raw.sign(&rng, &msg, &mut out);
+                    }
+                    n += 8;
+                }
+                n
+            })
+        })
+        .collect();
+    let n: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn has_tokens(body: &[u8], fields: &[&str]) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    match fields.iter().find(|f| !v[**f].is_string()) {
+        None => Ok(()),
+        Some(f) => Err(format!("no {f} in {}", String::from_utf8_lossy(body))),
+    }
+}
+
+/// What one algorithm measured.
+struct SigningFigures {
+    alg: KeyAlgorithm,
+    baseline: f64,
+    one: load::RequestFigures,
+    two: load::RequestFigures,
+}
+
+/// The baseline, then client_credentials (1 signature) and refresh_token with rotation off
+/// (2 signatures) grants/s at an IdP signing with `alg`, by 16 raw keep-alive connections.
+async fn signing_phases(alg: KeyAlgorithm, secs: f64) -> SigningFigures {
+    let spec = match alg {
+        KeyAlgorithm::Rs256 => KeySpec::Rsa { bits: 2048 },
+        KeyAlgorithm::Es256 => KeySpec::P256,
+        KeyAlgorithm::EdDsa => KeySpec::Ed25519,
+    };
+    let key = SigningKey::derive(&KeySeed::default(), 0, spec).unwrap();
+    let baseline = baseline_signatures(&key, 2, secs.min(3.0));
+    let mut cfg = config();
+    cfg.keys.algorithm = alg;
+    cfg.tokens.refresh_rotation = Rotation::Off;
+    let idp = MockIdp::builder()
+        .config(cfg)
+        .clock(Clock::frozen_at(1_900_000_000))
+        .spawn()
+        .await
+        .unwrap();
+    let url = url::Url::parse(&idp.url()).unwrap();
+    let addr = url.socket_addrs(|| None).unwrap()[0];
+    let token_path = url::Url::parse(&idp.endpoints()["token"])
+        .unwrap()
+        .path()
+        .to_string();
+    let creds = [("client_id", "bench"), ("client_secret", "bench-secret")];
+    let mut form = vec![("grant_type", "client_credentials")];
+    form.extend(creds);
+    let one = load::repeated_requests(
+        addr,
+        load::form_post(addr, &token_path, &form),
+        secs,
+        CONCURRENCY,
+        |b| has_tokens(b, &["access_token"]),
+    )
+    .await;
+    let client = http();
+    let code = mint_code(&client, &idp, "openid offline_access").await;
+    let rt = redeem(&client, &idp.endpoints()["token"], &code).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+    ];
+    form.extend(creds);
+    let two = load::repeated_requests(
+        addr,
+        load::form_post(addr, &token_path, &form),
+        secs,
+        CONCURRENCY,
+        |b| has_tokens(b, &["access_token", "id_token"]),
+    )
+    .await;
+    idp.shutdown().await;
+    for (what, f) in [("client_credentials", &one), ("refresh", &two)] {
+        if f.bad > 0 {
+            println!(
+                "  {alg} {what}: {} failed requests, first: {}",
+                f.bad,
+                f.first_bad.as_deref().unwrap_or("")
+            );
+        }
+    }
+    SigningFigures {
+        alg,
+        baseline,
+        one,
+        two,
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
     let secs: f64 = std::env::var("BENCH_SECS")
@@ -258,18 +428,30 @@ fn main() {
 
         // Warm the key cache (the first run on a machine generates and stores the key).
         let t = Instant::now();
-        let key = mock_idp::keys::RsaKey::derive(&mock_idp::config::KeySeed::default(), 0, 2048).unwrap();
+        let key = SigningKey::derive(&KeySeed::default(), 0, KeySpec::Rsa { bits: 2048 }).unwrap();
         println!("key from cache or generation: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
 
-        // What bounds the grant rate: one RS256 signature (jsonwebtoken, aws-lc-rs backend).
-        let claims = serde_json::json!({ "sub": "alice", "iss": "http://127.0.0.1", "exp": 2_000_000_000 });
-        let n = 300;
-        let t = Instant::now();
-        for _ in 0..n {
-            key.sign("JWT", &claims, None).unwrap();
+        // Signing at the machine's limit: the baseline, then grants with 1 and 2 signatures.
+        let mut signing = Vec::new();
+        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256, KeyAlgorithm::EdDsa] {
+            signing.push(signing_phases(alg, secs).await);
         }
-        let per_sig = t.elapsed().as_secs_f64() * 1e3 / n as f64;
-        println!("RS256 signature (2048-bit, one core): {per_sig:.3} ms");
+        println!("\n| algorithm | baseline: aws-lc-rs signatures/s, 2 threads | client_credentials grants/s (1 signature) | ratio | refresh grants/s (2 signatures) | ratio (2 × grants / baseline) | p99 ms (1 / 2) |");
+        println!("|---|---:|---:|---:|---:|---:|---|");
+        for f in &signing {
+            println!(
+                "| {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} / {:.1} |",
+                f.alg,
+                f.baseline,
+                f.one.rate,
+                f.one.rate / f.baseline,
+                f.two.rate,
+                2.0 * f.two.rate / f.baseline,
+                f.one.p99_ms,
+                f.two.p99_ms
+            );
+        }
+        println!();
 
         let mut cached = Vec::new();
         for _ in 0..20 {

@@ -78,11 +78,16 @@ impl fmt::Display for Flavor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
-    /// Seed for deterministic RSA keys: an integer or a string. Same seed → same JWKS.
+    /// The JWS algorithm of every token the IdP signs (ID tokens, JWT access tokens):
+    /// `RS256` (default), `ES256` (P-256) or `EdDSA` (Ed25519).
+    pub algorithm: KeyAlgorithm,
+    /// Seed for deterministic keys: an integer or a string. Same seed and algorithm → same
+    /// JWKS.
     pub seed: KeySeed,
-    /// PEM keys to use instead of (before) seeded ones; the first one signs.
+    /// PEM keys to use instead of (before) seeded ones; the first one signs. Each must be a
+    /// key of `algorithm`.
     pub pem: Vec<PemKey>,
-    /// RSA modulus size for seeded keys.
+    /// RSA modulus size for seeded RS256 keys, 2048 to 8192 (ignored for ES256 and EdDSA).
     pub bits: usize,
     /// How long a rotated-out key stays in the JWKS.
     pub rotation_overlap_secs: u64,
@@ -91,11 +96,44 @@ pub struct KeysConfig {
 impl Default for KeysConfig {
     fn default() -> Self {
         Self {
+            algorithm: KeyAlgorithm::default(),
             seed: KeySeed::default(),
             pem: Vec::new(),
             bits: 2048,
             rotation_overlap_secs: 3600,
         }
+    }
+}
+
+/// The signing algorithm (`keys.algorithm`), spelled as in a JWS `alg` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum KeyAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (an RSA key of `keys.bits`).
+    #[default]
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// EdDSA with Ed25519 (RFC 8037).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl KeyAlgorithm {
+    /// The JWS `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rs256 => "RS256",
+            KeyAlgorithm::Es256 => "ES256",
+            KeyAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -201,7 +239,10 @@ pub struct ClientConfig {
     /// `client_secret_basic` with a secret, `none` without.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<AuthMethod>,
-    /// Exact redirect URIs. Empty: any loopback URL (http(s) to localhost, 127.0.0.0/8, ::1).
+    /// Redirect URIs, matched exactly, except that a registered URI whose host is a loopback
+    /// IP literal (`127.0.0.1`, `[::1]`) matches at any port (RFC 8252 §7.3); `localhost`
+    /// URIs match exactly, port included. Empty: any loopback URL (http(s) to localhost,
+    /// 127.0.0.0/8, ::1).
     pub redirect_uris: Vec<String>,
     /// PKCE policy: `optional` (default), `required` or `s256_required`.
     pub pkce: PkcePolicy,
@@ -398,7 +439,7 @@ pub enum Rotation {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessTokenFormat {
-    /// RS256 JWT.
+    /// A JWT signed with `keys.algorithm`.
     #[default]
     Jwt,
     /// Random string.
@@ -605,6 +646,31 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert!(e.to_string().starts_with("idp.yaml:2:"), "{e}");
+    }
+
+    #[test]
+    fn key_algorithms_parse_and_unknown_ones_say_where() {
+        assert_eq!(
+            IdpConfig::default().keys.algorithm,
+            KeyAlgorithm::Rs256,
+            "RS256 is the default"
+        );
+        for (text, alg) in [
+            ("RS256", KeyAlgorithm::Rs256),
+            ("ES256", KeyAlgorithm::Es256),
+            ("EdDSA", KeyAlgorithm::EdDsa),
+        ] {
+            let c =
+                IdpConfig::from_yaml_str(&format!("keys: {{ algorithm: {text} }}\n"), "t").unwrap();
+            assert_eq!(c.keys.algorithm, alg);
+            assert_eq!(alg.as_str(), text);
+        }
+        let e = IdpConfig::from_yaml_str("flavor: oidc\nkeys:\n  algorithm: HS256\n", "idp.yaml")
+            .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.to_string().starts_with("idp.yaml:3:"), "{e}");
+        assert!(e.message.contains("HS256"), "{e}");
+        assert!(e.message.contains("ES256"), "lists the known ones: {e}");
     }
 
     #[test]

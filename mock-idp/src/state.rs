@@ -5,7 +5,7 @@ use crate::config::{ClientConfig, Flavor, IdpConfig, UserConfig};
 use crate::faults::{FaultList, FaultSpec};
 use crate::flavors::{self, MetadataInput, Paths};
 use crate::journal::Journal;
-use crate::keys::{KeyRing, RsaKey};
+use crate::keys::{KeyRing, SigningKey};
 use crate::store::Store;
 use anyhow::Context;
 use parking_lot::{Mutex, RwLock};
@@ -180,6 +180,7 @@ impl Idp {
             issuer: &self.issuer,
             base: &self.base,
             registration: self.settings.read().registration_enabled(),
+            signing_alg: self.keys.read().algorithm(),
         }
     }
 
@@ -220,15 +221,15 @@ impl Idp {
     }
 
     /// The key that signs now.
-    pub fn signing_key(&self) -> Arc<RsaKey> {
+    pub fn signing_key(&self) -> Arc<SigningKey> {
         self.keys.read().active()
     }
 
     /// Rotate: a new key signs, the old one stays published for the overlap window.
     /// Returns the new kid. Generating the key happens outside the lock.
     pub fn rotate_keys(&self) -> anyhow::Result<String> {
-        let (seed, index, bits) = self.keys.read().next_rotation();
-        let key = RsaKey::derive(&seed, index, bits)?;
+        let (seed, index, spec) = self.keys.read().next_rotation();
+        let key = SigningKey::derive(&seed, index, spec)?;
         let now = self.clock.now_unix();
         let mut ring = self.keys.write();
         ring.prune(now);

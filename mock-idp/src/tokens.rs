@@ -1,6 +1,6 @@
 //! Minting access, ID and refresh tokens, per flavor, and recording them in the store.
 
-use crate::config::{AccessTokenFormat, ClientConfig, Flavor, RefreshIssue};
+use crate::config::{AccessTokenFormat, ClientConfig, Flavor, KeyAlgorithm, RefreshIssue};
 use crate::error::OAuthError;
 use crate::ids::{self, b64url, sha256};
 use crate::state::Idp;
@@ -65,9 +65,17 @@ pub fn wants_refresh(policy: RefreshIssue, scope: &str) -> bool {
     }
 }
 
-/// `at_hash` for an RS256 ID token (OIDC Core §3.1.3.6).
-pub fn at_hash(access_token: &str) -> String {
-    b64url(&sha256(access_token.as_bytes())[..16])
+/// `at_hash` for an ID token signed with `alg` (OIDC Core §3.1.3.6): the left half of the
+/// access token's hash, with the hash of `alg`: SHA-256 for RS256 and ES256, SHA-512 for
+/// EdDSA on Ed25519 (the OpenID Connect WG's answer for EdDSA, connect issue #1125).
+pub fn at_hash(alg: KeyAlgorithm, access_token: &str) -> String {
+    match alg {
+        KeyAlgorithm::Rs256 | KeyAlgorithm::Es256 => b64url(&sha256(access_token.as_bytes())[..16]),
+        KeyAlgorithm::EdDsa => {
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access_token.as_bytes());
+            b64url(&d.as_ref()[..32])
+        }
+    }
 }
 
 fn org_id(idp: &Idp, user_claims: Option<&Map<String, Value>>) -> String {
@@ -206,11 +214,14 @@ pub fn id_token(
     if let Some(n) = nonce {
         c.insert("nonce".into(), json!(n));
     }
-    c.insert("at_hash".into(), json!(at_hash(access_token)));
+    // One key for the hash and the signature, whatever a rotation does meanwhile.
+    let key = idp.signing_key();
+    c.insert(
+        "at_hash".into(),
+        json!(at_hash(key.algorithm(), access_token)),
+    );
     c.remove("org_id");
-    idp.signing_key()
-        .sign("JWT", &Value::Object(c), None)
-        .map_err(internal)
+    key.sign("JWT", &Value::Object(c), None).map_err(internal)
 }
 
 /// Mint and record a refresh token for a grant.
@@ -320,9 +331,20 @@ mod tests {
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core examples: at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" is
         // "77QmUPtjPfzWtF2AnpK9RQ".
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            at_hash(KeyAlgorithm::Rs256, token),
             "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(
+            at_hash(KeyAlgorithm::Es256, token),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        // EdDSA: the left 256 bits of SHA-512, as computed by
+        // `printf %s TOKEN | openssl dgst -sha512 -binary | head -c 32 | base64` (url-safe).
+        assert_eq!(
+            at_hash(KeyAlgorithm::EdDsa, token),
+            "q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM"
         );
     }
 

@@ -259,3 +259,93 @@ async fn invalid_configs_fail_to_spawn_with_a_reason() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("issuer"), "{e:#}");
 }
+
+/// `keys.algorithm`: the JWKS publishes the right `kty`/`crv`/`alg`, discovery advertises the
+/// algorithm for ID tokens, tokens verify with jsonwebtoken under it, and a rotation brings in
+/// a key of the same kind whose tokens verify too.
+#[tokio::test]
+async fn each_signing_algorithm_is_published_used_and_rotated() {
+    for (alg, kty, crv) in [
+        ("RS256", "RSA", None),
+        ("ES256", "EC", Some("P-256")),
+        ("EdDSA", "OKP", Some("Ed25519")),
+    ] {
+        let idp = spawn(&format!("{OIDC_BASE}keys: {{ algorithm: {alg} }}\n")).await;
+        let (_, oidc) = get_json(&idp.discovery_url()).await;
+        assert_eq!(
+            oidc["id_token_signing_alg_values_supported"],
+            serde_json::json!([alg])
+        );
+        let verify = |token: &str, jwks: &Value| -> Result<Value, String> {
+            let set: jsonwebtoken::jwk::JwkSet =
+                serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
+            let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+            assert_eq!(format!("{:?}", header.alg), alg);
+            let jwk = set
+                .find(header.kid.as_deref().ok_or("no kid")?)
+                .ok_or("kid")?;
+            let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+            let mut v = jsonwebtoken::Validation::new(header.alg);
+            v.validate_aud = false;
+            v.required_spec_claims.clear();
+            jsonwebtoken::decode::<Value>(token, &key, &v)
+                .map(|d| d.claims)
+                .map_err(|e| e.to_string())
+        };
+        let grant = || async {
+            let (s, _, b) = token(
+                &idp,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "m2m"),
+                    ("client_secret", "m2msecret"),
+                ],
+                None,
+            )
+            .await;
+            assert_eq!(s, 200, "{b}");
+            b["access_token"].as_str().unwrap().to_string()
+        };
+        let (_, jwks) = get_json(oidc["jwks_uri"].as_str().unwrap()).await;
+        let key = &jwks["keys"][0];
+        assert_eq!(
+            (
+                key["kty"].as_str(),
+                key["crv"].as_str(),
+                key["alg"].as_str()
+            ),
+            (Some(kty), crv, Some(alg))
+        );
+        let first = grant().await;
+        assert_eq!(verify(&first, &jwks).unwrap()["sub"], "m2m", "{alg}");
+
+        let new_kid = idp.rotate_keys();
+        assert_ne!(key["kid"].as_str(), Some(new_kid.as_str()));
+        let (_, jwks) = get_json(oidc["jwks_uri"].as_str().unwrap()).await;
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2, "{alg}: the old key stays for the overlap");
+        assert!(keys.iter().all(|k| k["kty"] == kty && k["alg"] == alg));
+        let second = grant().await;
+        assert_eq!(jwt_parts(&second).0["kid"].as_str(), Some(new_kid.as_str()));
+        verify(&second, &jwks).unwrap();
+        verify(&first, &jwks).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn workos_publishes_ec_keys_under_workos_kids() {
+    let idp = spawn("flavor: workos\nkeys: { algorithm: ES256 }\n").await;
+    let (_, oidc) = get_json(&idp.discovery_url()).await;
+    assert_eq!(
+        oidc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    let (_, jwks) = get_json(&format!("{}/oauth2/jwks", idp.url())).await;
+    assert_eq!(jwks["keys"][0]["kty"], "EC");
+    assert!(
+        jwks["keys"][0]["kid"]
+            .as_str()
+            .unwrap()
+            .starts_with("sso_oidc_key_pair_")
+    );
+}

@@ -240,13 +240,31 @@ async fn plain_pkce_and_s256_required() {
 #[tokio::test]
 async fn redirect_uri_rules_at_authorize() {
     let idp = spawn(OIDC_BASE).await;
-    // Registered list: exact match only; a mismatch is an HTML page, never a redirect.
+    // Registered list: exact match but for the port of a loopback IP literal (RFC 8252
+    // §7.3); a mismatch is an HTML page, never a redirect.
     let r = authorize(
         &idp,
         &[
             ("response_type", "code"),
             ("client_id", "basic-app"),
             ("redirect_uri", "http://127.0.0.1:7778/callback"),
+            ("login_hint", "alice"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 302, "another port of 127.0.0.1");
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:7778/callback?code=")
+    );
+    let r = authorize(
+        &idp,
+        &[
+            ("response_type", "code"),
+            ("client_id", "basic-app"),
+            ("redirect_uri", "http://127.0.0.1:7777/callback2"),
             ("login_hint", "alice"),
         ],
     )
@@ -614,8 +632,12 @@ async fn basic_auth_decodes_form_encoding_and_challenges_on_failure() {
 
 #[tokio::test]
 async fn private_key_jwt_client_authentication() {
-    let key =
-        mock_idp::keys::RsaKey::derive(&mock_idp::config::KeySeed::default(), 0, 2048).unwrap();
+    let key = mock_idp::keys::SigningKey::derive(
+        &mock_idp::config::KeySeed::default(),
+        0,
+        mock_idp::keys::KeySpec::Rsa { bits: 2048 },
+    )
+    .unwrap();
     let jwks = json!({ "keys": [key.jwk()] });
     let idp = spawn(OIDC_BASE).await;
     idp.add_client(mock_idp::ClientConfig {

@@ -1,11 +1,14 @@
 //! A real relying party (the `openidconnect` crate) against the mock: discovery, code flow
 //! with PKCE, ID-token validation (nonce, at_hash, signature) and refresh, once per
-//! token-endpoint auth method; and the failures a wrong method must produce.
+//! token-endpoint auth method and once per signing algorithm; and the failures a wrong
+//! method must produce.
 
 mod common;
 
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
 use openidconnect::{
     AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
     Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope,
@@ -44,7 +47,17 @@ struct Rp {
     auth: AuthType,
 }
 
+/// The flow with ID tokens of the default algorithm, RS256.
 async fn full_flow(idp: &mock_idp::MockIdpHandle, rp: &Rp) -> Result<(), String> {
+    flow_with_alg(idp, rp, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256).await
+}
+
+/// The flow, the RP accepting ID tokens signed with `alg` only.
+async fn flow_with_alg(
+    idp: &mock_idp::MockIdpHandle,
+    rp: &Rp,
+    alg: CoreJwsSigningAlgorithm,
+) -> Result<(), String> {
     let http = http();
     let hc = |r| send(&http, r);
     let issuer = IssuerUrl::new(idp.issuer()).unwrap();
@@ -84,10 +97,11 @@ async fn full_flow(idp: &mock_idp::MockIdpHandle, rp: &Rp) -> Result<(), String>
         .await
         .map_err(|e| describe(&e))?;
     let id_token = resp.id_token().ok_or("no id_token")?;
-    let verifier = client.id_token_verifier();
+    let verifier = client.id_token_verifier().set_allowed_algs([alg.clone()]);
     let claims = id_token
         .claims(&verifier, &nonce)
         .map_err(|e| format!("id token: {e}"))?;
+    assert_eq!(id_token.signing_alg().ok(), Some(&alg));
     assert_eq!(claims.subject().as_str(), "alice");
     assert_eq!(
         claims.email().map(|e| e.as_str()),
@@ -255,4 +269,35 @@ async fn rp_works_with_an_issuer_that_has_a_path_and_trailing_slash() {
     assert_eq!(r.status(), 200, "RFC 8414 path insertion");
     let doc: serde_json::Value = r.json().await.unwrap();
     assert_eq!(doc["issuer"], issuer);
+}
+
+/// ES256 and EdDSA: the RP reads the algorithm from discovery, verifies the signature with
+/// the EC / OKP key of the JWKS, and checks `at_hash` with its own hash for the algorithm
+/// (SHA-256, and SHA-512 for Ed25519).
+#[tokio::test]
+async fn rp_verifies_es256_and_eddsa_id_tokens() {
+    for (name, alg) in [
+        ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+        ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+    ] {
+        let idp = spawn(&format!("{OIDC_BASE}keys: {{ algorithm: {name} }}\n")).await;
+        let meta = http()
+            .get(idp.discovery_url())
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        assert_eq!(
+            meta["id_token_signing_alg_values_supported"],
+            serde_json::json!([name])
+        );
+        flow_with_alg(&idp, &BASIC, alg)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The same RP refuses them when it allows RS256 only.
+        let e = full_flow(&idp, &BASIC).await.unwrap_err();
+        assert!(e.contains("id token"), "{name}: {e}");
+    }
 }

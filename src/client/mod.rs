@@ -312,13 +312,19 @@ impl FlowClient {
     /// The HTTP client the flow client expects: no redirects, no cookie store (the flow
     /// client applies its own jar), no environment proxies, `timeout` per request.
     pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+        FlowClient::http_client_builder(timeout)
+            .build()
+            .map_err(ClientError::Build)
+    }
+
+    /// The builder of [`FlowClient::http_client`], to add settings of one's own (a bench binds
+    /// each simulated client to its own source address with `local_address`).
+    pub fn http_client_builder(timeout: Duration) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(ClientError::Build)
     }
 
     /// The proxy's base URL, without a trailing slash.

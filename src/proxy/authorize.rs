@@ -174,7 +174,8 @@ async fn answer(
         );
     }
     if let Err(refusal) = st.bounds.admit_authorization(&who) {
-        tracing::info!(client = %who, "authorization refused: {}", refusal.description());
+        // Debug only, as for registrations (the bounds log reaching the cap once).
+        tracing::debug!(client = %who, "authorization refused: {}", refusal.description());
         return refusal.page();
     }
     let txn = Transaction {

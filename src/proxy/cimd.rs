@@ -9,7 +9,7 @@
 //! clients only). Redirect URIs failing the registration rules (allow-list, application_type)
 //! are ignored; at least one must pass.
 
-use crate::proxy::outbound::SchemeClients;
+use crate::proxy::outbound::{SchemeClients, TrustRoots};
 use crate::proxy::redirect::{AllowList, ApplicationType, check_registration};
 use crate::proxy::ssrf::{check_literal_host, safe_clients};
 use crate::proxy::store::ClientRecord;
@@ -59,6 +59,14 @@ impl CimdFetcher {
             clock,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same fetcher, trusting `roots` besides the system's for https documents.
+    pub fn trusting(self, roots: &TrustRoots) -> Self {
+        Self {
+            http: self.http.trusting(roots),
+            ..self
+        }
     }
 
     /// Whether `client_id` has the shape of a CIMD URL: https (or http to a loopback host

@@ -6,6 +6,9 @@
 //!   the redirect goes to this machine (loopback).
 //! - CSRF: the form carries a random token, stored server-side (by hash) with the
 //!   transaction and the hash of a random per-browser cookie; the POST must present both.
+//!   One token per transaction: showing the page again replaces it (the earlier page's form
+//!   then counts as expired), so however often the page is shown, the store holds one CSRF
+//!   record per pending transaction.
 //! - Framing is forbidden (`frame-ancestors 'none'`, `X-Frame-Options: DENY`).
 //! - Approve: only now the proxy creates its own PKCE pair and a fresh random upstream
 //!   `state`, stores them server-side, sets the browser-binding cookie and redirects upstream.
@@ -14,7 +17,10 @@
 //!   cookie and exactly what the page showed: the client, the redirect URI, the scopes and
 //!   the resource. A request for anything else (another redirect URI, one more scope, another
 //!   resource) finds no record and is asked again. It is used only when the browser says the
-//!   navigation is not cross-site (`Sec-Fetch-Site: none | same-origin | same-site`).
+//!   navigation is not cross-site (`Sec-Fetch-Site: none | same-origin | same-site`). It lasts
+//!   [`REMEMBER_FOR`], or, for a provisional registration, no longer than the registration
+//!   itself may (`registration_provisional_ttl`): approvals of clients that never complete a
+//!   token exchange do not pile up in the store for a month.
 //! - A second submission of the same form (a double click, the back button) is answered
 //!   "already submitted": the used CSRF token leaves a tombstone for the transaction's life.
 
@@ -111,13 +117,10 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<Re
     let rec = CsrfRecord {
         txn_id: txn.txn_id.clone(),
         cookie_hash: sha256_hex(cookie.as_bytes()),
+        token_hash: sha256_hex(csrf_token.as_bytes()),
     };
     st.records
-        .put_csrf(
-            &sha256_hex(csrf_token.as_bytes()),
-            &rec,
-            st.transaction_ttl(),
-        )
+        .put_csrf(&csrf_key(&txn.txn_id), &rec, st.transaction_ttl())
         .await?;
     let mut resp = page(
         StatusCode::OK,
@@ -229,12 +232,27 @@ fn idp_label(st: &ProxyState) -> String {
     }
 }
 
+/// The key of a transaction's CSRF record.
+fn csrf_key(txn_id: &str) -> String {
+    format!("txn.{}", sha256_hex(txn_id.as_bytes()))
+}
+
 /// The key of the tombstone a used CSRF token leaves behind.
 fn used_key(token_hash: &str) -> String {
     format!("used.{token_hash}")
 }
 
 const INVALID_SUBMISSION: &str = "Invalid consent submission";
+
+/// The answer to a token that is not (or no longer) the transaction's: already submitted when
+/// it left a tombstone, else expired.
+async fn submitted_or_expired(st: &ProxyState, token_hash: &str) -> PageError {
+    match st.records.get_csrf(&used_key(token_hash)).await {
+        Ok(Some(_)) => already_submitted(),
+        Ok(None) => expired_form(),
+        Err(e) => e.into(),
+    }
+}
 
 fn already_submitted() -> PageError {
     PageError::forbidden(
@@ -275,13 +293,18 @@ async fn submit(
             ));
         }
     };
-    // CSRF: the token (single use) must belong to this transaction and to this browser.
+    // CSRF: the token (single use) must be the one the transaction's page carries now, and
+    // belong to this browser.
     let token_hash = sha256_hex(csrf_token.as_bytes());
-    let Some(csrf) = st.records.take_csrf(&token_hash).await? else {
-        return Err(match st.records.get_csrf(&used_key(&token_hash)).await? {
-            Some(_) => already_submitted(),
-            None => expired_form(),
+    let key = csrf_key(txn_id);
+    let current =
+        st.records.get_csrf(&key).await?.filter(|c| {
+            crate::oauth::constant_time_eq(c.token_hash.as_bytes(), token_hash.as_bytes())
         });
+    // Gone, used by a concurrent submission, or replaced by the page shown again: say which.
+    let csrf = match current {
+        Some(c) if st.records.take_csrf_if(&key, &c).await? => c,
+        _ => return Err(submitted_or_expired(st, &token_hash).await),
     };
     // Leave a tombstone so that a second submission is told what happened. Best effort: without
     // it the page says the form expired, which is still safe.
@@ -330,9 +353,14 @@ async fn submit(
             client_id: txn.client_id.clone(),
             approved_at: st.now(),
         };
+        let remember_for = if client.provisional {
+            REMEMBER_FOR.min(st.config.registration_provisional_ttl.get())
+        } else {
+            REMEMBER_FOR
+        };
         if st
             .records
-            .put_consent(&remember_key(&secret, &txn), &rec, REMEMBER_FOR)
+            .put_consent(&remember_key(&secret, &txn), &rec, remember_for)
             .await
             .is_ok()
         {

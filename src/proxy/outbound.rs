@@ -5,7 +5,9 @@
 //! ([`UpstreamError`], without the URL, which may carry secrets).
 
 use crate::oauth::error::OAuthError;
-use std::sync::OnceLock;
+use anyhow::Context as _;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The largest upstream response body read.
@@ -117,6 +119,52 @@ pub async fn read_limited(
     Ok(body)
 }
 
+/// Extra root certificates that every outbound https call trusts besides the system's
+/// (`outbound_ca_file`: an IdP, a client's metadata host or an MCP backend behind a private
+/// certificate authority). Empty by default.
+#[derive(Clone, Default)]
+pub struct TrustRoots(Arc<Vec<reqwest::Certificate>>);
+
+impl TrustRoots {
+    /// The certificates of a PEM bundle; none without a path. A file that cannot be read or
+    /// holds no certificate is an error naming the file.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let pem = std::fs::read(path)
+            .with_context(|| format!("outbound_ca_file: cannot read {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            anyhow::anyhow!(
+                "outbound_ca_file: {} is not a PEM certificate bundle: {e}",
+                path.display()
+            )
+        })?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "outbound_ca_file: {} holds no PEM certificate",
+            path.display()
+        );
+        Ok(Self(Arc::new(certs)))
+    }
+
+    /// How many certificates.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TrustRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustRoots({} extra)", self.0.len())
+    }
+}
+
 /// reqwest clients built on first use, one per URL scheme.
 ///
 /// Building a reqwest client that can speak https is expensive: the rustls platform verifier
@@ -143,6 +191,16 @@ impl SchemeClients {
             plain: OnceLock::new(),
             tls: OnceLock::new(),
         }
+    }
+
+    /// The same clients, trusting `roots` besides the system's roots for https.
+    pub fn trusting(self, roots: &TrustRoots) -> Self {
+        if roots.is_empty() {
+            return self;
+        }
+        let roots = roots.clone();
+        let configure = self.configure;
+        Self::new(move || configure().tls_certs_merge(roots.0.iter().cloned()))
     }
 
     /// The client for a request to `url`.
@@ -204,5 +262,32 @@ mod tests {
         }
         clients.for_url("https://example.com/z").unwrap();
         assert!(clients.tls.get().is_some());
+    }
+
+    #[test]
+    fn trust_roots_load_a_pem_bundle_and_name_the_file_in_errors() {
+        assert!(TrustRoots::load(None).unwrap().is_empty());
+        let dir = std::env::temp_dir().join(format!("authproof-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let e = TrustRoots::load(Some(&missing)).unwrap_err().to_string();
+        assert!(
+            e.contains("outbound_ca_file") && e.contains("missing.pem"),
+            "{e}"
+        );
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        let e = TrustRoots::load(Some(&garbage)).unwrap_err().to_string();
+        assert!(e.contains("garbage.pem"), "{e}");
+        let good = dir.join("ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        std::fs::write(&good, cert.cert.pem()).unwrap();
+        let roots = TrustRoots::load(Some(&good)).unwrap();
+        assert_eq!(roots.len(), 1);
+        // Trusting roots still builds working clients for both schemes.
+        let clients = SchemeClients::new(upstream_http).trusting(&roots);
+        clients.for_url("https://example.com/").unwrap();
+        clients.for_url("http://127.0.0.1:9/").unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

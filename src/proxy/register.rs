@@ -67,7 +67,9 @@ pub async fn register(
         .ok_or_else(|| OAuthError::invalid_client_metadata("the body must be a JSON object"))?;
     let client = build_client(st, obj)?;
     if let Err(refusal) = st.bounds.admit_registration(&who) {
-        tracing::info!(client = %who, "registration refused: {}", refusal.description());
+        // Once per request is for debugging only: a flood must not become a flood of logs
+        // (reaching the instance's cap is logged once, by the bounds).
+        tracing::debug!(client = %who, "registration refused: {}", refusal.description());
         return Ok(refusal.json());
     }
     st.records

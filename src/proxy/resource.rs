@@ -42,6 +42,7 @@ pub mod echo;
 mod forward;
 
 pub use crate::proxy::bearer::{BearerError, BearerVerifier, Principal, Verdict};
+pub use crate::proxy::outbound::TrustRoots;
 pub use challenge::{Challenge, MAX_TOKEN_LEN, NoToken, bearer_token, is_b64token};
 pub use forward::{
     CLIENT_ID_HEADER, SCOPES_HEADER, SUBJECT_HEADER, encode_identity, request_headers,
@@ -78,6 +79,8 @@ pub struct ResourceGuard {
     pub required_scopes: Vec<String>,
     /// The MCP server behind the proxy; `None` → the built-in echo endpoint.
     pub backend: Option<url::Url>,
+    /// Extra roots trusted when the backend is https (`outbound_ca_file`).
+    pub backend_roots: TrustRoots,
 }
 
 struct Shared {
@@ -97,7 +100,10 @@ pub fn mcp_routes(guard: ResourceGuard) -> Router {
 pub fn mcp_service(guard: ResourceGuard) -> McpService {
     let shared = Arc::new(Shared {
         challenge: Challenge::new(&guard.resource_metadata_url, &guard.required_scopes),
-        backend: guard.backend.clone().map(Backend::new),
+        backend: guard
+            .backend
+            .clone()
+            .map(|url| Backend::new(url, &guard.backend_roots)),
         guard,
     });
     cors().layer(McpEndpoint(shared))

@@ -161,6 +161,7 @@ fn oauth_router(st: Arc<ProxyState>, verifier: Arc<dyn BearerVerifier>) -> Route
             .backend
             .as_deref()
             .and_then(|b| url::Url::parse(b).ok()),
+        backend_roots: st.outbound_roots.clone(),
     };
     oauth
         .nest_service(
@@ -269,6 +270,10 @@ impl Proxy {
         }
         let app = router(state.clone());
         let (tx, rx) = watch::channel(false);
+        tokio::spawn(crate::proxy::store::held::log_held(
+            state.records.store().clone(),
+            rx.clone(),
+        ));
         let limits = conn_limits(&state.config);
         let task = tokio::spawn(foundations::http::serve(
             listener,

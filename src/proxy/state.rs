@@ -5,6 +5,7 @@ use crate::proxy::cimd::{CimdError, CimdFetcher};
 use crate::proxy::config::{ConsentMode, ProxyConfig};
 use crate::proxy::cookies::Cookies;
 use crate::proxy::jwt::TokenIssuer;
+use crate::proxy::outbound::TrustRoots;
 use crate::proxy::redirect::AllowList;
 use crate::proxy::store::{ClientRecord, Records, Store, StoreError};
 use crate::proxy::upstream::Upstream;
@@ -46,6 +47,8 @@ pub struct ProxyState {
     pub upstream_verifier: UpstreamVerifier,
     /// CIMD documents.
     pub cimd: CimdFetcher,
+    /// Extra roots every outbound https call trusts (`outbound_ca_file`).
+    pub outbound_roots: TrustRoots,
     /// Cookie names and attributes.
     pub cookies: Cookies,
     /// The one clock.
@@ -113,22 +116,27 @@ impl ProxyState {
             None => anyhow::bail!("jwt_signing_key or upstream.client_secret is required"),
         };
         let tokens = TokenIssuer::new(&key, &issuer, &resource, clock.clone());
+        let roots = TrustRoots::load(config.outbound_ca_file.as_deref())?;
         let mut upstream = Upstream::new(
             config.upstream.clone(),
             format!("{base_url}{}", config.redirect_path),
             clock.clone(),
         )?;
         upstream.configure_for(&config);
+        upstream.trust(&roots);
         let upstream_verifier = UpstreamVerifier::new(
             config.provider,
             config.upstream.clone(),
             resource.clone(),
             clock.clone(),
-        );
-        let cimd = CimdFetcher::new(config.cimd_allow_http_loopback, clock.clone())?;
+        )
+        .trusting(&roots);
+        let cimd =
+            CimdFetcher::new(config.cimd_allow_http_loopback, clock.clone())?.trusting(&roots);
         let bounds = Bounds::new(&config, &parsed, clock.clone()).map_err(anyhow::Error::msg)?;
         Ok(Self {
             bounds: Arc::new(bounds),
+            outbound_roots: roots,
             required_scopes: config.effective_required_scopes(),
             cookies: Cookies::new(parsed.scheme() == "https"),
             records: Records::new(store),

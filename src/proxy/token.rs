@@ -145,7 +145,15 @@ async fn authorization_code(
         .access_token_ttl
         .get()
         .max(st.config.code_ttl.get());
-    let rec = match st.records.take_code(&key).await.map_err(unavailable)? {
+    // A made-up code (what a flood sends) costs a read, not a write (with the file store, a
+    // disk commit): only a code that exists is taken, atomically, so that of two concurrent
+    // redemptions one gets it.
+    let exists = st.records.get_code(&key).await.map_err(unavailable)?;
+    let taken = match exists {
+        Some(_) => st.records.take_code(&key).await.map_err(unavailable)?,
+        None => None,
+    };
+    let rec = match taken {
         Some(r) => r,
         None => {
             if let Some(used) = st.records.get_used_code(&key).await.map_err(unavailable)? {

@@ -19,6 +19,7 @@ use super::catalogue::entry;
 use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::proxy::config::ProxyConfig;
+use crate::proxy::outbound::TrustRoots;
 use crate::proxy::upstream::Upstream;
 
 /// What IdPs' error pages say when the redirect URI is unknown, distinctive enough to judge
@@ -60,6 +61,7 @@ pub async fn authorization_url(
         .map_err(|e| e.to_string())?;
     // Discovery already happened: only the request parameters matter here.
     up.configure_for(config);
+    up.trust(&TrustRoots::load(config.outbound_ca_file.as_deref()).unwrap_or_default());
     up.set_strict_oidc(false);
     let endpoints = up.endpoints().await.map_err(|e| e.to_string())?;
     let challenge = crate::oauth::pkce::challenge_s256(&crate::oauth::pkce::new_verifier());

@@ -237,6 +237,48 @@ mod tests {
         assert!(ids.contains(&"live.jwks_ok".to_string()));
     }
 
+    /// EC P-256 and OKP Ed25519 keys are usable (the shared rule), for the algorithms that fit
+    /// them; with RS256 alone configured they are skipped with the reason; a point off the
+    /// curve is unusable whatever the algorithms.
+    #[test]
+    fn ec_and_okp_keys_are_judged_by_the_shared_rule() {
+        let es: Value = serde_json::from_str(include_str!(
+            "../proxy/upstream/verify/testdata/es256.jwk.json"
+        ))
+        .unwrap();
+        let ed: Value = serde_json::from_str(include_str!(
+            "../proxy/upstream/verify/testdata/eddsa.jwk.json"
+        ))
+        .unwrap();
+        let doc = json!({ "keys": [es.clone(), ed.clone()] });
+        let a = analyze(&doc, &[JwtAlgorithm::Es256, JwtAlgorithm::EdDsa]).unwrap();
+        let usable: Vec<&str> = a.usable.iter().map(|k| k.description.as_str()).collect();
+        assert_eq!(usable, ["EC P-256, ES256", "OKP Ed25519, EdDSA"], "{a:?}");
+        assert!(a.skipped.is_empty(), "{a:?}");
+        let ids: Vec<String> = findings("u", &doc, &[JwtAlgorithm::Es256], true)
+            .into_iter()
+            .map(|f| f.id().to_string())
+            .collect();
+        assert!(ids.contains(&"live.jwks_ok".to_string()), "{ids:?}");
+        assert!(
+            ids.contains(&"live.jwks_keys_skipped".to_string()),
+            "{ids:?}"
+        );
+
+        let a = analyze(&doc, &[JwtAlgorithm::Rs256]).unwrap();
+        assert!(a.usable.is_empty(), "{a:?}");
+        assert!(
+            a.skipped.iter().all(|(_, why)| why.contains("alg")),
+            "{a:?}"
+        );
+
+        let mut off_curve = es.clone();
+        off_curve["y"] = es["x"].clone();
+        let a = analyze(&json!({ "keys": [off_curve] }), &[JwtAlgorithm::Es256]).unwrap();
+        assert!(a.usable.is_empty(), "{a:?}");
+        assert!(a.skipped[0].1.contains("not usable"), "{a:?}");
+    }
+
     #[test]
     fn empty_or_wrong_documents() {
         let f = findings("u", &json!({ "keys": [] }), &[JwtAlgorithm::Rs256], true);

@@ -16,7 +16,7 @@ use super::static_checks::is_cleartext_remote;
 use super::{Context, authorize, jwks};
 use crate::proxy::config::{ProviderKind, ProxyConfig, VerifierKind};
 use crate::proxy::outbound::{
-    MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error, upstream_http,
+    MAX_RESPONSE_BYTES, SchemeClients, TrustRoots, read_limited, reqwest_error, upstream_http,
 };
 use crate::proxy::upstream::verify::VerifyError;
 use crate::proxy::upstream::verify::introspection::IntrospectionVerifier;
@@ -120,8 +120,10 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
             "Fix the upstream.* errors above, then run again with --live",
         )];
     };
+    // A file that cannot be read is reported by the static checks (config.*).
+    let roots = TrustRoots::load(c.outbound_ca_file.as_deref()).unwrap_or_default();
     let http = Http {
-        clients: SchemeClients::new(upstream_http),
+        clients: SchemeClients::new(upstream_http).trusting(&roots),
         timeout: c.upstream.timeout.get(),
     };
     let mut f = Vec::new();
@@ -220,6 +222,7 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
                     token_endpoint: t.clone(),
                     redirect_uri: ctx.callback_url(),
                     resource: ctx.resource_url(),
+                    roots: roots.clone(),
                 })
                 .await
             }
@@ -343,6 +346,7 @@ pub async fn check(ctx: &Context) -> Vec<Finding> {
                         token_endpoint: t.clone(),
                         redirect_uri: ctx.callback_url(),
                         resource: ctx.resource_url(),
+                        roots: roots.clone(),
                     })
                     .await,
                 ]
@@ -407,7 +411,10 @@ async fn introspection_probe(c: &ProxyConfig, endpoint: &str) -> Vec<Finding> {
     };
     let verifier = IntrospectionVerifier::new(
         url,
-        std::sync::Arc::new(SchemeClients::new(upstream_http)),
+        std::sync::Arc::new(
+            SchemeClients::new(upstream_http)
+                .trusting(&TrustRoots::load(c.outbound_ca_file.as_deref()).unwrap_or_default()),
+        ),
         &c.upstream,
         None,
         foundations::Clock::system(),

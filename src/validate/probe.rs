@@ -17,7 +17,7 @@ use super::finding::Finding;
 use super::report::NOTHING_TO_DO;
 use crate::oauth::client_auth::ClientAuthMethod;
 use crate::proxy::config::UpstreamConfig;
-use crate::proxy::outbound::UpstreamError;
+use crate::proxy::outbound::{TrustRoots, UpstreamError};
 use crate::proxy::upstream::Upstream;
 use foundations::Clock;
 
@@ -59,6 +59,8 @@ pub struct Target {
     pub redirect_uri: String,
     /// The protected resource (sent when `forward_resource` is on).
     pub resource: String,
+    /// Extra roots trusted for https (`outbound_ca_file`).
+    pub roots: TrustRoots,
 }
 
 /// One code exchange with `method`.
@@ -69,7 +71,10 @@ pub async fn attempt(t: &Target, method: ClientAuthMethod) -> Verdict {
     cfg.token_endpoint = Some(t.token_endpoint.clone());
     cfg.token_endpoint_auth_method = Some(method);
     let upstream = match Upstream::new(cfg, t.redirect_uri.clone(), Clock::system()) {
-        Ok(u) => u,
+        Ok(mut u) => {
+            u.trust(&t.roots);
+            u
+        }
         Err(e) => return Verdict::NoAnswer(e.to_string()),
     };
     match upstream
@@ -247,10 +252,12 @@ pub async fn access_token_format(t: &Target) -> Finding {
     cfg.authorization_endpoint = Some(t.authorization_endpoint.clone());
     cfg.token_endpoint = Some(t.token_endpoint.clone());
     let tried = match Upstream::new(cfg, t.redirect_uri.clone(), Clock::system()) {
-        Ok(up) => up
-            .client_credentials(&t.resource)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(mut up) => {
+            up.trust(&t.roots);
+            up.client_credentials(&t.resource)
+                .await
+                .map_err(|e| e.to_string())
+        }
         Err(e) => Err(e.to_string()),
     };
     match tried {

@@ -238,14 +238,21 @@ pub fn skipping(peer: &str, why: &str) {
 }
 
 /// A background process (a peer's MCP server) killed on drop; its address is read from the
-/// first stdout line of the form `LISTENING <url>`.
+/// first stdout line that starts with its announcement (`LISTENING <url>` unless told
+/// otherwise).
 pub struct Background {
     child: Child,
     pub url: String,
 }
 
 impl Background {
-    pub fn start(mut cmd: Command) -> Background {
+    pub fn start(cmd: Command) -> Background {
+        Self::start_announced(cmd, "LISTENING ")
+    }
+
+    /// [`Background::start`] for a server that prints `<announce><url>`.
+    pub fn start_announced(mut cmd: Command, announce: &str) -> Background {
+        let announce = announce.to_owned();
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -256,7 +263,7 @@ impl Background {
             let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                match line.strip_prefix("LISTENING ") {
+                match line.strip_prefix(announce.as_str()) {
                     Some(url) if tx.is_some() => {
                         let _ = tx.take().expect("sender").send(url.trim().to_owned());
                     }

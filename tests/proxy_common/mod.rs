@@ -5,8 +5,10 @@
 use authproof::client::{AuthorizeOutcome, AuthorizeRequest, FlowClient, TokenCodeRequest};
 use authproof::mock_idp::{self, Clock, FaultSpec, IdpConfig, MockIdp, MockIdpHandle};
 use authproof::proxy::config::{ConsentMode, Off, ProxyConfig, RateLimits, Secret};
+use authproof::proxy::store::Store;
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 pub const REDIRECT: &str = "http://localhost:3000/cb";
 
@@ -66,7 +68,26 @@ pub async fn start_tweaked(
     idp_tweak: impl FnOnce(&mut IdpConfig),
     proxy_tweak: impl FnOnce(&mut ProxyConfig),
 ) -> Env {
-    let clock = Clock::system();
+    start_full(method, Clock::system(), None, idp_tweak, proxy_tweak).await
+}
+
+/// [`start_with`] on `store` (which reads time from `clock`, the clock the test moves).
+pub async fn start_on_store(
+    method: &str,
+    clock: Clock,
+    store: Arc<dyn Store>,
+    proxy_tweak: impl FnOnce(&mut ProxyConfig),
+) -> Env {
+    start_full(method, clock, Some(store), |_| {}, proxy_tweak).await
+}
+
+async fn start_full(
+    method: &str,
+    clock: Clock,
+    store: Option<Arc<dyn Store>>,
+    idp_tweak: impl FnOnce(&mut IdpConfig),
+    proxy_tweak: impl FnOnce(&mut ProxyConfig),
+) -> Env {
     let mut idp_cfg = idp_config(method);
     idp_tweak(&mut idp_cfg);
     let idp = MockIdp::builder()
@@ -77,14 +98,14 @@ pub async fn start_tweaked(
         .expect("mock idp");
     let mut cfg = proxy_config(&idp, method);
     proxy_tweak(&mut cfg);
-    let proxy = Proxy::spawn(
-        cfg,
-        SpawnOptions {
-            clock: clock.clone(),
-            ..SpawnOptions::default()
-        },
-    )
-    .await
+    let opts = SpawnOptions {
+        clock: clock.clone(),
+        ..SpawnOptions::default()
+    };
+    let proxy = match store {
+        Some(store) => Proxy::spawn_with_store(cfg, opts, store).await,
+        None => Proxy::spawn(cfg, opts).await,
+    }
     .expect("proxy");
     Env { idp, proxy, clock }
 }

@@ -1,8 +1,10 @@
-//! Shared by the storage tests (tests/store_backends.rs, tests/serve_instances.rs) and
-//! benches/refresh.rs: a private redis-server, a temporary directory, a switchable forwarder
-//! and an `authproof serve` process launcher.
+//! Shared by the storage tests (tests/store_backends.rs, tests/serve_instances.rs,
+//! tests/proxy_bounds.rs) and the benches (refresh, flood): a private redis-server, a store of
+//! each kind, a temporary directory, a switchable forwarder and an `authproof serve` process
+//! launcher.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod redis;
 pub mod serve;
 pub mod switch;

@@ -127,14 +127,14 @@ impl RedisServer {
         true
     }
 
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its process id (to read its resident memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `redis://[:password@]127.0.0.1:PORT/DB`.

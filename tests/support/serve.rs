@@ -1,5 +1,7 @@
 //! `authproof serve` as a real process: started with a config file, ready once it logs that it
-//! listens (its address parsed from the log), killed on drop.
+//! listens (its address parsed from the log), killed on drop. Its log is kept up to
+//! [`KEPT_LOG_BYTES`]; [`Serve::start_watching`] also hands every line to a callback (a bench
+//! under load reads figures from a log far longer than that).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -7,6 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The most log text a [`Serve`] keeps (the lines after it are counted, not kept).
+pub const KEPT_LOG_BYTES: usize = 4 << 20;
 
 pub struct Serve {
     child: Child,
@@ -31,6 +36,18 @@ impl Serve {
         config: &Path,
         cwd: &Path,
         env: &[(&str, &str)],
+    ) -> Result<Serve, StartFailure> {
+        Self::start_watching(exe, config, cwd, env, |_| {})
+    }
+
+    /// [`Serve::start`], handing every line the process logs to `watch` (on the thread that
+    /// reads its standard error) before keeping it.
+    pub fn start_watching(
+        exe: &str,
+        config: &Path,
+        cwd: &Path,
+        env: &[(&str, &str)],
+        mut watch: impl FnMut(&str) + Send + 'static,
     ) -> Result<Serve, StartFailure> {
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
@@ -57,11 +74,21 @@ impl Serve {
         let stderr = child.stderr.take().expect("stderr");
         let sink = log.clone();
         std::thread::spawn(move || {
+            let mut dropped = 0u64;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                watch(&line);
                 let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
+                if l.len() + line.len() < KEPT_LOG_BYTES {
+                    l.push_str(&line);
+                    l.push('\n');
+                } else {
+                    dropped += 1;
+                }
+            }
+            if dropped > 0 {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&format!("({dropped} more lines not kept)\n"));
             }
         });
         let start = Instant::now();
@@ -98,6 +125,11 @@ impl Serve {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What it logged so far.

@@ -270,10 +270,14 @@ pub fn is_pkce_text(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// Exact match against the registered URIs; with none registered, any loopback URL.
+/// Whether `uri` may receive the client's authorization response: one of the registered URIs
+/// (see [`matches_registered`]); with none registered, any loopback URL.
 pub fn redirect_allowed(client: &ClientConfig, uri: &str) -> bool {
     if !client.redirect_uris.is_empty() {
-        return client.redirect_uris.iter().any(|r| r == uri);
+        return client
+            .redirect_uris
+            .iter()
+            .any(|r| matches_registered(r, uri));
     }
     let Ok(u) = url::Url::parse(uri) else {
         return false;
@@ -293,6 +297,30 @@ pub fn redirect_allowed(client: &ClientConfig, uri: &str) -> bool {
     }
 }
 
+/// A requested redirect URI against one registered URI: the same string, or, when the
+/// registered host is a loopback IP literal (`127.0.0.1`, `[::1]`), the same URL in every part
+/// but the port: a native app listens on whatever port the OS gave it (RFC 8252 §7.3 requires
+/// the server to allow any port). `localhost` gets no such latitude (RFC 8252 §8.3 calls it
+/// NOT RECOMMENDED: the name may resolve elsewhere), and neither do other hosts.
+fn matches_registered(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(mut reg), Ok(mut req)) = (url::Url::parse(registered), url::Url::parse(requested))
+    else {
+        return false;
+    };
+    let loopback_ip = match reg.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    loopback_ip
+        && reg.set_port(None).is_ok()
+        && req.set_port(None).is_ok()
+        && reg.as_str() == req.as_str()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,11 +335,53 @@ mod tests {
 
     #[test]
     fn registered_uris_match_exactly() {
+        let c = client(&["https://app.example.com/cb", "http://localhost:8080/cb"]);
+        assert!(redirect_allowed(&c, "https://app.example.com/cb"));
+        assert!(redirect_allowed(&c, "http://localhost:8080/cb"));
+        for bad in [
+            "https://app.example.com:444/cb",
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            // localhost is a name, not a loopback literal: its port must match too.
+            "http://localhost:8081/cb",
+            "http://localhost/cb",
+            "http://127.0.0.1:8080/cb",
+        ] {
+            assert!(!redirect_allowed(&c, bad), "{bad}");
+        }
+    }
+
+    /// RFC 8252 §7.3: a registered loopback IP literal matches at any port, and in nothing
+    /// else.
+    #[test]
+    fn registered_loopback_ip_literals_match_any_port() {
         let c = client(&["http://127.0.0.1:8080/cb"]);
-        assert!(redirect_allowed(&c, "http://127.0.0.1:8080/cb"));
-        assert!(!redirect_allowed(&c, "http://127.0.0.1:8081/cb"));
-        assert!(!redirect_allowed(&c, "http://127.0.0.1:8080/cb/"));
-        assert!(!redirect_allowed(&c, "http://127.0.0.1:8080/cb?x=1"));
+        for ok in [
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:51234/cb",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:80/cb",
+        ] {
+            assert!(redirect_allowed(&c, ok), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1:51234/cb/",
+            "http://127.0.0.1:51234/other",
+            "http://127.0.0.1:51234/cb?x=1",
+            "http://127.0.0.1:51234/cb#f",
+            "https://127.0.0.1:8080/cb",
+            "http://127.0.0.2:8080/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:8080/cb",
+            "http://user@127.0.0.1:8080/cb",
+            "not a url",
+        ] {
+            assert!(!redirect_allowed(&c, bad), "{bad}");
+        }
+        let v6 = client(&["http://[::1]/cb"]);
+        assert!(redirect_allowed(&v6, "http://[::1]:61000/cb"));
+        assert!(!redirect_allowed(&v6, "http://127.0.0.1:61000/cb"));
+        assert!(!redirect_allowed(&v6, "http://[::1]:61000/cb2"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod github;
 mod oidc;
 mod workos;
 
-use crate::config::Flavor;
+use crate::config::{Flavor, KeyAlgorithm};
 use serde_json::Value;
 
 /// Endpoint paths relative to the issuer's path. `None`: the flavor has no such endpoint.
@@ -78,6 +78,8 @@ pub struct MetadataInput<'a> {
     pub base: &'a str,
     /// Whether DCR is on.
     pub registration: bool,
+    /// What the IdP signs ID tokens with (`keys.algorithm`).
+    pub signing_alg: KeyAlgorithm,
 }
 
 impl MetadataInput<'_> {

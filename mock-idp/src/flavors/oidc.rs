@@ -56,7 +56,7 @@ pub(super) fn openid_configuration(m: &MetadataInput<'_>) -> Value {
     d.insert("subject_types_supported".into(), json!(["public"]));
     d.insert(
         "id_token_signing_alg_values_supported".into(),
-        json!(["RS256"]),
+        json!([m.signing_alg.as_str()]),
     );
     d.insert(
         "claims_supported".into(),

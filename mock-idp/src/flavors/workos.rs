@@ -33,7 +33,7 @@ pub(super) fn openid_configuration(m: &MetadataInput<'_>) -> Value {
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "scopes_supported": SCOPES,
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": [m.signing_alg.as_str()],
         "subject_types_supported": ["public"],
     })
 }

@@ -19,7 +19,7 @@ mod window;
 
 pub use crate::proxy::net::{ClientAddress, HostPolicy, TrustedProxies};
 pub use layer::{BoundsLayer, BoundsService};
-pub use window::WindowCap;
+pub use window::{Change, WindowCap};
 
 use crate::oauth::error::OAuthError;
 use crate::proxy::config::{ProxyConfig, Rate};
@@ -267,24 +267,22 @@ impl Bounds {
 
     /// Admit one new provisional registration from `who`.
     pub fn admit_registration(&self, who: &ClientAddress) -> Result<(), Refusal> {
-        let what = "provisional registrations";
-        self.registrations_per_address
-            .check(who)
-            .map_err(|retry_after| Refusal::AddressCap { what, retry_after })?;
-        self.registrations
-            .try_add()
-            .map_err(|retry_after| Refusal::Full { what, retry_after })
+        admit(
+            &self.registrations_per_address,
+            &self.registrations,
+            who,
+            "provisional registrations",
+        )
     }
 
     /// Admit one new pending authorization from `who`.
     pub fn admit_authorization(&self, who: &ClientAddress) -> Result<(), Refusal> {
-        let what = "pending authorizations";
-        self.authorizations_per_address
-            .check(who)
-            .map_err(|retry_after| Refusal::AddressCap { what, retry_after })?;
-        self.authorizations
-            .try_add()
-            .map_err(|retry_after| Refusal::Full { what, retry_after })
+        admit(
+            &self.authorizations_per_address,
+            &self.authorizations,
+            who,
+            "pending authorizations",
+        )
     }
 
     /// The client address of a request (see [`TrustedProxies::client_address`]).
@@ -295,6 +293,37 @@ impl Bounds {
             .map(|c| c.0.ip());
         self.trusted.client_address(peer, req.headers())
     }
+}
+
+/// Admit one new piece of state from `who`: the instance's cap is looked at first, so that
+/// a request the instance refuses (503) does not use up its address's allowance too; then
+/// the address's cap, then the instance's is counted. Reaching the instance's cap is logged
+/// once (a warning), and so is room coming back; each refusal is answered, not logged, so
+/// that a flood does not become a flood of log lines.
+fn admit(
+    per_address: &PerAddress,
+    total: &WindowCap,
+    who: &ClientAddress,
+    what: &'static str,
+) -> Result<(), Refusal> {
+    let full = |retry_after| Refusal::Full { what, retry_after };
+    let (room, change) = total.room_noting();
+    match change {
+        Some(Change::Reached) => tracing::warn!(
+            cap = total.limit(),
+            "the instance holds as many {what} as its cap allows: new ones are refused (503) until the oldest expire"
+        ),
+        Some(Change::Freed) => {
+            tracing::info!(cap = total.limit(), "{what} are below the cap again")
+        }
+        None => {}
+    }
+    room.map_err(full)?;
+    per_address
+        .check(who)
+        .map_err(|retry_after| Refusal::AddressCap { what, retry_after })?;
+    // Others may have taken the last room meanwhile.
+    total.try_add().map_err(full)
 }
 
 /// The client address of a request, as the [`BoundsLayer::front`] layer resolved it.

@@ -40,6 +40,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("storage_previous_keys", Kind::List),
     ("cimd_enabled", Kind::Bool),
     ("cimd_allow_http_loopback", Kind::Bool),
+    ("outbound_ca_file", Kind::Str),
     ("upstream.config_url", Kind::Str),
     ("upstream.authorization_endpoint", Kind::Str),
     ("upstream.token_endpoint", Kind::Str),

@@ -92,8 +92,14 @@ pub struct ProxyConfig {
     pub storage_previous_keys: Vec<Secret>,
     /// Accept client ID metadata documents (CIMD) for https URL client_ids.
     pub cimd_enabled: bool,
-    /// Also accept CIMD documents over http from loopback hosts (tests only).
+    /// Also fetch CIMD documents from loopback hosts, over http as well as https (tests and
+    /// local development only: it lifts the SSRF rule that refuses loopback addresses).
     pub cimd_allow_http_loopback: bool,
+    /// A PEM bundle of extra root certificates that every outbound https call trusts besides
+    /// the system's: the IdP, client metadata document hosts and the MCP backend (for
+    /// deployments behind a private certificate authority).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_ca_file: Option<PathBuf>,
     /// How long a DCR registration lives until its first successful token exchange makes it
     /// durable (`client_ttl`). Registrations nobody uses expire this soon.
     pub registration_provisional_ttl: HumanDuration,
@@ -143,6 +149,7 @@ impl Default for ProxyConfig {
             storage_previous_keys: Vec::new(),
             cimd_enabled: true,
             cimd_allow_http_loopback: false,
+            outbound_ca_file: None,
             registration_provisional_ttl: HumanDuration::secs(3600),
             caps: CapsConfig::default(),
             rate_limits: RateLimits::default(),
@@ -583,6 +590,9 @@ impl ProxyConfig {
                 .filter(|m| !(blocked && m.starts_with("upstream: set config_url"))),
         );
         p.extend(bounds::problems(self));
+        if let Err(e) = crate::proxy::outbound::TrustRoots::load(self.outbound_ca_file.as_deref()) {
+            p.push(format!("{e:#}"));
+        }
         p
     }
 

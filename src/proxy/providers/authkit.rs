@@ -193,6 +193,7 @@ pub fn guard(st: &Arc<ProxyState>) -> ResourceGuard {
             .backend
             .as_deref()
             .and_then(|b| url::Url::parse(b).ok()),
+        backend_roots: st.outbound_roots.clone(),
     }
 }
 

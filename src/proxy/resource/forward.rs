@@ -44,7 +44,7 @@ pub(super) struct Backend {
 }
 
 impl Backend {
-    pub(super) fn new(url: Url) -> Backend {
+    pub(super) fn new(url: Url, roots: &crate::proxy::outbound::TrustRoots) -> Backend {
         // Connect timeout and idle-pool timeout only: a total or read timeout would cut
         // long-lived SSE streams. No redirects, no environment proxies, no cookie jar.
         let http = crate::proxy::outbound::SchemeClients::new(|| {
@@ -53,7 +53,8 @@ impl Backend {
                 .connect_timeout(CONNECT_TIMEOUT)
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                 .no_proxy()
-        });
+        })
+        .trusting(roots);
         Backend {
             url,
             http: std::sync::Arc::new(http),

@@ -28,7 +28,7 @@
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
 use super::decoded::DecodedCache;
-use super::{Collection, Decoded, Decoder, MemoryStore, Store, StoreError, StoreFuture};
+use super::{Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -678,6 +678,30 @@ impl Store for FileStore {
             },
         );
         Box::pin(async move { f.await.map(as_bool) })
+    }
+
+    /// Every table's length (redb keeps it: no walk over the entries), and the locks held
+    /// in memory.
+    fn held(&self) -> StoreFuture<'_, Held> {
+        let db = self.db.clone();
+        let locks = self.locks.held_now().get(Collection::Locks);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let mut held = Held::default();
+                for c in Collection::ALL {
+                    let t = txn.open_table(table(c)).map_err(unavailable)?;
+                    held.set(
+                        c,
+                        redb::ReadableTableMetadata::len(&t).map_err(unavailable)?,
+                    );
+                }
+                held.add(Collection::Locks, locks);
+                Ok(held)
+            })
+            .await
+            .map_err(unavailable)?
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 //! entry (and with it the decoded form), so a read never sees a decoded value older than the
 //! stored one, whichever of the proxies sharing this store wrote it.
 
-use super::{Collection, Decoded, Decoder, Store, StoreError, StoreFuture};
+use super::{Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -94,6 +94,17 @@ impl MemoryStore {
                     .count()
             })
             .sum()
+    }
+
+    /// Entries held per collection, expired ones not swept yet included (a lock per shard, no
+    /// walk over the entries).
+    pub fn held_now(&self) -> Held {
+        let mut held = Held::default();
+        for c in Collection::ALL {
+            let shards = &self.shards[c.index() * SHARDS..(c.index() + 1) * SHARDS];
+            held.set(c, shards.iter().map(|s| s.lock().map.len() as u64).sum());
+        }
+        held
     }
 
     /// Whether a collection holds no live entries.
@@ -252,6 +263,10 @@ impl Store for MemoryStore {
             shard.map.remove(key);
         }
         ready(Ok(matches))
+    }
+
+    fn held(&self) -> StoreFuture<'_, Held> {
+        ready(Ok(self.held_now()))
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`RedisStore`] (`storage: redis://HOST:PORT/DB`, [`redis`]): shared by several instances.
 //! - [`SealedStore`] ([`seal`]) wraps each of them and seals upstream tokens and secrets at
 //!   rest (AES-256-GCM, key ids for rotation); [`open()`] builds the stack from the config.
+//! - [`Store::held`] counts the entries a backend holds ([`held`]), for monitoring and tests.
 //! - The behaviour all of them must show is one check, run against each backend by the
 //!   `store_backends` integration test (`tests/support/store_conformance.rs`).
 //!
@@ -20,6 +21,7 @@
 
 mod decoded;
 pub mod file;
+pub mod held;
 mod memory;
 mod open;
 mod records;
@@ -27,6 +29,7 @@ pub mod redis;
 pub mod seal;
 
 pub use file::FileStore;
+pub use held::Held;
 pub use memory::MemoryStore;
 pub use open::open;
 pub use records::*;
@@ -219,4 +222,8 @@ pub trait Store: Send + Sync + 'static {
             }
         })
     }
+
+    /// How many entries the backend holds per collection, live or expired but not dropped yet
+    /// (see [`held`]). For monitoring and tests, never on a request path.
+    fn held(&self) -> StoreFuture<'_, Held>;
 }

@@ -112,13 +112,18 @@ pub struct Transaction {
     pub created_at: i64,
 }
 
-/// A consent-page CSRF token (stored under the token's hash).
+/// A consent page's CSRF token: one per transaction, replaced each time the page is shown
+/// (stored under a hash of the transaction id); a used token's tombstone is stored under the
+/// token's hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CsrfRecord {
     /// The transaction the page was shown for.
     pub txn_id: String,
     /// SHA-256 of the browser's CSRF cookie value.
     pub cookie_hash: String,
+    /// SHA-256 of the token the page carries.
+    #[serde(default)]
+    pub token_hash: String,
 }
 
 /// A remembered consent (stored under a hash of the browser secret and the client id).
@@ -452,6 +457,19 @@ impl Records {
         self.store
             .put_if_absent(Collection::Codes, key, encode(v), ttl)
             .await
+    }
+
+    /// Remove the CSRF record under `key` only if it is still `expected` (a page shown again
+    /// since, or a concurrent submission, leaves it alone); `true` when it was removed.
+    pub async fn take_csrf_if(&self, key: &str, expected: &CsrfRecord) -> Result<bool, StoreError> {
+        let c = Collection::ConsentCsrf;
+        let Some(stored) = self.store.get(c, key).await? else {
+            return Ok(false);
+        };
+        if decode::<CsrfRecord>(c, Some(stored.clone()))?.as_ref() != Some(expected) {
+            return Ok(false);
+        }
+        self.store.delete_if(c, key, &stored).await
     }
 
     /// Rotate a refresh family: replace `old` with `new` only if `old` is still current.

@@ -14,7 +14,7 @@
 //! - URLs: `redis://[:password@]HOST:PORT/DB` (`rediss://` needs TLS support, which this build
 //!   does not include). The password never appears in messages (see `StorageSpec`'s Display).
 
-use super::{Collection, Store, StoreError, StoreFuture};
+use super::{Collection, Held, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
@@ -329,6 +329,43 @@ impl Store for RedisStore {
             Ok(removed == 1)
         })
     }
+
+    /// One `SCAN` over `authproof:*`, each key counted under the collection its name gives.
+    fn held(&self) -> StoreFuture<'_, Held> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let pattern = format!("{KEY_PREFIX}:*");
+            let mut held = Held::default();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                for key in &keys {
+                    if let Some(c) = collection_of(key) {
+                        held.add(c, 1);
+                    }
+                }
+                if next == 0 {
+                    return Ok(held);
+                }
+                cursor = next;
+            }
+        })
+    }
+}
+
+/// The collection a Redis key belongs to (`authproof:<collection>:<key>`).
+fn collection_of(redis_key: &str) -> Option<Collection> {
+    let rest = redis_key.strip_prefix(KEY_PREFIX)?.strip_prefix(':')?;
+    let (name, _) = rest.split_once(':')?;
+    Collection::ALL.into_iter().find(|c| c.name() == name)
 }
 
 #[cfg(test)]
@@ -344,6 +381,12 @@ mod tests {
         assert_eq!(live(b"short".to_vec(), 0), None);
         assert_eq!(live(b"xxxxxxxxxxxxxxxxxxxxabc".to_vec(), 0), None);
         assert_eq!(redis_key(Collection::Locks, "a:b"), "authproof:locks:a:b");
+        assert_eq!(
+            collection_of(&redis_key(Collection::UsedCodes, "a:b")),
+            Some(Collection::UsedCodes)
+        );
+        assert_eq!(collection_of("authproof:nothing:x"), None);
+        assert_eq!(collection_of("other:clients:x"), None);
         assert_eq!(ttl_ms(Duration::ZERO), 1);
     }
 

@@ -35,7 +35,7 @@
 //! [`Collection::Meta`] (written on first open) and refuses to start when no configured key
 //! opens it, naming the key id it found and how to fix the configuration.
 
-use super::{Collection, Decoded, Decoder, Store, StoreError, StoreFuture};
+use super::{Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
 use crate::proxy::config::ProxyConfig;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -562,6 +562,10 @@ impl Store for SealedStore {
             }
             Ok(false)
         })
+    }
+
+    fn held(&self) -> StoreFuture<'_, Held> {
+        self.inner.held()
     }
 }
 

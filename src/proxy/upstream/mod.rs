@@ -9,7 +9,8 @@ mod discovery;
 pub mod verify;
 
 use crate::proxy::outbound::{
-    MAX_RESPONSE_BYTES, SchemeClients, UpstreamError, read_limited, reqwest_error, upstream_http,
+    MAX_RESPONSE_BYTES, SchemeClients, TrustRoots, UpstreamError, read_limited, reqwest_error,
+    upstream_http,
 };
 pub use discovery::{Discovered, Endpoints, OIDC_REQUIRED_FIELDS, discover};
 
@@ -145,6 +146,12 @@ impl Upstream {
             oidc_nonce: false,
             flights: Flights::default(),
         })
+    }
+
+    /// Trust `roots` besides the system's for https calls to the IdP (before the first call).
+    pub fn trust(&mut self, roots: &TrustRoots) {
+        let http = std::mem::replace(&mut self.http, SchemeClients::new(upstream_http));
+        self.http = http.trusting(roots);
     }
 
     /// The per-grant refresh locks of this instance.

@@ -1,7 +1,8 @@
 // The MCP TypeScript SDK client against the proxy (tests/peer_ts_sdk_client.rs).
 //
-// Usage: node sdk-client.mjs MCP_URL
-// Discovery from the 401, DCR, PKCE; the browser leg is asked of the test (line protocol);
+// Usage: node sdk-client.mjs MCP_URL [CLIENT_METADATA_URL]
+// Discovery from the 401, DCR (or, with CLIENT_METADATA_URL, the client ID metadata document
+// at that https URL as the client_id), PKCE; the browser leg is asked of the test (line protocol);
 // finishAuth (code exchange), initialize, tools/list, tools/call; then the test expires the
 // access token and the SDK must refresh on its own on the next call.
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { ask, check, finish, log } from './lines.mjs';
 
 const mcpUrl = new URL(process.argv[2]);
+const metadataUrl = process.argv[3];
 const REDIRECT = 'http://127.0.0.1:8975/callback';
 
 /** An in-memory OAuthClientProvider that hands the browser leg to the test. */
@@ -22,6 +24,7 @@ class Provider {
     this.tokenHistory = [];
   }
   get redirectUrl() { return REDIRECT; }
+  get clientMetadataUrl() { return metadataUrl; }
   get clientMetadata() {
     return {
       client_name: 'MCP TypeScript SDK peer',
@@ -69,7 +72,11 @@ try {
   unauthorized = true;
 }
 check(unauthorized, 'the first connect must fail with UnauthorizedError');
-check(provider.saved.client?.client_id, 'the SDK registered a client (DCR)');
+if (metadataUrl) {
+  check(provider.saved.client?.client_id === metadataUrl, 'the SDK used the metadata URL as its client_id');
+} else {
+  check(provider.saved.client?.client_id, 'the SDK registered a client (DCR)');
+}
 const authorizeUrl = provider.pendingAuthorization;
 check(authorizeUrl, 'the SDK asked to open the authorization URL');
 log('authorize:', authorizeUrl.origin + authorizeUrl.pathname);

@@ -7,17 +7,18 @@
 //! by [`classify`], the one rule shared with `authproof validate` (which reports why a key
 //! was skipped where this cache skips it silently).
 //!
-//! RSA keys are also kept parsed by aws-lc-rs (one [`ParsedPublicKey`] per algorithm the key
-//! fits): jsonwebtoken rebuilds the RSA key from its modulus and exponent on every
-//! verification, which cost about 40% of an RS256 check here.
+//! Every usable key is kept parsed by aws-lc-rs, one [`ParsedPublicKey`] per algorithm it may
+//! verify, so a check costs the signature alone: jsonwebtoken would rebuild the key on every
+//! verification (about 40% of an RS256 check here). jsonwebtoken still models the JWK and
+//! reads token headers.
 
 use super::VerifyError;
 use crate::proxy::outbound::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
 use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use foundations::Clock;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
 use parking_lot::RwLock;
 use serde_json::Value;
 use std::sync::Arc;
@@ -38,18 +39,15 @@ struct Key {
     key: Arc<VerifyKey>,
 }
 
-/// A verification key: jsonwebtoken's, plus pre-parsed aws-lc-rs keys for RSA algorithms.
+/// A verification key: parsed by aws-lc-rs once for each algorithm it may verify.
 pub struct VerifyKey {
-    /// The key for `jsonwebtoken::decode`.
-    pub decoding: DecodingKey,
-    /// RSA only: the key parsed once per algorithm it may verify.
-    rsa: Vec<(Algorithm, ParsedPublicKey)>,
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl VerifyKey {
-    /// The pre-parsed key for `alg`, when there is one.
+    /// The parsed key for `alg`, when the key may verify it.
     pub fn parsed(&self, alg: Algorithm) -> Option<&ParsedPublicKey> {
-        self.rsa.iter().find(|(a, _)| *a == alg).map(|(_, k)| k)
+        self.parsed.iter().find(|(a, _)| *a == alg).map(|(_, k)| k)
     }
 }
 
@@ -67,24 +65,87 @@ fn rsa_params(alg: Algorithm) -> Option<&'static lc::RsaParameters> {
     })
 }
 
-/// Parse an RSA JWK's key for each algorithm in `algs` (those it cannot serve are left out).
-fn parse_rsa(n: &str, e: &str, algs: &[Algorithm]) -> Vec<(Algorithm, ParsedPublicKey)> {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let (Ok(n), Ok(e)) = (b64.decode(n), b64.decode(e)) else {
-        return Vec::new();
-    };
-    let components = RsaPublicKeyComponents {
-        n: &n[..],
-        e: &e[..],
-    };
+/// The same for the EC and EdDSA algorithms (ECDSA signatures as r ‖ s, as in JWS).
+fn curve_params(alg: Algorithm) -> Option<&'static dyn lc::VerificationAlgorithm> {
+    Some(match alg {
+        Algorithm::ES256 => &lc::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &lc::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &lc::ED25519,
+        _ => return None,
+    })
+}
+
+fn b64(field: &str, text: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| format!("{field} is not base64url"))
+}
+
+/// An EC coordinate of `len` bytes (a shorter one is left-padded: some IdPs drop leading
+/// zero bytes, which RFC 7518 §6.2.1.2 forbids but which names the same point).
+fn coordinate(field: &str, text: &str, len: usize) -> Result<Vec<u8>, String> {
+    let bytes = b64(field, text)?;
+    if bytes.is_empty() || bytes.len() > len {
+        return Err(format!("{field} is {} bytes, not {len}", bytes.len()));
+    }
+    let mut out = vec![0u8; len - bytes.len()];
+    out.extend_from_slice(&bytes);
+    Ok(out)
+}
+
+/// The public key of a JWK, parsed for each algorithm of `algs` (all of which fit it).
+fn parse_public(
+    params: &AlgorithmParameters,
+    algs: &[Algorithm],
+) -> Result<Vec<(Algorithm, ParsedPublicKey)>, String> {
+    let rejected = |e: aws_lc_rs::error::KeyRejected| format!("aws-lc-rs rejects the key: {e}");
+    match params {
+        AlgorithmParameters::RSA(p) => {
+            let (n, e) = (b64("n", &p.n)?, b64("e", &p.e)?);
+            let components = RsaPublicKeyComponents {
+                n: &n[..],
+                e: &e[..],
+            };
+            algs.iter()
+                .map(|a| {
+                    let params = rsa_params(*a).ok_or("not an RSA algorithm")?;
+                    let key = components
+                        .to_parsed_public_key(params)
+                        .map_err(|_| "aws-lc-rs rejects the RSA key".to_string())?;
+                    Ok((*a, key))
+                })
+                .collect()
+        }
+        AlgorithmParameters::EllipticCurve(p) => {
+            let len = if p.curve == EllipticCurve::P384 {
+                48
+            } else {
+                32
+            };
+            // SEC 1 uncompressed point: 0x04 || x || y.
+            let mut point = vec![4u8];
+            point.extend(coordinate("x", &p.x, len)?);
+            point.extend(coordinate("y", &p.y, len)?);
+            parse_each(algs, &point).map_err(rejected)
+        }
+        AlgorithmParameters::OctetKeyPair(p) => {
+            let x = b64("x", &p.x)?;
+            if x.len() != 32 {
+                return Err(format!("x is {} bytes, not 32", x.len()));
+            }
+            parse_each(algs, &x).map_err(rejected)
+        }
+        _ => Err("not a public key type".into()),
+    }
+}
+
+fn parse_each(
+    algs: &[Algorithm],
+    bytes: &[u8],
+) -> Result<Vec<(Algorithm, ParsedPublicKey)>, aws_lc_rs::error::KeyRejected> {
     algs.iter()
-        .filter_map(|a| {
-            let params = rsa_params(*a)?;
-            components
-                .to_parsed_public_key(params)
-                .ok()
-                .map(|k| (*a, k))
-        })
+        .filter_map(|a| curve_params(*a).map(|p| (*a, p)))
+        .map(|(a, p)| ParsedPublicKey::new(p, bytes).map(|k| (a, k)))
         .collect()
 }
 
@@ -102,18 +163,20 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    /// Whether a key of this kind can verify `alg`.
-    pub fn fits(self, alg: Algorithm) -> bool {
+    /// The algorithms a key of this kind can verify.
+    pub fn algorithms(self) -> &'static [Algorithm] {
         use Algorithm as A;
         match self {
-            KeyKind::Rsa => matches!(
-                alg,
-                A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512
-            ),
-            KeyKind::EcP256 => alg == A::ES256,
-            KeyKind::EcP384 => alg == A::ES384,
-            KeyKind::Ed25519 => alg == A::EdDSA,
+            KeyKind::Rsa => &[A::RS256, A::RS384, A::RS512, A::PS256, A::PS384, A::PS512],
+            KeyKind::EcP256 => &[A::ES256],
+            KeyKind::EcP384 => &[A::ES384],
+            KeyKind::Ed25519 => &[A::EdDSA],
         }
+    }
+
+    /// Whether a key of this kind can verify `alg`.
+    pub fn fits(self, alg: Algorithm) -> bool {
+        self.algorithms().contains(&alg)
     }
 }
 
@@ -160,8 +223,8 @@ pub struct Classified {
     pub alg: Option<Algorithm>,
     /// e.g. `RSA 2048-bit`, `EC P-256`.
     pub description: String,
-    jwk: Jwk,
-    decoding: DecodingKey,
+    /// The key, parsed for `alg` or (without one) every algorithm its kind verifies.
+    pub key: VerifyKey,
 }
 
 /// Why a JWKS member cannot verify tokens.
@@ -187,7 +250,8 @@ impl std::fmt::Display for Unusable {
 /// The one rule for which JWKS members can verify tokens (the proxy's verifier and
 /// `authproof validate` both use it): a JWK that parses; `use` absent or `sig`; `key_ops`
 /// absent or listing `verify` (RFC 7517 §4.3); RSA of [`RSA_BITS`], EC P-256 or P-384, or
-/// Ed25519; an `alg`, when present, that fits the key; and a key jsonwebtoken can build.
+/// OKP Ed25519; an `alg`, when present, that fits the key; and key material aws-lc-rs
+/// accepts (a point on the curve, a 32-byte Ed25519 key, a sound RSA key).
 pub fn classify(member: &Value) -> Result<Classified, Unusable> {
     if member.get("kty").and_then(Value::as_str) == Some("oct") {
         return Err(Unusable::Symmetric);
@@ -245,15 +309,15 @@ pub fn classify(member: &Value) -> Result<Classified, Unusable> {
         },
         None => None,
     };
-    let decoding = DecodingKey::from_jwk(&jwk)
-        .map_err(|e| other(format!("jsonwebtoken cannot use it ({e})")))?;
+    let algs = alg.map_or_else(|| kind.algorithms().to_vec(), |a| vec![a]);
+    let parsed = parse_public(&jwk.algorithm, &algs)
+        .map_err(|e| other(format!("the {description} key is not usable: {e}")))?;
     Ok(Classified {
-        kid: jwk.common.key_id.clone(),
+        kid: jwk.common.key_id,
         kind,
         alg,
         description,
-        jwk,
-        decoding,
+        key: VerifyKey { parsed },
     })
 }
 
@@ -271,45 +335,16 @@ fn parse_keys(doc: &Value) -> Result<Vec<Key>, VerifyError> {
     let list = doc.get("keys").and_then(Value::as_array).ok_or_else(|| {
         VerifyError::Unavailable("the JWKS is not a JSON object with a keys array".into())
     })?;
-    let mut out = Vec::new();
-    for member in list {
-        let Ok(Classified {
-            kid,
-            kind,
-            alg,
-            jwk,
-            decoding,
-            ..
-        }) = classify(member)
-        else {
-            continue;
-        };
-        let rsa = match &jwk.algorithm {
-            AlgorithmParameters::RSA(p) => {
-                const ALL: [Algorithm; 6] = [
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::PS256,
-                    Algorithm::PS384,
-                    Algorithm::PS512,
-                ];
-                let algs: Vec<Algorithm> = match alg {
-                    Some(a) => vec![a],
-                    None => ALL.to_vec(),
-                };
-                parse_rsa(&p.n, &p.e, &algs)
-            }
-            _ => Vec::new(),
-        };
-        out.push(Key {
-            kid,
-            alg,
-            kind,
-            key: Arc::new(VerifyKey { decoding, rsa }),
-        });
-    }
-    Ok(out)
+    Ok(list
+        .iter()
+        .filter_map(|member| classify(member).ok())
+        .map(|c| Key {
+            kid: c.kid,
+            alg: c.alg,
+            kind: c.kind,
+            key: Arc::new(c.key),
+        })
+        .collect())
 }
 
 impl JwksCache {
@@ -500,7 +535,7 @@ mod tests {
     /// [verify]` is kept.
     #[test]
     fn key_ops_and_rsa_size_follow_the_shared_rule() {
-        let fixture: Value = serde_json::from_str(include_str!("testdata/rs256.jwk.json")).unwrap();
+        let fixture = jwk_of(&FIXTURES[0]);
         let with = |k: &str, v: Value| {
             let mut j = fixture.clone();
             j[k] = v;
@@ -523,39 +558,118 @@ mod tests {
         assert_eq!(modulus_bits("!!"), None);
     }
 
-    /// The pre-parsed RSA key and jsonwebtoken agree: a genuine token passes both, a changed
-    /// payload or signature fails both.
+    /// The shared rule at the proxy's call site for EC and OKP keys: P-256 and Ed25519 keys
+    /// are kept, for their one algorithm; a point off the curve or an Ed25519 key of the wrong
+    /// size is skipped.
     #[test]
-    fn parsed_rsa_keys_verify_like_jsonwebtoken() {
-        // A fixed RSA key (testdata/rs256.jwk.json) and a token it signed (rs256.jwt), made
-        // once with openssl, so this module's tests need no signer of their own.
-        let jwk: Value = serde_json::from_str(include_str!("testdata/rs256.jwk.json")).unwrap();
-        let token = include_str!("testdata/rs256.jwt").trim().to_string();
-        let keys = parse_keys(&json!({ "keys": [jwk] })).unwrap();
-        let vk = JwksCache::find(&keys, Some("fixture-rs256"), Algorithm::RS256)
+    fn ec_and_okp_keys_are_parsed_or_skipped() {
+        let es = jwk_of(&FIXTURES[1]);
+        let ed = jwk_of(&FIXTURES[2]);
+        let keys = parse_keys(&json!({ "keys": [es.clone(), ed.clone()] })).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].kind, KeyKind::EcP256);
+        assert_eq!(keys[1].kind, KeyKind::Ed25519);
+        let es_key = JwksCache::find(&keys, Some("fixture-es256"), Algorithm::ES256)
             .unwrap()
-            .unwrap();
-        let parsed = vk.parsed(Algorithm::RS256).expect("RS256 key parsed");
-        assert!(vk.parsed(Algorithm::PS256).is_none(), "the JWK names RS256");
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
-        validation.validate_exp = false;
-        validation.required_spec_claims.clear();
-        let by_jwt = |t: &str| jsonwebtoken::decode::<Value>(t, &vk.decoding, &validation).is_ok();
-        let by_parsed = |t: &str| super::super::jwt::verify_with_parsed(t, parsed);
-        assert!(by_jwt(&token));
-        assert_eq!(by_parsed(&token).unwrap()["sub"], "alice");
-        let parts: Vec<&str> = token.split('.').collect();
+            .expect("ES256 key");
+        assert!(es_key.parsed(Algorithm::ES256).is_some());
+        assert!(
+            JwksCache::find(&keys, Some("fixture-es256"), Algorithm::RS256)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            JwksCache::find(&keys, None, Algorithm::EdDSA)
+                .unwrap()
+                .is_some()
+        );
+        let mut off_curve = es.clone();
+        off_curve["y"] = json!(es["x"]);
+        let mut short_ed = ed.clone();
+        short_ed["x"] = json!("AAAA");
+        for bad in [off_curve, short_ed] {
+            assert!(
+                parse_keys(&json!({ "keys": [bad.clone()] }))
+                    .unwrap()
+                    .is_empty()
+            );
+            let why = classify(&bad).err().unwrap().to_string();
+            assert!(why.contains("not usable"), "{why}");
+        }
+        // A coordinate missing its leading zero byte names the same point.
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let forged_payload = b64.encode(br#"{"sub":"mallory","exp":4000000000}"#);
-        let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
-        assert!(!by_jwt(&forged));
-        assert!(by_parsed(&forged).is_err());
-        let mut sig = b64.decode(parts[2]).unwrap();
-        sig[10] ^= 1;
-        let bad_sig = format!("{}.{}.{}", parts[0], parts[1], b64.encode(&sig));
-        assert!(!by_jwt(&bad_sig));
-        assert!(by_parsed(&bad_sig).is_err());
-        assert!(by_parsed(&format!("{token}.extra")).is_err());
-        assert!(by_parsed("onlyone").is_err());
+        assert_eq!(
+            coordinate("x", &b64.encode([7u8; 31]), 32).unwrap()[..2],
+            [0, 7]
+        );
+        assert!(coordinate("x", &b64.encode([7u8; 33]), 32).is_err());
+    }
+
+    /// A fixed key of each kind and a token it signed, made once with openssl, so this
+    /// module's tests need no signer of their own: (kid suffix, alg, JWK, token).
+    const FIXTURES: [(&str, Algorithm, &str, &str); 3] = [
+        (
+            "rs256",
+            Algorithm::RS256,
+            include_str!("testdata/rs256.jwk.json"),
+            include_str!("testdata/rs256.jwt"),
+        ),
+        (
+            "es256",
+            Algorithm::ES256,
+            include_str!("testdata/es256.jwk.json"),
+            include_str!("testdata/es256.jwt"),
+        ),
+        (
+            "eddsa",
+            Algorithm::EdDSA,
+            include_str!("testdata/eddsa.jwk.json"),
+            include_str!("testdata/eddsa.jwt"),
+        ),
+    ];
+
+    fn jwk_of(f: &(&str, Algorithm, &str, &str)) -> Value {
+        serde_json::from_str(f.2).unwrap()
+    }
+
+    /// The parsed keys and jsonwebtoken agree, for RS256, ES256 and EdDSA ([`FIXTURES`]): a
+    /// genuine token passes both, a changed payload or signature fails both.
+    #[test]
+    fn parsed_keys_verify_like_jsonwebtoken() {
+        for f @ (name, alg, _, token) in FIXTURES {
+            let jwk = jwk_of(&f);
+            let token = token.trim().to_string();
+            let keys = parse_keys(&json!({ "keys": [jwk.clone()] })).unwrap();
+            let vk = JwksCache::find(&keys, Some(&format!("fixture-{name}")), alg)
+                .unwrap()
+                .unwrap();
+            let parsed = vk.parsed(alg).expect("parsed key");
+            assert!(
+                vk.parsed(Algorithm::PS256).is_none(),
+                "the JWK names {alg:?}"
+            );
+            let decoding =
+                jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).unwrap()).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.validate_exp = false;
+            validation.required_spec_claims.clear();
+            let by_jwt = |t: &str| jsonwebtoken::decode::<Value>(t, &decoding, &validation).is_ok();
+            let by_parsed = |t: &str| super::super::jwt::verify_with_parsed(t, parsed);
+            assert!(by_jwt(&token), "{name}");
+            assert_eq!(by_parsed(&token).unwrap()["sub"], "alice", "{name}");
+            let parts: Vec<&str> = token.split('.').collect();
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let forged_payload = b64.encode(br#"{"sub":"mallory","exp":4000000000}"#);
+            let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
+            assert!(!by_jwt(&forged));
+            assert!(by_parsed(&forged).is_err(), "{name}");
+            let mut sig = b64.decode(parts[2]).unwrap();
+            sig[10] ^= 1;
+            let bad_sig = format!("{}.{}.{}", parts[0], parts[1], b64.encode(&sig));
+            assert!(!by_jwt(&bad_sig));
+            assert!(by_parsed(&bad_sig).is_err(), "{name}");
+            assert!(by_parsed(&format!("{token}.extra")).is_err());
+            assert!(by_parsed("onlyone").is_err());
+        }
     }
 }

@@ -22,7 +22,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod userinfo;
 
-use super::{SchemeClients, Upstream, UpstreamError, upstream_http};
+use super::{SchemeClients, TrustRoots, Upstream, UpstreamError, upstream_http};
 use crate::proxy::bearer::BearerError;
 use crate::proxy::config::{ProviderKind, UpstreamConfig, VerifierKind};
 use crate::proxy::store::UpstreamTokens;
@@ -172,6 +172,13 @@ impl UpstreamVerifier {
             http: Arc::new(SchemeClients::new(upstream_http)),
             built: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The same verifier, trusting `roots` besides the system's for https (JWKS, userinfo,
+    /// introspection); call before the first verification.
+    pub fn trusting(mut self, roots: &TrustRoots) -> Self {
+        self.http = Arc::new(SchemeClients::new(upstream_http).trusting(roots));
+        self
     }
 
     /// The HTTP client (no redirects, no cookies) for a request to `url`.
