@@ -212,6 +212,33 @@ async fn outside_the_grace_window_the_rotated_token_revokes_the_family() {
     env.stop().await;
 }
 
+/// The clock is frozen, so the replay arrives in the very instant (to the microsecond) the
+/// rotation was stamped: a request that arrives once the swap is done replays the token, and
+/// only one that arrived before it may be forgiven as a race. (At millisecond resolution a
+/// fast machine once saw rotation and replay in the same millisecond and forgave the replay.)
+#[tokio::test]
+async fn a_replay_in_the_same_instant_as_the_rotation_is_still_reuse() {
+    let env = setup(
+        "client_secret_basic",
+        |_| {},
+        |c| c.refresh_grace_window = HumanDuration::secs(0),
+    )
+    .await;
+    let (fc, tokens) = env.with_tokens().await;
+    let cid = client_id(&fc);
+    let rt0 = tokens["refresh_token"].as_str().unwrap().to_string();
+    let fid = family_id(&env, &rt0);
+    env.clock.freeze();
+    let first = refresh(&env, &cid, &rt0, None).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    let replay = refresh(&env, &cid, &rt0, None).await;
+    assert_eq!((replay.status, replay.error()), (400, "invalid_grant"));
+    assert!(family(&env, &fid).await.is_none(), "the family is revoked");
+    let next = refresh(&env, &cid, &first.refresh_token(), None).await;
+    assert_eq!(next.error(), "invalid_grant", "the successor died too");
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn thirty_two_parallel_refreshes_in_the_grace_window_leave_one_live_successor() {
     let env = setup("client_secret_post", reuse_detecting, |_| {}).await;

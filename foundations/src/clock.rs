@@ -35,6 +35,13 @@ fn system_millis() -> i64 {
         .unwrap_or(0)
 }
 
+fn system_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 impl Clock {
     /// Real time (it can still be advanced later, which adds an offset).
     pub fn system() -> Self {
@@ -55,6 +62,14 @@ impl Clock {
         match *self.mode.read() {
             Mode::Offset(off) => system_millis() + off,
             Mode::Frozen(at) => at,
+        }
+    }
+
+    /// Microseconds since the Unix epoch (a controlled clock moves in whole milliseconds).
+    pub fn now_micros(&self) -> i64 {
+        match *self.mode.read() {
+            Mode::Offset(off) => system_micros() + off * 1000,
+            Mode::Frozen(at) => at * 1000,
         }
     }
 

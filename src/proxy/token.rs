@@ -37,8 +37,8 @@ pub async fn token(
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    let arrived_ms = st.clock.now_millis();
-    handle(&st, &headers, params, arrived_ms).await.map(Json)
+    let arrived_us = st.clock.now_micros();
+    handle(&st, &headers, params, arrived_us).await.map(Json)
 }
 
 /// Identify the (public) client of a token or revocation request.
@@ -95,7 +95,7 @@ async fn handle(
     st: &Arc<ProxyState>,
     headers: &HeaderMap,
     params: Params,
-    arrived_ms: i64,
+    arrived_us: i64,
 ) -> Result<TokenResponse, OAuthError> {
     params.check()?;
     let grant_type = params
@@ -124,7 +124,7 @@ async fn handle(
     if grant_type == "authorization_code" {
         authorization_code(st, &client, &params).await
     } else {
-        crate::proxy::refresh::refresh_token_grant(st, &client, &params, arrived_ms).await
+        crate::proxy::refresh::refresh_token_grant(st, &client, &params, arrived_us).await
     }
 }
 
@@ -278,6 +278,7 @@ async fn issue_first(
             expires_at,
             previous_hash: None,
             rotated_at_ms: 0,
+            swapped_at_us: 0,
             max_expires_at: cap,
             access_until,
         };

@@ -45,12 +45,13 @@ pub fn classify(f: &RefreshFamily, hash: &str, now_ms: i64, grace: Duration) -> 
 }
 
 /// Whether a request that presented a token which is no longer current lost a race with the
-/// rotation rather than replaying it: it saw the token current when it first read the family,
-/// or it arrived (by the clock, in milliseconds) no later than the rotation. Such a request
+/// swap that retired it rather than replaying it: it saw the token current when it first read
+/// the family, or it arrived (by the clock, in microseconds) before the swap. Such a request
 /// is refused without revoking the family, so that concurrent refreshes with the grace window
-/// off leave exactly one live successor instead of none.
-pub fn raced_rotation(f: &RefreshFamily, saw_current: bool, arrived_ms: i64) -> bool {
-    saw_current || (f.rotated_at_ms > 0 && arrived_ms <= f.rotated_at_ms)
+/// off leave exactly one live successor instead of none. A request arriving at or after the
+/// swap (always, with a frozen clock) presents a token that was already retired: a replay.
+pub fn raced_rotation(f: &RefreshFamily, saw_current: bool, arrived_us: i64) -> bool {
+    saw_current || (f.swapped_at_us > 0 && arrived_us < f.swapped_at_us)
 }
 
 /// The family's expiry cap (records older than the field use `expires_at`).
@@ -132,6 +133,7 @@ mod tests {
             expires_at: 1_000,
             previous_hash: None,
             rotated_at_ms: 0,
+            swapped_at_us: 0,
             max_expires_at: 2_000,
             access_until: 50,
         }
@@ -183,12 +185,19 @@ mod tests {
 
     #[test]
     fn racing_requests_are_not_replays() {
-        let f1 = rotated(&family(), "h1".into(), 5_000, 900, 40);
-        assert!(raced_rotation(&f1, true, 9_000));
-        assert!(raced_rotation(&f1, false, 5_000));
-        assert!(raced_rotation(&f1, false, 4_999));
-        assert!(!raced_rotation(&f1, false, 5_001));
-        assert!(!raced_rotation(&family(), false, 0), "never rotated");
+        let mut f1 = rotated(&family(), "h1".into(), 5, 900, 40);
+        f1.swapped_at_us = 5_000_250;
+        assert!(raced_rotation(&f1, true, 9_000_000));
+        assert!(
+            raced_rotation(&f1, false, 5_000_249),
+            "arrived before the swap"
+        );
+        assert!(
+            !raced_rotation(&f1, false, 5_000_250),
+            "arrived as the swap was stamped: a replay"
+        );
+        assert!(!raced_rotation(&f1, false, 5_000_251));
+        assert!(!raced_rotation(&family(), false, 0), "never swapped");
     }
 
     #[test]

@@ -69,12 +69,12 @@ fn narrowed(requested: Option<&str>, granted: &[String]) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// `grant_type=refresh_token`; `arrived_ms` is when the request arrived (clock, ms).
+/// `grant_type=refresh_token`; `arrived_us` is when the request arrived (clock, µs).
 pub async fn refresh_token_grant(
     st: &Arc<ProxyState>,
     client: &ClientRecord,
     params: &Params,
-    arrived_ms: i64,
+    arrived_us: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params
         .get("refresh_token")
@@ -103,7 +103,7 @@ pub async fn refresh_token_grant(
     let scopes = narrowed(params.get("scope"), &fam.scopes)?;
     let seen = family::classify(&fam, &hash, st.clock.now_millis(), grace(st));
     if matches!(seen, Presented::Stale | Presented::PreviousExpired) {
-        return Err(if family::raced_rotation(&fam, false, arrived_ms) {
+        return Err(if family::raced_rotation(&fam, false, arrived_us) {
             concurrent()
         } else {
             reuse(st, &fam).await
@@ -121,7 +121,7 @@ pub async fn refresh_token_grant(
         hash,
         scopes,
         saw_current: seen == Presented::Current,
-        arrived_ms,
+        arrived_us,
         grant,
     };
     let st = st.clone();
@@ -137,7 +137,7 @@ struct Job {
     hash: String,
     scopes: Vec<String>,
     saw_current: bool,
-    arrived_ms: i64,
+    arrived_us: i64,
     /// The grant as the request first read it.
     grant: Grant,
 }
@@ -176,7 +176,7 @@ impl Job {
             Presented::PreviousInGrace => Need::IfExpiring,
             Presented::PreviousExpired | Presented::Stale => {
                 return Err(
-                    if family::raced_rotation(&fam, self.saw_current, self.arrived_ms) {
+                    if family::raced_rotation(&fam, self.saw_current, self.arrived_us) {
                         concurrent()
                     } else {
                         reuse(st, &fam).await
@@ -206,7 +206,7 @@ impl Job {
             family::ttl_until(expires_at, now),
         )?;
         let new_hash = sha256_hex(refresh.token.as_bytes());
-        let next = if presented == Presented::Current {
+        let mut next = if presented == Presented::Current {
             family::rotated(&fam, new_hash, now_ms, expires_at, access_until)
         } else {
             family::grace_successor(&fam, new_hash, expires_at, access_until)
@@ -223,6 +223,7 @@ impl Job {
             ttl,
         )
         .await?;
+        next.swapped_at_us = st.clock.now_micros();
         let swapped = st
             .records
             .swap_family(&fam, &next, family::ttl_until(expires_at, now))

@@ -254,6 +254,11 @@ pub struct RefreshFamily {
     /// When `previous_hash` was rotated out (Unix milliseconds; 0 = never rotated).
     #[serde(default)]
     pub rotated_at_ms: i64,
+    /// When the family was last swapped, by a rotation or a grace-window successor (Unix
+    /// microseconds; 0 = never). A request that arrived before it and presents a token the
+    /// swap retired raced the swap; one that arrived after it replays the token.
+    #[serde(default)]
+    pub swapped_at_us: i64,
     /// The family's lifetime cap (Unix seconds): `refresh_token_ttl` after the code exchange
     /// (0 in records written before the field existed: `expires_at` is the cap then).
     #[serde(default)]
