@@ -10,14 +10,16 @@
 //!    (one shared connection pool, one cookie jar per flow). Twice: with the mock IdP issuing
 //!    an ID token and a JWT access token (2 RS256 signatures per flow at the IdP) and with an
 //!    opaque access token (1 signature);
-//! 3. guarded MCP requests per second at 64 keep-alive connections: `POST /mcp` `tools/list`
-//!    with a valid Bearer token obtained once through a real flow, answered by the built-in echo
-//!    endpoint, with p50/p99 latency. The load generator is a minimal HTTP/1.1 client on raw
-//!    tokio sockets (one request in flight per connection, like `wrk`), so that it takes as
-//!    little of the shared CPU as possible;
-//! 4. memory: VmRSS of this process (proxy + mock IdP + load generator) after the load, the
+//! 3. memory: VmRSS of this process (proxy + mock IdP + load generator) after the flows, the
 //!    proxy's store sizes, the store after every TTL has passed, and VmRSS of the `authproof
-//!    serve` binary after the same kind of load when run as its own process.
+//!    serve` binary, run as its own process, idle and after flows and guarded MCP requests
+//!    (`tools/list` on the echo endpoint at 64 keep-alive connections, `support/load.rs`).
+//!
+//! Guarded requests against the bare-handler limit, with the breakdown of their cost, are
+//! `benches/guard.rs`; the cost as the store grows is `benches/state_growth.rs`.
+//!
+//! Each figure with a target is printed with its ratio to it: flows per second against the
+//! issue's 1,000/s, resident memory of `authproof serve` after the load against 20 MiB.
 //!
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).
@@ -29,16 +31,21 @@ mod load;
 #[allow(dead_code)] // the flood bench uses the rest
 #[path = "support/rss.rs"]
 mod rss;
+#[path = "support/stack.rs"]
+mod stack;
 
 use flows::{idp_config, one_flow, proxy_yaml};
 use load::{RequestFigures, guarded_requests, percentile};
 use rss::Rss;
+use stack::{
+    Stack, bench_secs, first_answer, free_port, one_address_load_yaml, proxy_config, ratio, sorted,
+    within,
+};
 
 use authproof::client::FlowClient;
-use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret};
 use authproof::proxy::store::{Collection, MemoryStore, Store};
-use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
-use mock_idp::{Clock, MockIdp, MockIdpHandle};
+use authproof::proxy::{Proxy, SpawnOptions};
+use mock_idp::{Clock, MockIdp};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,99 +54,24 @@ use std::time::{Duration, Instant};
 const CONNECTIONS: usize = 64;
 const FLOW_CONCURRENCY: usize = 16;
 const COLD_RUNS: usize = 41;
+/// The targets: complete flows per second, and `authproof serve`'s resident memory
+/// after the load (MiB).
+const TARGET_FLOWS: f64 = 1000.0;
+const TARGET_RSS_MIB: f64 = 20.0;
 
-fn proxy_config(idp: &MockIdpHandle) -> ProxyConfig {
-    let mut c = ProxyConfig::default();
-    c.upstream.config_url = Some(idp.discovery_url());
-    c.upstream.client_id = "upstream-app".into();
-    c.upstream.client_secret = Some(Secret::new("s3cret"));
-    c.upstream.token_endpoint_auth_method = Some("client_secret_post".parse().expect("method"));
-    c.upstream.scopes = vec!["openid".into(), "email".into()];
-    c.upstream.timeout = HumanDuration::secs(10);
-    c.valid_scopes = vec!["openid".into(), "email".into()];
-    c.allowed_client_redirect_uris = Some(vec!["http://127.0.0.1:*".into()]);
-    c.consent = ConsentMode::Always;
-    c.jwt_signing_key = Some(Secret::new("bench-signing-key-0123456789abcdef"));
-    c
-}
-
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v
-}
-
-fn bench_secs() -> f64 {
-    std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(4.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// GET `url` until it answers 2xx (at most 20 s).
-async fn first_answer(client: &reqwest::Client, url: &str) {
-    let give_up = Instant::now() + Duration::from_secs(20);
-    loop {
-        assert!(Instant::now() < give_up, "{url} never answered");
-        if let Ok(r) = client.get(url).send().await
-            && r.status().is_success()
-        {
-            let _ = r.bytes().await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
-/// A proxy in front of a mock IdP, both in-process, sharing one clock; the store is kept to
-/// read its sizes.
-struct Stack {
-    idp: MockIdpHandle,
-    proxy: ProxyHandle,
-    store: Arc<MemoryStore>,
-    clock: Clock,
-}
-
-impl Stack {
-    async fn start(access_token_format: &str) -> Stack {
-        let clock = Clock::system();
-        let idp = MockIdp::builder()
-            .config(idp_config(access_token_format))
-            .clock(clock.clone())
-            .spawn()
-            .await
-            .expect("mock idp");
-        let store = Arc::new(MemoryStore::new(clock.clone()));
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let proxy = Proxy::spawn_with_store(
-            proxy_config(&idp),
-            SpawnOptions {
-                clock: clock.clone(),
-                ..SpawnOptions::default()
-            },
-            dyn_store,
-        )
-        .await
-        .expect("proxy");
-        Stack {
-            idp,
-            proxy,
-            store,
-            clock,
-        }
-    }
-
-    async fn stop(self) {
-        self.proxy.shutdown().await;
-        self.idp.shutdown().await;
-    }
+/// A stack over a plain memory store whose handle is kept, to read its sizes.
+async fn stack(access_token_format: &str) -> (Stack, Arc<MemoryStore>) {
+    let clock = Clock::system();
+    let store = Arc::new(MemoryStore::new(clock.clone()));
+    let shared = store.clone();
+    let stack = Stack::start(
+        access_token_format,
+        proxy_config,
+        async move |_: &authproof::proxy::ProxyConfig, _| shared as Arc<dyn Store>,
+        clock,
+    )
+    .await;
+    (stack, store)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,7 +225,8 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
     let dir = std::env::temp_dir().join(format!("authproof-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let config_path = dir.join("proxy.yaml");
-    std::fs::write(&config_path, proxy_yaml(&idp, "memory")).ok()?;
+    let yaml = format!("{}{}", proxy_yaml(&idp, "memory"), one_address_load_yaml());
+    std::fs::write(&config_path, yaml).ok()?;
     let mut cold_ms = Vec::new();
     for _ in 0..5 {
         cold_ms.push(cold_start_binary(&config_path).await?);
@@ -396,8 +329,9 @@ fn store_sizes(store: &MemoryStore) -> String {
 
 fn flow_row(label: &str, f: &FlowFigures) -> String {
     format!(
-        "| {label} | {:.0} flows/s ({} flows, {} errors; latency p50 {:.1} ms, p99 {:.1} ms) |",
+        "| {label} | {:.0} flows/s, {} of the target {TARGET_FLOWS:.0}/s ({} flows, {} errors; latency p50 {:.1} ms, p99 {:.1} ms) |",
         f.rate,
+        ratio(f.rate, TARGET_FLOWS, 1.0),
         f.done,
         f.errors,
         percentile(&f.latency_ms, 0.5),
@@ -414,7 +348,7 @@ fn request_row(label: &str, r: &RequestFigures) -> String {
 
 fn main() {
     // `cargo bench` passes `--bench` (and maybe a filter): arguments are ignored.
-    let secs = bench_secs();
+    let secs = bench_secs(4.0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -430,31 +364,16 @@ async fn run(secs: f64) {
     let cold = cold_start().await;
 
     eprintln!("flows (ID token + JWT access token at the IdP)…");
-    let jwt = Stack::start("jwt").await;
+    let (jwt, jwt_store) = stack("jwt").await;
     let flows_jwt = flows(&jwt.proxy.url(), &jwt.proxy.resource(), secs).await;
     if let Some(e) = &flows_jwt.first_error {
         eprintln!("first flow error: {e}");
     }
-
-    eprintln!("guarded MCP requests, {CONNECTIONS} connections…");
-    let http = FlowClient::http_client(Duration::from_secs(30)).expect("http client");
-    let token = one_flow(&http, &jwt.proxy.url(), &jwt.proxy.resource())
-        .await
-        .expect("token for the request phase");
-    let mcp_path = url::Url::parse(&jwt.proxy.resource())
-        .expect("resource URL")
-        .path()
-        .to_owned();
-    let requests =
-        guarded_requests(jwt.proxy.local_addr(), &mcp_path, &token, secs, CONNECTIONS).await;
-    if let Some(e) = &requests.first_bad {
-        eprintln!("first failed request: {e}");
-    }
     let rss_after_load = Rss::this_process();
-    let sizes_after_load = store_sizes(&jwt.store);
+    let sizes_after_load = store_sizes(&jwt_store);
 
     eprintln!("flows (ID token only, opaque access token at the IdP)…");
-    let opaque = Stack::start("opaque").await;
+    let (opaque, _) = stack("opaque").await;
     let flows_opaque = flows(&opaque.proxy.url(), &opaque.proxy.resource(), secs).await;
     if let Some(e) = &flows_opaque.first_error {
         eprintln!("first flow error: {e}");
@@ -463,8 +382,8 @@ async fn run(secs: f64) {
 
     // Every TTL passes: the store must be empty after a sweep.
     jwt.clock.advance(Duration::from_secs(91 * 86_400));
-    jwt.store.sweep();
-    let sizes_after_expiry = store_sizes(&jwt.store);
+    jwt_store.sweep();
+    let sizes_after_expiry = store_sizes(&jwt_store);
     jwt.stop().await;
     opaque.stop().await;
 
@@ -518,22 +437,20 @@ async fn run(secs: f64) {
         )
     );
     println!(
-        "{}",
-        request_row(
-            &format!("guarded MCP `tools/list`, {CONNECTIONS} connections, echo endpoint"),
-            &requests
-        )
-    );
-    println!(
-        "| VmRSS of this process (proxy + mock IdP + load generator) after flows + requests | {} (after both flow phases: {}) |",
+        "| VmRSS of this process (proxy + mock IdP + load generator) after the first flow phase | {} (after both flow phases: {}) |",
         rss_after_load, rss_after_all
     );
     println!("| proxy store after load | {sizes_after_load} |");
     println!("| proxy store once every TTL has passed | {sizes_after_expiry} |");
     if let Some(b) = &binary {
+        let after_mib = b.rss_after.total as f64 / 1024.0;
         println!(
-            "| `authproof serve` VmRSS: idle / after {} flows + {} requests | {} / {} |",
-            b.flows.done, b.requests.done, b.rss_idle, b.rss_after
+            "| `authproof serve` VmRSS: idle / after {} flows + {} requests | {} / {}; bound {TARGET_RSS_MIB:.0} MiB: {} |",
+            b.flows.done,
+            b.requests.done,
+            b.rss_idle,
+            b.rss_after,
+            within(after_mib, TARGET_RSS_MIB)
         );
         println!(
             "{}",

@@ -6,7 +6,7 @@ use authproof::client::{
     RawBody, RawRequest, RefreshRequest, RevokeRequest, TokenCodeRequest,
 };
 use authproof::proxy::resource::{
-    BearerError, BearerVerifier, Principal, ResourceGuard, mcp_routes,
+    BearerError, BearerVerifier, Principal, ResourceGuard, Verdict, mcp_routes,
 };
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -17,8 +17,6 @@ use mock_idp::{MockIdp, MockIdpHandle};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 /// A closed port: the client must never fetch its redirect URI.
@@ -289,10 +287,7 @@ struct UserinfoVerifier {
 }
 
 impl BearerVerifier for UserinfoVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>> {
+    fn verify<'a>(&'a self, token: &'a str) -> Verdict<'a> {
         Box::pin(async move {
             let resp = self
                 .http
@@ -308,12 +303,12 @@ impl BearerVerifier for UserinfoVerifier {
                 .json()
                 .await
                 .map_err(|e| BearerError::Invalid(e.to_string()))?;
-            Ok(Principal {
+            Ok(Arc::new(Principal {
                 subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
                 client_id: None,
                 scopes: vec!["openid".into()],
                 claims,
-            })
+            }))
         })
     }
 }

@@ -870,6 +870,8 @@ async fn revocation_goes_upstream_with_the_upstream_token_and_client_auth() {
         let rt = tokens["refresh_token"].as_str().unwrap().to_string();
         let url = format!("{}/revoke", env.proxy.url());
         let gid = grant_id_of(&env, &access).await;
+        // Used before: the guard has checked it (and may remember the check).
+        assert_eq!(mcp_status(&fc, &access).await, 200, "before revocation");
         // An access token of a grant with a refresh family: that token alone ends. The grant
         // and its upstream tokens stay for the family's other tokens.
         env.idp.clear_journal();

@@ -2,15 +2,14 @@
 //! backend MCP server, over real HTTP on loopback.
 
 use authproof::proxy::resource::{
-    BearerError, BearerVerifier, MAX_REQUEST_BODY_BYTES, Principal, ResourceGuard, mcp_routes,
+    BearerError, BearerVerifier, MAX_REQUEST_BODY_BYTES, Principal, ResourceGuard, Verdict,
+    mcp_routes,
 };
 use axum::Router;
 use axum::body::{Body, Bytes};
 use http_body_util::channel::Channel;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -27,17 +26,16 @@ struct StubVerifier {
 }
 
 impl BearerVerifier for StubVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>> {
+    fn verify<'a>(&'a self, token: &'a str) -> Verdict<'a> {
         Box::pin(async move {
             self.seen.lock().push(token.to_owned());
-            let principal = |scopes: &[&str]| Principal {
-                subject: "alice".into(),
-                client_id: Some("client-1".into()),
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                claims: json!({ "sub": "alice", "email": "alice@example.com" }),
+            let principal = |scopes: &[&str]| {
+                Arc::new(Principal {
+                    subject: "alice".into(),
+                    client_id: Some("client-1".into()),
+                    scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                    claims: json!({ "sub": "alice", "email": "alice@example.com" }),
+                })
             };
             match token {
                 "good" => Ok(principal(&["mcp", "email"])),

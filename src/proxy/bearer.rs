@@ -5,6 +5,7 @@
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// Who a verified bearer token speaks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,10 +35,12 @@ pub enum BearerError {
     Unavailable(String),
 }
 
+/// What a [`BearerVerifier`] answers. The principal is shared, so that a verifier that
+/// remembers who a token speaks for hands it out without copying it.
+pub type Verdict<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<Principal>, BearerError>> + Send + 'a>>;
+
 /// Checks a bearer token presented at the MCP path.
 pub trait BearerVerifier: Send + Sync {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>>;
+    fn verify<'a>(&'a self, token: &'a str) -> Verdict<'a>;
 }

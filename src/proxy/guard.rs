@@ -12,31 +12,61 @@
 //! ends the session (401 `invalid_token`); the IdP being down is a 503 — unless the upstream
 //! token is merely close to expiry, in which case the request goes through and a later one
 //! refreshes.
+//!
+//! **What is remembered, and why revocation still wins at once.** The signature and claims
+//! of a token are checked once: a token that passed is remembered by its SHA-256 (never the
+//! token itself) until its `exp`, with the principal it speaks for, so a client repeating its
+//! bearer token costs a hash instead of an HMAC and two JSON parses. Those are facts of the
+//! token's bytes, which cannot change. Whether the token still counts is not remembered here:
+//! every request reads its mapping and its grant from the store, and revocation deletes one
+//! of them, so the next request after a revocation is refused. (The store may keep the
+//! decoded forms of those records, but only a store every write passes through does, and a
+//! write replaces them: see [`crate::proxy::store::Store::get_decoded`].)
 
-use crate::proxy::bearer::{BearerError, BearerVerifier, Principal};
-use crate::proxy::jwt::{TokenError, TokenUse};
+use crate::proxy::bearer::{BearerError, BearerVerifier, Principal, Verdict};
+use crate::proxy::jwt::{Claims, TokenError, TokenUse};
 use crate::proxy::refresh::{self, RefreshError};
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{Grant, TokenMapping};
-use std::future::Future;
-use std::pin::Pin;
+use crate::proxy::upstream::verify::cache::{MAX_ENTRIES, TtlCache};
 use std::sync::Arc;
 
-/// Verifies the proxy's access tokens.
-#[derive(Clone)]
+/// A proxy access token whose signature and claims passed, and who it speaks for.
+#[derive(Debug)]
+pub struct CheckedToken {
+    /// Its `jti` (the key of its mapping to a grant).
+    pub jti: String,
+    /// Its `exp` (Unix seconds).
+    pub exp: i64,
+    /// Who it speaks for.
+    pub principal: Arc<Principal>,
+}
+
+/// Verifies the proxy's access tokens, in three steps: [`ProxyVerifier::token`],
+/// [`ProxyVerifier::records`] and [`ProxyVerifier::upstream`] ([`ProxyVerifier::check`] runs
+/// them all; the guard benchmark times each).
 pub struct ProxyVerifier {
     state: Arc<ProxyState>,
+    checked: TtlCache<Arc<CheckedToken>>,
 }
 
 impl ProxyVerifier {
     /// A verifier over the proxy's state.
     pub fn new(state: Arc<ProxyState>) -> Self {
-        Self { state }
+        Self {
+            state,
+            checked: TtlCache::new(MAX_ENTRIES),
+        }
     }
 
-    /// Verify a token (the async body of [`BearerVerifier::verify`]).
-    pub async fn check(&self, token: &str) -> Result<Principal, BearerError> {
+    /// Step 1: the token's signature and claims (or the same token found checked before,
+    /// until its `exp`).
+    pub fn token(&self, token: &str) -> Result<Arc<CheckedToken>, BearerError> {
         let st = &self.state;
+        let now = st.now();
+        if let Some(c) = self.checked.get(token, now) {
+            return Ok(c);
+        }
         let claims = st
             .tokens
             .verify(token, TokenUse::Access)
@@ -47,40 +77,68 @@ impl ProxyVerifier {
                 }
                 TokenError::Invalid(m) => BearerError::Invalid(m),
             })?;
+        let c = Arc::new(CheckedToken {
+            principal: Arc::new(principal(&claims)),
+            jti: claims.jti,
+            exp: claims.exp,
+        });
+        // Kept until the token expires: the cache never answers for an expired token.
+        self.checked.put(token, c.clone(), c.exp, now);
+        Ok(c)
+    }
+
+    /// Step 2: the token's mapping and its grant, read from the store on every request (a
+    /// revoked token has lost one of them).
+    pub async fn records(
+        &self,
+        token: &CheckedToken,
+    ) -> Result<(Arc<TokenMapping>, Arc<Grant>), BearerError> {
+        let st = &self.state;
         let unavailable =
             |e: crate::proxy::store::StoreError| BearerError::Unavailable(e.to_string());
         let mapping = st
             .records
-            .get_token(&claims.jti)
+            .token_shared(&token.jti)
             .await
             .map_err(unavailable)?
             .ok_or_else(|| BearerError::Invalid("the token was revoked".into()))?;
         let grant = st
             .records
-            .get_grant(&mapping.grant_id)
+            .grant_shared(&mapping.grant_id)
             .await
             .map_err(unavailable)?
             .ok_or_else(|| BearerError::Invalid("the authorization was revoked".into()))?;
-        // `grant.upstream.access_token` is now usable: what an upstream-token check verifies.
-        let grant = self.usable_upstream(grant, &mapping, claims.exp).await?;
-        check_grant(st, &grant).await?;
-        let scopes = claims.scopes();
-        Ok(Principal {
-            subject: claims.sub.clone(),
-            client_id: Some(claims.client_id.clone()),
-            scopes,
-            claims: serde_json::to_value(&claims).unwrap_or_default(),
-        })
+        Ok((mapping, grant))
+    }
+
+    /// Step 3: the grant's upstream access token is usable (refreshed upstream if it is
+    /// expiring) and the upstream verifier accepts it.
+    pub async fn upstream(
+        &self,
+        token: &CheckedToken,
+        mapping: &TokenMapping,
+        grant: Arc<Grant>,
+    ) -> Result<(), BearerError> {
+        let grant = self.usable_upstream(grant, mapping, token.exp).await?;
+        check_grant(&self.state, &grant).await
+    }
+
+    /// Verify a token (the async body of [`BearerVerifier::verify`]).
+    pub async fn check(&self, token: &str) -> Result<Arc<Principal>, BearerError> {
+        let checked = self.token(token)?;
+        let (mapping, grant) = self.records(&checked).await?;
+        self.upstream(&checked, &mapping, grant).await?;
+        Ok(checked.principal.clone())
     }
 
     /// The grant with a usable upstream access token, refreshed upstream when needed.
     /// `token_exp` is the presented token's expiry (the grant is kept at least that long).
     async fn usable_upstream(
         &self,
-        grant: Grant,
+        grant: Arc<Grant>,
         mapping: &TokenMapping,
         token_exp: i64,
-    ) -> Result<Grant, BearerError> {
+    ) -> Result<Arc<Grant>, BearerError> {
         let st = &self.state;
         let now = st.now();
         let threshold = st.config.upstream.expiry_threshold.get();
@@ -97,8 +155,8 @@ impl ProxyVerifier {
             };
         }
         let family = mapping.family_id.clone();
-        match refresh::ensure_fresh(st, grant.clone(), family, token_exp).await {
-            Ok(g) => Ok(g),
+        match refresh::ensure_fresh(st, grant.as_ref().clone(), family, token_exp).await {
+            Ok(g) => Ok(Arc::new(g)),
             Err(e) if e.session_ended() => Err(BearerError::Invalid(match e {
                 RefreshError::Revoked => "the authorization was revoked".into(),
                 _ => "the upstream session has ended; sign in again".into(),
@@ -109,6 +167,16 @@ impl ProxyVerifier {
             }
             Err(e) => Err(BearerError::Unavailable(e.to_string())),
         }
+    }
+}
+
+/// Who a verified proxy access token speaks for.
+pub fn principal(claims: &Claims) -> Principal {
+    Principal {
+        subject: claims.sub.clone(),
+        client_id: Some(claims.client_id.clone()),
+        scopes: claims.scopes(),
+        claims: serde_json::to_value(claims).unwrap_or_default(),
     }
 }
 
@@ -130,10 +198,7 @@ async fn check_grant(st: &ProxyState, grant: &Grant) -> Result<(), BearerError> 
 }
 
 impl BearerVerifier for ProxyVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>> {
+    fn verify<'a>(&'a self, token: &'a str) -> Verdict<'a> {
         Box::pin(self.check(token))
     }
 }

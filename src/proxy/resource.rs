@@ -1,9 +1,9 @@
 //! The bearer guard on the MCP path and the reverse proxy to the MCP server.
 //!
-//! [`mcp_routes`] builds the router for the guarded MCP endpoint. Mount it with
-//! `Router::nest_service(mcp_path, mcp_routes(guard))` (or `Router::nest`): it answers the
-//! path itself and every sub-path, and sees paths relative to `mcp_path`. (For an `mcp_path`
-//! of `/`, use `Router::fallback_service`.)
+//! [`mcp_service`] is the guarded MCP endpoint as a service, [`mcp_routes`] the same as a
+//! router. Mount it with `Router::nest_service(mcp_path, mcp_service(guard))` (or
+//! `Router::nest` with the router): it answers the path itself and every sub-path, and sees
+//! paths relative to `mcp_path`. (For an `mcp_path` of `/`, use `Router::fallback_service`.)
 //!
 //! Every request, except a CORS preflight, must carry exactly one
 //! `Authorization: Bearer <token>` header (scheme in any case). Tokens in the query string
@@ -41,7 +41,7 @@ mod challenge;
 pub mod echo;
 mod forward;
 
-pub use crate::proxy::bearer::{BearerError, BearerVerifier, Principal};
+pub use crate::proxy::bearer::{BearerError, BearerVerifier, Principal, Verdict};
 pub use crate::proxy::outbound::TrustRoots;
 pub use challenge::{Challenge, MAX_TOKEN_LEN, NoToken, bearer_token, is_b64token};
 pub use forward::{
@@ -51,12 +51,17 @@ pub use forward::{
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use forward::Backend;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The largest request body accepted on the MCP path (413 above it).
@@ -84,8 +89,15 @@ struct Shared {
     backend: Option<Backend>,
 }
 
-/// The router of the guarded MCP endpoint (see the module documentation for how to mount it).
+/// The router of the guarded MCP endpoint (see the module documentation for how to mount
+/// it): [`mcp_service`] as a router's fallback.
 pub fn mcp_routes(guard: ResourceGuard) -> Router {
+    Router::new().fallback_service(mcp_service(guard))
+}
+
+/// The guarded MCP endpoint as a service, for `Router::nest_service` (every request, any
+/// path below the mount point): the guard behind its CORS layer.
+pub fn mcp_service(guard: ResourceGuard) -> McpService {
     let shared = Arc::new(Shared {
         challenge: Challenge::new(&guard.resource_metadata_url, &guard.required_scopes),
         backend: guard
@@ -94,10 +106,29 @@ pub fn mcp_routes(guard: ResourceGuard) -> Router {
             .map(|url| Backend::new(url, &guard.backend_roots)),
         guard,
     });
-    Router::new()
-        .fallback(handle)
-        .with_state(shared)
-        .layer(cors())
+    cors().layer(McpEndpoint(shared))
+}
+
+/// What [`mcp_service`] returns.
+pub type McpService = tower_http::cors::Cors<McpEndpoint>;
+
+/// The guard and what it serves: the echo endpoint or the reverse proxy to the backend.
+#[derive(Clone)]
+pub struct McpEndpoint(Arc<Shared>);
+
+impl Service<Request> for McpEndpoint {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let shared = self.0.clone();
+        Box::pin(async move { Ok(handle(shared, request).await) })
+    }
 }
 
 fn cors() -> CorsLayer {
@@ -117,9 +148,13 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("mcp-session-id"),
         ])
         .max_age(Duration::from_secs(600))
+        // Every CORS answer here is the same whatever the request's Origin and preflight
+        // headers (any origin, fixed lists): nothing varies, so no `Vary` (tower-http would
+        // build its default one on every request).
+        .vary([])
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let verdict = match bearer_token(&parts.headers) {
         Ok(token) => shared.guard.verifier.verify(token).await,

@@ -1,12 +1,13 @@
 //! The proxy's router and its in-process server.
 
 use crate::oauth::error::OAuthError;
-use crate::proxy::bounds::{self, Endpoint};
+use crate::proxy::bearer::BearerVerifier;
+use crate::proxy::bounds::{self, BoundsLayer, BoundsService, Endpoint};
 use crate::proxy::config::{ConsentMode, ProxyConfig, StorageSpec};
 use crate::proxy::guard::ProxyVerifier;
 use crate::proxy::params::MAX_FORM_BYTES;
 use crate::proxy::providers::authkit;
-use crate::proxy::resource::{self, ResourceGuard};
+use crate::proxy::resource::{self, McpService, ResourceGuard};
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::Store;
 use crate::proxy::{authorize, callback, consent, metadata, register, revoke, token};
@@ -21,34 +22,45 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The proxy's HTTP routes: OAuth endpoints, metadata, the callback, consent, and the guarded
-/// MCP endpoint at `mcp_path` (all under the path of base_url), behind the [`bounds::front`]
-/// layer (Host check, client address).
+/// MCP endpoint at `mcp_path` (all under the path of base_url), behind the
+/// [`BoundsLayer::front`] layer (Host check, client address).
 pub fn router(st: Arc<ProxyState>) -> Router {
+    let verifier: Arc<dyn BearerVerifier> = if st.config.provider.is_remote_auth() {
+        authkit::guard(&st).verifier
+    } else {
+        Arc::new(ProxyVerifier::new(st.clone()))
+    };
+    router_with_verifier(st, verifier)
+}
+
+/// [`router`] with `verifier` checking the bearer tokens on the MCP path in place of the one
+/// the mode uses: everything else (routes, layers, the echo endpoint or the backend) is the
+/// same. The guard benchmark measures each stage of the token check this way.
+pub fn router_with_verifier(st: Arc<ProxyState>, verifier: Arc<dyn BearerVerifier>) -> Router {
     let routes = if st.config.provider.is_remote_auth() {
-        let mcp = mcp_router(&st, authkit::guard(&st));
+        let guard = ResourceGuard {
+            verifier,
+            ..authkit::guard(&st)
+        };
+        let mcp = mcp_endpoint(&st, guard);
         authkit::metadata_router(st.clone())
             .nest_service(&format!("{}{}", st.base_path, st.config.mcp_path), mcp)
             .fallback(not_found)
     } else {
-        oauth_router(st.clone())
+        oauth_router(st.clone(), verifier)
     };
-    routes.layer(axum::middleware::from_fn_with_state(
-        st.bounds.clone(),
-        bounds::front,
-    ))
+    routes.layer(BoundsLayer::front(st.bounds.clone()))
 }
 
 /// The guarded MCP endpoint, behind the `Origin` check.
-pub(crate) fn mcp_router(st: &ProxyState, guard: ResourceGuard) -> Router {
-    resource::mcp_routes(guard).layer(axum::middleware::from_fn_with_state(
-        st.bounds.clone(),
-        bounds::mcp_origin,
-    ))
+pub fn mcp_endpoint(st: &ProxyState, guard: ResourceGuard) -> BoundsService<McpService> {
+    BoundsLayer::mcp_origin(st.bounds.clone()).layer(resource::mcp_service(guard))
 }
 
 /// `route` with `Cache-Control: no-store` and `Pragma: no-cache` on every answer, success or
@@ -81,7 +93,7 @@ fn limited(
     ))
 }
 
-fn oauth_router(st: Arc<ProxyState>) -> Router {
+fn oauth_router(st: Arc<ProxyState>, verifier: Arc<dyn BearerVerifier>) -> Router {
     let bp = st.base_path.clone();
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -140,7 +152,7 @@ fn oauth_router(st: Arc<ProxyState>) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(json_413));
     let guard = ResourceGuard {
-        verifier: Arc::new(ProxyVerifier::new(st.clone())),
+        verifier,
         resource: st.resource.clone(),
         resource_metadata_url: st.resource_metadata_url.clone(),
         required_scopes: st.required_scopes.clone(),
@@ -154,7 +166,7 @@ fn oauth_router(st: Arc<ProxyState>) -> Router {
     oauth
         .nest_service(
             &format!("{bp}{}", st.config.mcp_path),
-            mcp_router(&st, guard),
+            mcp_endpoint(&st, guard),
         )
         .fallback(not_found)
 }

@@ -1,8 +1,9 @@
 //! Behaviour every [`Store`] backend must show, as one check that `tests/store_backends.rs`
 //! runs against the memory, file and Redis backends, bare and sealed.
 
-use authproof::proxy::store::{Collection, Store};
+use authproof::proxy::store::{Collection, Decoded, Store, StoreError};
 use foundations::Clock;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Run every check against `store`, whose TTLs must follow `clock` (a frozen clock that
@@ -184,6 +185,7 @@ pub async fn check_store(store: &dyn Store, clock: &Clock, prefix: &str) {
     );
 
     check_expiry(store, clock, prefix).await;
+    check_decoded(store, clock, prefix).await;
     check_values(store, prefix).await;
     check_concurrency(store, prefix).await;
     check_locks(store, clock, prefix).await;
@@ -267,6 +269,126 @@ async fn check_expiry(store: &dyn Store, clock: &Clock, prefix: &str) {
         store.get(Collection::Consents, &k("x-edge")).await.unwrap(),
         None,
         "gone exactly at its TTL"
+    );
+}
+
+/// `get_decoded` answers the value stored now, decoded, after every kind of write and at
+/// expiry: a store that keeps decoded forms never answers one older than the stored value,
+/// not even while writes race the reads.
+async fn check_decoded(store: &dyn Store, clock: &Clock, prefix: &str) {
+    let k = |s: &str| format!("{prefix}{s}");
+    let ttl = Duration::from_secs(60);
+    let c = Collection::Grants;
+    let decode = |b: &[u8]| -> Result<Decoded, StoreError> {
+        if b == b"garbage" {
+            return Err(StoreError::Corrupt("not a value".into()));
+        }
+        Ok(Arc::new(b.to_vec()))
+    };
+    let read = async |key: &str| -> Option<Vec<u8>> {
+        let d = store.get_decoded(c, key, &decode).await.unwrap()?;
+        Some(
+            d.downcast::<Vec<u8>>()
+                .expect("what the decoder made")
+                .to_vec(),
+        )
+    };
+    let key = k("dec");
+    assert_eq!(read(&key).await, None, "get_decoded of nothing");
+    store.put(c, &key, b"1".to_vec(), ttl).await.unwrap();
+    assert_eq!(read(&key).await.as_deref(), Some(&b"1"[..]), "after put");
+    assert_eq!(read(&key).await.as_deref(), Some(&b"1"[..]), "read again");
+    store.put(c, &key, b"2".to_vec(), ttl).await.unwrap();
+    assert_eq!(
+        read(&key).await.as_deref(),
+        Some(&b"2"[..]),
+        "after overwrite"
+    );
+    assert!(
+        store
+            .compare_and_swap(c, &key, b"2", b"3".to_vec(), ttl)
+            .await
+            .unwrap()
+    );
+    assert_eq!(read(&key).await.as_deref(), Some(&b"3"[..]), "after CAS");
+    assert!(
+        !store
+            .compare_and_swap(c, &key, b"9", b"4".to_vec(), ttl)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        read(&key).await.as_deref(),
+        Some(&b"3"[..]),
+        "after a failed CAS"
+    );
+    assert_eq!(
+        store.take(c, &key).await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(read(&key).await, None, "after take");
+    assert!(
+        store
+            .put_if_absent(c, &key, b"5".to_vec(), ttl)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        read(&key).await.as_deref(),
+        Some(&b"5"[..]),
+        "after put_if_absent"
+    );
+    assert!(store.delete(c, &key).await.unwrap());
+    assert_eq!(read(&key).await, None, "after delete");
+    store
+        .put(c, &key, b"6".to_vec(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(read(&key).await.as_deref(), Some(&b"6"[..]));
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(read(&key).await, None, "at its TTL");
+    store.put(c, &key, b"garbage".to_vec(), ttl).await.unwrap();
+    assert!(
+        matches!(
+            store.get_decoded(c, &key, &decode).await,
+            Err(StoreError::Corrupt(_))
+        ),
+        "a value that does not decode is an error, not absent"
+    );
+
+    // A writer counts up with CAS while a reader reads: what the reader sees never goes back,
+    // and once the writer is done the reader sees its last value.
+    let key = k("dec-race");
+    const LAST: u32 = 300;
+    store.put(c, &key, b"0".to_vec(), ttl).await.unwrap();
+    let writer = async {
+        for i in 0..LAST {
+            let (old, new) = (i.to_string(), (i + 1).to_string());
+            assert!(
+                store
+                    .compare_and_swap(c, &key, old.as_bytes(), new.into_bytes(), ttl)
+                    .await
+                    .unwrap()
+            );
+            tokio::task::yield_now().await;
+        }
+    };
+    let reader = async {
+        let mut seen = 0u32;
+        while seen < LAST {
+            let v = read(&key).await.expect("the counter");
+            let n: u32 = std::str::from_utf8(&v).unwrap().parse().unwrap();
+            assert!(n >= seen, "get_decoded went back from {seen} to {n}");
+            seen = n;
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::join!(writer, reader);
+    let last = LAST.to_string();
+    assert_eq!(
+        read(&key).await.as_deref(),
+        Some(last.as_bytes()),
+        "the last value"
     );
 }
 

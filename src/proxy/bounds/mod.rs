@@ -14,9 +14,11 @@
 //! Rate limits and per-address caps are kept in this process (real time); the total caps use
 //! the injected clock, so tests can let them expire.
 
+mod layer;
 mod window;
 
 pub use crate::proxy::net::{ClientAddress, HostPolicy, TrustedProxies};
+pub use layer::{BoundsLayer, BoundsService};
 pub use window::{Change, WindowCap};
 
 use crate::oauth::error::OAuthError;
@@ -324,31 +326,12 @@ fn admit(
     total.try_add().map_err(full)
 }
 
-/// The client address of a request, as the [`front`] layer resolved it.
+/// The client address of a request, as the [`BoundsLayer::front`] layer resolved it.
 pub fn client_address_of(req: &Request) -> ClientAddress {
     req.extensions()
         .get::<ClientAddress>()
         .copied()
         .unwrap_or_else(ClientAddress::unknown)
-}
-
-/// The outermost layer of every route: refuse a foreign `Host`, and note the client address
-/// for the rate limits and caps further in.
-pub async fn front(State(bounds): State<Arc<Bounds>>, mut req: Request, next: Next) -> Response {
-    if let Err(why) = bounds.hosts.check_host(req.headers()) {
-        return forbidden(&why);
-    }
-    let who = bounds.client_address(&req);
-    req.extensions_mut().insert(who);
-    next.run(req).await
-}
-
-/// The MCP endpoint's layer: refuse a foreign browser `Origin`.
-pub async fn mcp_origin(State(bounds): State<Arc<Bounds>>, req: Request, next: Next) -> Response {
-    if let Err(why) = bounds.hosts.check_origin(req.headers()) {
-        return forbidden(&why);
-    }
-    next.run(req).await
 }
 
 /// A rate-limit layer for one endpoint.

@@ -60,18 +60,23 @@ impl HostPolicy {
         let Some(host) = headers.get(header::HOST) else {
             return Ok(());
         };
-        let host = host.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        // Compared without case and without allocating: this runs on every request.
+        let host = host.to_str().unwrap_or("").trim();
         let bare = host
             .strip_suffix(":80")
             .or_else(|| host.strip_suffix(":443"))
-            .unwrap_or(&host);
-        if self.hosts.iter().any(|h| *h == host || *h == bare)
-            || (self.any_loopback && is_loopback_authority(&host))
+            .unwrap_or(host);
+        if self
+            .hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(bare))
+            || (self.any_loopback && is_loopback_authority(host))
         {
             Ok(())
         } else {
             Err(format!(
-                "the Host {host:?} is not served here (allowed: {}); set allowed_hosts if this proxy is reached under another name",
+                "the Host {:?} is not served here (allowed: {}); set allowed_hosts if this proxy is reached under another name",
+                host.to_ascii_lowercase(),
                 self.hosts.join(", ")
             ))
         }
@@ -106,14 +111,14 @@ fn default_hosts(base: &url::Url) -> Vec<String> {
     }
 }
 
-/// A loopback name (`localhost`, `127.x.y.z`, `[::1]`) with or without a port. A DNS
+/// A loopback name (`localhost`, `127.x.y.z`, `[::1]`, in any case) with or without a port. A DNS
 /// rebinding page cannot make a browser send one of these as `Host`: it sends its own name.
 fn is_loopback_authority(host: &str) -> bool {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    LOOPBACK_NAMES.contains(&name)
+    LOOPBACK_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
         || name
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
@@ -174,6 +179,11 @@ mod tests {
         assert!(
             p.check_host(&with(header::HOST, "mcp.example.com:443"))
                 .is_ok()
+        );
+        assert!(
+            p.check_host(&with(header::HOST, "MCP.Example.COM:443"))
+                .is_ok(),
+            "host names compare without case"
         );
         assert!(p.check_host(&with(header::HOST, "localhost")).is_err());
         let p = HostPolicy::new(&base, Some(&["internal.svc:8080".into()]), None).unwrap();

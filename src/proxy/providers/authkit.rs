@@ -10,7 +10,7 @@
 //! Configure the resource URL (base_url + mcp_path) as a Resource Indicator in WorkOS so that
 //! AuthKit puts it in the tokens' `aud`.
 
-use crate::proxy::bearer::{BearerError, BearerVerifier, Principal};
+use crate::proxy::bearer::{BearerError, BearerVerifier, Principal, Verdict};
 use crate::proxy::config::normalize_domain;
 use crate::proxy::metadata::cached_json;
 use crate::proxy::outbound::{MAX_RESPONSE_BYTES, read_limited};
@@ -22,8 +22,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
@@ -62,7 +60,7 @@ impl RemoteVerifier {
     }
 
     /// Verify a token (the async body of [`BearerVerifier::verify`]).
-    pub async fn check(&self, token: &str) -> Result<Principal, BearerError> {
+    pub async fn check(&self, token: &str) -> Result<Arc<Principal>, BearerError> {
         let st = &self.state;
         let v = st
             .upstream_verifier
@@ -73,20 +71,17 @@ impl RemoteVerifier {
             .subject
             .clone()
             .ok_or_else(|| BearerError::Invalid("the token names no subject".into()))?;
-        Ok(Principal {
+        Ok(Arc::new(Principal {
             subject,
-            client_id: v.client_id,
-            scopes: v.scopes,
-            claims: v.claims,
-        })
+            client_id: v.client_id.clone(),
+            scopes: v.scopes.clone(),
+            claims: v.claims.clone(),
+        }))
     }
 }
 
 impl BearerVerifier for RemoteVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Principal, BearerError>> + Send + 'a>> {
+    fn verify<'a>(&'a self, token: &'a str) -> Verdict<'a> {
         Box::pin(self.check(token))
     }
 }

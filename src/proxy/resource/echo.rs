@@ -115,7 +115,13 @@ pub async fn serve(principal: &Principal, parts: Parts, body: Body) -> Response 
             });
         }
     };
-    rpc_response(handle_message(principal, &bytes))
+    respond(principal, &bytes)
+}
+
+/// The HTTP answer to one raw message body (what [`serve`] answers once the request passed
+/// its checks): [`handle_message`] as a response.
+pub fn respond(principal: &Principal, body: &[u8]) -> Response {
+    rpc_response(handle_message(principal, body))
 }
 
 fn rpc_response(reply: Reply) -> Response {

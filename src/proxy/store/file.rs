@@ -11,7 +11,11 @@
 //!   and linearizable, and under load one fsync serves many operations. If the commit fails,
 //!   every operation of the group gets the error and none of them took effect.
 //! - **Reads** (`get`) use a read transaction on the blocking pool (`spawn_blocking`), so the
-//!   async runtime never waits for the disk.
+//!   async runtime never waits for the disk. [`Store::get_decoded`] answers from a
+//!   [`DecodedCache`] when it can (the file is this process's alone, so every write passes
+//!   through the writer, which invalidates the written keys once committed, before it
+//!   answers): a token's mapping and grant are read from the file and decoded once, not on
+//!   every guarded request.
 //! - **Expiry**: a value past its expiry is never returned (checked on every read and write);
 //!   expired entries are purged on open and then, opportunistically, by the writer once every
 //!   [`PURGE_EVERY_MS`] of clock time, so the file stays bounded by the live data. Each
@@ -23,7 +27,8 @@
 //! - **One process**: redb locks the file; a second process (or a second store in this one)
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
-use super::{Collection, Held, MemoryStore, Store, StoreError, StoreFuture};
+use super::decoded::DecodedCache;
+use super::{Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -43,6 +48,8 @@ const MAX_GROUP: usize = 512;
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Bytes of the expiry header in front of every stored value.
 const HEADER: usize = 8;
+/// Decoded values kept in memory, per collection.
+const DECODED_ENTRIES: usize = 20_000;
 
 type Table = TableDefinition<'static, &'static str, &'static [u8]>;
 
@@ -122,6 +129,7 @@ enum Msg {
 /// The embedded database store (see the module docs).
 pub struct FileStore {
     db: Arc<Database>,
+    decoded: Arc<DecodedCache>,
     clock: Clock,
     locks: MemoryStore,
     path: PathBuf,
@@ -219,8 +227,10 @@ impl FileStore {
                 .map_err(|e| other(format!("cannot commit: {e}")))?;
         }
         let (tx, rx) = mpsc::channel();
+        let decoded = Arc::new(DecodedCache::new(DECODED_ENTRIES));
         let writer = Writer {
             db: db.clone(),
+            decoded: decoded.clone(),
             clock: clock.clone(),
             counts,
             max_entries,
@@ -232,6 +242,7 @@ impl FileStore {
             .map_err(|e| other(format!("cannot start the writer thread: {e}")))?;
         Ok(FileStore {
             db,
+            decoded,
             locks: MemoryStore::with_limit(clock.clone(), max_entries as usize),
             clock,
             path: path.to_path_buf(),
@@ -327,6 +338,7 @@ impl Drop for FileStore {
 
 struct Writer {
     db: Arc<Database>,
+    decoded: Arc<DecodedCache>,
     clock: Clock,
     counts: [u64; Collection::ALL.len()],
     max_entries: u64,
@@ -354,6 +366,12 @@ impl Writer {
         let result = self.transact(&group, now);
         match result {
             Ok(answers) => {
+                // Committed: no decoded value older than it may be answered from now on.
+                for msg in &group {
+                    if let Msg::Op(op) = msg {
+                        self.decoded.invalidate(op.c, &op.key);
+                    }
+                }
                 for (msg, answer) in group.into_iter().zip(answers) {
                     match (msg, answer) {
                         (Msg::Op(op), Reply::Op(a)) => {
@@ -519,25 +537,60 @@ fn as_value(a: Answer) -> Option<Vec<u8>> {
     }
 }
 
+impl FileStore {
+    /// The live value under `key` with its expiry (clock milliseconds), read on the blocking
+    /// pool.
+    async fn read(
+        &self,
+        c: Collection,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let db = self.db.clone();
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let t = txn.open_table(table(c)).map_err(unavailable)?;
+            Ok(t.get(key.as_str()).map_err(unavailable)?.and_then(|g| {
+                let (exp, v) = decode(g.value());
+                (exp > now).then(|| (exp, v.to_vec()))
+            }))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
 impl Store for FileStore {
     fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         if c == Collection::Locks {
             return self.locks.get(c, key);
         }
-        let db = self.db.clone();
         let now = self.clock.now_millis();
-        let key = key.to_string();
+        Box::pin(async move { Ok(self.read(c, key, now).await?.map(|(_, v)| v)) })
+    }
+
+    fn get_decoded<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        decode: Decoder<'a>,
+    ) -> StoreFuture<'a, Option<Decoded>> {
+        if c == Collection::Locks {
+            return self.locks.get_decoded(c, key, decode);
+        }
+        let now = self.clock.now_millis();
+        let miss = match self.decoded.get(c, key, now) {
+            Ok(d) => return Box::pin(std::future::ready(Ok(Some(d)))),
+            Err(miss) => miss,
+        };
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let txn = db.begin_read().map_err(unavailable)?;
-                let t = txn.open_table(table(c)).map_err(unavailable)?;
-                Ok(t.get(key.as_str()).map_err(unavailable)?.and_then(|g| {
-                    let (exp, v) = decode(g.value());
-                    (exp > now).then(|| v.to_vec())
-                }))
-            })
-            .await
-            .map_err(unavailable)?
+            let Some((expires, raw)) = self.read(c, key, now).await? else {
+                return Ok(None);
+            };
+            let d = decode(&raw)?;
+            self.decoded.fill(miss, key, expires, now, d.clone());
+            Ok(Some(d))
         })
     }
 

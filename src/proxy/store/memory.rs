@@ -1,7 +1,11 @@
 //! The in-memory [`Store`]: sharded maps with TTL eviction against the injected clock and a
 //! size limit per collection, so memory stays bounded whatever clients do.
+//!
+//! [`Store::get_decoded`] keeps the decoded form of a value in its entry: a write replaces the
+//! entry (and with it the decoded form), so a read never sees a decoded value older than the
+//! stored one, whichever of the proxies sharing this store wrote it.
 
-use super::{Collection, Held, Store, StoreError, StoreFuture};
+use super::{Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -17,6 +21,8 @@ pub const DEFAULT_MAX_ENTRIES: usize = 250_000;
 struct Entry {
     value: Vec<u8>,
     expires_at_ms: i64,
+    /// What [`Store::get_decoded`] made of `value`, once asked.
+    decoded: Option<Decoded>,
 }
 
 #[derive(Default)]
@@ -142,6 +148,7 @@ impl MemoryStore {
             Entry {
                 value,
                 expires_at_ms,
+                decoded: None,
             },
         );
         Ok(true)
@@ -157,6 +164,27 @@ impl Store for MemoryStore {
         let now = self.now();
         let mut shard = self.shard(c, key).lock();
         ready(Ok(shard.live(key, now).map(|e| e.value.clone())))
+    }
+
+    fn get_decoded<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        decode: Decoder<'a>,
+    ) -> StoreFuture<'a, Option<Decoded>> {
+        let now = self.now();
+        let mut shard = self.shard(c, key).lock();
+        let out = match shard.live(key, now) {
+            None => Ok(None),
+            Some(Entry {
+                decoded: Some(d), ..
+            }) => Ok(Some(d.clone())),
+            Some(e) => decode(&e.value).map(|d| {
+                e.decoded = Some(d.clone());
+                Some(d)
+            }),
+        };
+        ready(out)
     }
 
     fn put<'a>(
@@ -212,6 +240,7 @@ impl Store for MemoryStore {
             Some(e) if e.value == expected => {
                 e.value = new;
                 e.expires_at_ms = expires_at_ms;
+                e.decoded = None;
                 true
             }
             _ => false,

@@ -19,6 +19,7 @@
 //! `state`, CSRF tokens) are consumed with [`Store::take`], so two concurrent redemptions can
 //! never both succeed.
 
+mod decoded;
 pub mod file;
 pub mod held;
 mod memory;
@@ -35,12 +36,20 @@ pub use records::*;
 pub use redis::RedisStore;
 pub use seal::{SealedStore, Sealer};
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The future every [`Store`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A stored value in the form a [`Decoder`] gives it (a typed record, for [`Records`]).
+pub type Decoded = Arc<dyn Any + Send + Sync>;
+
+/// What turns a stored value into its [`Decoded`] form (given to [`Store::get_decoded`]).
+pub type Decoder<'a> = &'a (dyn Fn(&[u8]) -> Result<Decoded, StoreError> + Send + Sync);
 
 /// The collections the proxy keeps, each with its own key space and TTLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -175,6 +184,27 @@ pub trait Store: Send + Sync + 'static {
         new: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool>;
+    /// The live value under `key`, as `decode` makes it.
+    ///
+    /// A store whose every write passes through this process may keep the decoded form next
+    /// to the value and answer it again, without decoding, until the value is written,
+    /// removed or expires: the values read on every guarded request (a token's mapping, its
+    /// grant) are then decoded (and unsealed) once. Callers pass the same decoder for a
+    /// collection every time. A store shared with other processes (Redis) must not keep it:
+    /// a revocation by another instance would not reach it. This default decodes every read.
+    fn get_decoded<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        decode: Decoder<'a>,
+    ) -> StoreFuture<'a, Option<Decoded>> {
+        Box::pin(async move {
+            match self.get(c, key).await? {
+                Some(v) => decode(&v).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
     /// Remove `key` only when its live value equals `expected` (release a lock only if this
     /// owner still holds it); `true` when it was removed. Every backend here does it in one
     /// atomic step; this default (a read, then a delete) is for stores that cannot.

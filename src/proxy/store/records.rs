@@ -1,6 +1,6 @@
 //! The typed records the proxy keeps and [`Records`], the typed view of a [`Store`].
 
-use super::{Collection, Store, StoreError};
+use super::{Collection, Decoded, Store, StoreError};
 use crate::proxy::redirect::ApplicationType;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -292,15 +292,22 @@ fn decode<T: DeserializeOwned>(
     }
 }
 
+/// What [`Store::get_decoded`] is given for records of type `T` in `c`.
+fn decoder<T: DeserializeOwned + Send + Sync + 'static>(
+    c: Collection,
+) -> impl Fn(&[u8]) -> Result<Decoded, StoreError> + Send + Sync {
+    move |bytes| {
+        serde_json::from_slice::<T>(bytes)
+            .map(|v| Arc::new(v) as Decoded)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", c.name())))
+    }
+}
+
 macro_rules! record_ops {
-    ($ty:ty, $col:expr, $put:ident, $get:ident, $take:ident, $del:ident) => {
+    (@write $ty:ty, $col:expr, $put:ident, $take:ident, $del:ident) => {
         #[doc = concat!("Store a [`", stringify!($ty), "`] for `ttl`.")]
         pub async fn $put(&self, key: &str, v: &$ty, ttl: Duration) -> Result<(), StoreError> {
             self.store.put($col, key, encode(v), ttl).await
-        }
-        #[doc = concat!("Read a [`", stringify!($ty), "`].")]
-        pub async fn $get(&self, key: &str) -> Result<Option<$ty>, StoreError> {
-            decode($col, self.store.get($col, key).await?)
         }
         #[doc = concat!("Remove and return a [`", stringify!($ty), "`] (single use).")]
         pub async fn $take(&self, key: &str) -> Result<Option<$ty>, StoreError> {
@@ -309,6 +316,25 @@ macro_rules! record_ops {
         #[doc = concat!("Delete a [`", stringify!($ty), "`].")]
         pub async fn $del(&self, key: &str) -> Result<bool, StoreError> {
             self.store.delete($col, key).await
+        }
+    };
+    ($ty:ty, $col:expr, $put:ident, $get:ident, $take:ident, $del:ident) => {
+        record_ops!(@write $ty, $col, $put, $take, $del);
+        #[doc = concat!("Read a [`", stringify!($ty), "`].")]
+        pub async fn $get(&self, key: &str) -> Result<Option<$ty>, StoreError> {
+            decode($col, self.store.get($col, key).await?)
+        }
+    };
+    // Records read often: decoded once by the store (see [`Store::get_decoded`]).
+    ($ty:ty, $col:expr, $put:ident, $get:ident, $take:ident, $del:ident, shared: $shared:ident) => {
+        record_ops!(@write $ty, $col, $put, $take, $del);
+        #[doc = concat!("Read a [`", stringify!($ty), "`].")]
+        pub async fn $get(&self, key: &str) -> Result<Option<$ty>, StoreError> {
+            Ok(self.$shared(key).await?.map(|v| v.as_ref().clone()))
+        }
+        #[doc = concat!("Read a [`", stringify!($ty), "`] without copying it: the store may answer the form it decoded before (the guard reads these on every request).")]
+        pub async fn $shared(&self, key: &str) -> Result<Option<Arc<$ty>>, StoreError> {
+            self.get_shared::<$ty>($col, key).await
         }
     };
 }
@@ -330,7 +356,8 @@ impl Records {
         put_client,
         get_client,
         take_client,
-        delete_client
+        delete_client,
+        shared: client_shared
     );
     record_ops!(
         Transaction,
@@ -386,7 +413,8 @@ impl Records {
         put_grant,
         get_grant,
         take_grant,
-        delete_grant
+        delete_grant,
+        shared: grant_shared
     );
     record_ops!(
         TokenMapping,
@@ -394,7 +422,8 @@ impl Records {
         put_token,
         get_token,
         take_token,
-        delete_token
+        delete_token,
+        shared: token_shared
     );
     record_ops!(
         RefreshFamily,
@@ -402,8 +431,26 @@ impl Records {
         put_family,
         get_family,
         take_family,
-        delete_family
+        delete_family,
+        shared: family_shared
     );
+
+    /// A record decoded by the store (once, for stores that keep the decoded form).
+    async fn get_shared<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        c: Collection,
+        key: &str,
+    ) -> Result<Option<Arc<T>>, StoreError> {
+        let decoding = decoder::<T>(c);
+        match self.store.get_decoded(c, key, &decoding).await? {
+            None => Ok(None),
+            Some(d) => match d.downcast::<T>() {
+                Ok(v) => Ok(Some(v)),
+                // Decoded as another type by another caller: decode this read on its own.
+                Err(_) => decode(c, self.store.get(c, key).await?).map(|v| v.map(Arc::new)),
+            },
+        }
+    }
 
     /// Store a new code only if no code with this hash exists.
     pub async fn put_code_if_absent(

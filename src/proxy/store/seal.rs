@@ -24,13 +24,18 @@
 //! them the key is random, which only works for memory storage. The key id is derived from the
 //! key (HKDF, another info) and names it in messages without revealing it.
 //!
+//! **In memory**: a store that keeps decoded values for [`Store::get_decoded`] (memory, file)
+//! holds the decoded grant, upstream tokens in clear, next to its sealed bytes for as long as
+//! the entry lives unchanged, like any request that reads it holds them while it runs. Sealing
+//! protects copies of the file and of the Redis keys, not the running process.
+//!
 //! **Wrong key**: a value whose key id is not configured is [`StoreError::UnknownKey`] and a
 //! value that does not authenticate is [`StoreError::Corrupt`] — never "absent", so nothing is
 //! silently lost or overwritten. On open, [`SealedStore::open`] checks a sealed check value in
 //! [`Collection::Meta`] (written on first open) and refuses to start when no configured key
 //! opens it, naming the key id it found and how to fix the configuration.
 
-use super::{Collection, Held, Store, StoreError, StoreFuture};
+use super::{Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
 use crate::proxy::config::ProxyConfig;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -446,6 +451,23 @@ impl Store for SealedStore {
         Box::pin(async move {
             let v = self.inner.get(c, key).await?;
             self.open_value(c, key, v)
+        })
+    }
+
+    fn get_decoded<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        decode: Decoder<'a>,
+    ) -> StoreFuture<'a, Option<Decoded>> {
+        if !is_sealed(c) {
+            return self.inner.get_decoded(c, key, decode);
+        }
+        Box::pin(async move {
+            // The inner store keeps what this makes of the sealed bytes: a value is unsealed
+            // once, not on every read.
+            let open_then_decode = |raw: &[u8]| decode(&self.sealer.open(c, key, raw)?);
+            self.inner.get_decoded(c, key, &open_then_decode).await
         })
     }
 

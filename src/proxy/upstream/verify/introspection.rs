@@ -26,7 +26,7 @@ pub struct IntrospectionVerifier {
     method: ClientAuthMethod,
     audience: Option<String>,
     required_scopes: Vec<String>,
-    cache: TtlCache<VerifiedToken>,
+    cache: TtlCache<Arc<VerifiedToken>>,
     clock: Clock,
 }
 
@@ -65,12 +65,12 @@ impl IntrospectionVerifier {
     }
 
     /// Verify `token` (cached answers first).
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
         let now = self.clock.now_unix();
         let found = match self.cache.get(token, now) {
             Some(v) => v,
             None => {
-                let v = self.ask(token).await?;
+                let v = Arc::new(self.ask(token).await?);
                 let until = now.saturating_add(self.ttl.as_secs() as i64);
                 let until = v.expires_at.map_or(until, |e| e.min(until));
                 self.cache.put(token, v.clone(), until, now);

@@ -46,7 +46,7 @@ pub struct JwtVerifier {
     jwks: Arc<JwksCache>,
     rules: JwtRules,
     clock: Clock,
-    verified: TtlCache<VerifiedToken>,
+    verified: TtlCache<Arc<VerifiedToken>>,
 }
 
 fn alg_name(a: Algorithm) -> String {
@@ -119,7 +119,7 @@ impl JwtVerifier {
     }
 
     /// Verify `token` completely (or find it verified before, and still unexpired).
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
         if token.len() > MAX_JWT_BYTES {
             return Err(VerifyError::Invalid("the token is too long".into()));
         }
@@ -131,7 +131,7 @@ impl JwtVerifier {
                 _ => Ok(v),
             };
         }
-        let v = self.verify_signed(token).await?;
+        let v = Arc::new(self.verify_signed(token).await?);
         if caching {
             let until = now.saturating_add(self.rules.cache_ttl.as_secs() as i64);
             let until = v.expires_at.map_or(until, |e| e.min(until));

@@ -354,7 +354,7 @@ impl UpstreamVerifier {
         upstream: &Upstream,
         access_token: &str,
         id_token: Option<&str>,
-    ) -> Result<Option<VerifiedToken>, VerifyError> {
+    ) -> Result<Option<Arc<VerifiedToken>>, VerifyError> {
         if self.kind == VerifierKind::None {
             return Ok(None);
         }
@@ -393,7 +393,7 @@ impl UpstreamVerifier {
         upstream: &Upstream,
         id_token: &str,
         expected_nonce: Option<&str>,
-    ) -> Result<VerifiedToken, VerifyError> {
+    ) -> Result<Arc<VerifiedToken>, VerifyError> {
         let built = self.built(upstream).await?;
         let j = built.id_token.as_ref().ok_or_else(|| {
             VerifyError::Unavailable("ID tokens are not verified in this mode".into())
@@ -431,7 +431,7 @@ impl UpstreamVerifier {
                     VerifyError::Expired => VerifyError::Invalid("ID token: expired".into()),
                     other => other,
                 })?;
-            out.subject = v.subject;
+            out.subject = v.subject.clone();
             out.id_token_verified = true;
         }
         if let Some(v) = self
@@ -439,7 +439,7 @@ impl UpstreamVerifier {
             .await?
             && out.subject.is_none()
         {
-            out.subject = v.subject;
+            out.subject = v.subject.clone();
         }
         Ok(out)
     }
@@ -449,7 +449,7 @@ impl UpstreamVerifier {
         &self,
         upstream: &Upstream,
         token: &str,
-    ) -> Result<VerifiedToken, VerifyError> {
+    ) -> Result<Arc<VerifiedToken>, VerifyError> {
         match self.verify_access(upstream, token, None).await? {
             Some(v) => Ok(v),
             None => Err(VerifyError::Unavailable(

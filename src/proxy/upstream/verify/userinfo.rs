@@ -22,7 +22,7 @@ pub struct UserinfoVerifier {
     timeout: Duration,
     ttl: Duration,
     required_scopes: Vec<String>,
-    cache: TtlCache<VerifiedToken>,
+    cache: TtlCache<Arc<VerifiedToken>>,
     clock: Clock,
 }
 
@@ -88,12 +88,12 @@ impl UserinfoVerifier {
     }
 
     /// Verify `token` (cached answers first).
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
         let now = self.clock.now_unix();
         let found = match self.cache.get(token, now) {
             Some(v) => v,
             None => {
-                let v = self.ask(token).await?;
+                let v = Arc::new(self.ask(token).await?);
                 self.cache.put(
                     token,
                     v.clone(),
