@@ -3,7 +3,7 @@
 //! are not scenarios), includes are resolved relative to the including file, and the matrix
 //! is expanded into variants. Every error names `file:line:column` and says what was expected.
 
-use super::model::{ACTIONS, Expect, IncludeFile, Located, Scenario, Step, is_template};
+use super::model::{Action, Expect, IncludeFile, Located, Scenario, Step, is_template};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -315,7 +315,7 @@ fn check_steps(
 ) -> Result<(), LoadError> {
     for step in steps {
         check_step(file, step)?;
-        if let Some(inc) = &step.value.include {
+        if let Action::Include(inc) = &step.value.action {
             if is_template(&inc.file) {
                 return Err(LoadError::at(
                     file,
@@ -394,27 +394,6 @@ fn check_steps(
 
 fn check_step(file: &Path, step: &Located<Step>) -> Result<(), LoadError> {
     let s = &step.value;
-    let actions = s.actions();
-    if actions.is_empty() {
-        return Err(LoadError::at(
-            file,
-            step,
-            format!(
-                "the step has no action; expected one of: {}",
-                quoted(ACTIONS)
-            ),
-        ));
-    }
-    if actions.len() > 1 {
-        return Err(LoadError::at(
-            file,
-            step,
-            format!(
-                "the step has several actions ({}); a step does exactly one",
-                quoted(&actions)
-            ),
-        ));
-    }
     for (name, source) in s.save.iter() {
         if !is_identifier(name) || RESERVED.contains(&name.as_str()) {
             return Err(LoadError::at(
@@ -432,14 +411,19 @@ fn check_step(file: &Path, step: &Located<Step>) -> Result<(), LoadError> {
         }
     }
     for expect in &s.expect {
-        check_expect(file, step, expect, s.idp_journal.is_some())?;
+        check_expect(
+            file,
+            step,
+            expect,
+            matches!(s.action, Action::IdpJournal(_)),
+        )?;
     }
     if let Some(retry) = &s.retry
         && let Some(d) = &retry.delay
     {
         parse_duration(d).map_err(|e| LoadError::at(file, step, format!("retry.delay: {e}")))?;
     }
-    if let Some(clock) = &s.idp_clock {
+    if let Action::IdpClock(clock) = &s.action {
         let set = [
             clock.advance.is_some(),
             clock.freeze.is_some(),
@@ -517,14 +501,6 @@ fn contains_template(v: &Value) -> bool {
             .any(|(k, v)| is_template(k) || contains_template(v)),
         _ => false,
     }
-}
-
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Every combination of the matrix values, in the order written.
@@ -726,10 +702,10 @@ mod tests {
             panic!()
         };
         assert_eq!(s.scenario.proxy.as_ref().unwrap().value["consent"], "off");
-        assert_eq!(
-            s.scenario.steps[0].value.register.as_ref().unwrap()["note"],
-            "yes"
-        );
+        let Action::Register(body) = &s.scenario.steps[0].value.action else {
+            panic!("a register step")
+        };
+        assert_eq!(body["note"], "yes");
     }
 
     #[test]

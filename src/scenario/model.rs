@@ -62,11 +62,11 @@ pub struct Scenario {
     #[schemars(with = "Option<FixturesSpec>")]
     pub fixtures: Option<Located<Value>>,
     /// The steps, run in order; the first failing step ends the scenario.
-    #[schemars(with = "Vec<Step>")]
+    #[schemars(with = "Vec<StepFile>")]
     pub steps: Vec<Located<Step>>,
     /// Steps that always run after `steps`, even when a step failed.
     #[serde(default)]
-    #[schemars(with = "Vec<Step>")]
+    #[schemars(with = "Vec<StepFile>")]
     pub teardown: Vec<Located<Step>>,
 }
 
@@ -168,10 +168,12 @@ pub struct Requires {
     pub features: Vec<String>,
 }
 
-/// One step: exactly one action key, plus the common keys.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+/// One step as written in the file: exactly one action key, plus the common keys. Loading
+/// turns it into a [`Step`], whose action is an enum.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+#[schemars(rename = "Step")]
+pub struct StepFile {
     /// A label for reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -313,7 +315,7 @@ pub const ACTIONS: &[&str] = &[
     "include",
 ];
 
-impl Step {
+impl StepFile {
     /// The action keys present in this step (exactly one is valid).
     pub fn actions(&self) -> Vec<&'static str> {
         let present = [
@@ -338,10 +340,133 @@ impl Step {
             .filter_map(|(name, p)| p.then_some(*name))
             .collect()
     }
+}
 
-    /// The one action of a validated step.
+/// `names` as a list for messages: `a`, `b`, `c`.
+pub fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a step does: the one action key of its [`StepFile`].
+#[derive(Debug, Clone)]
+pub enum Action {
+    Discover(DiscoverStep),
+    /// The JSON body to POST to the registration endpoint.
+    Register(Value),
+    Authorize(AuthorizeStep),
+    Callback(CallbackStep),
+    Token(TokenStep),
+    Refresh(RefreshStep),
+    Revoke(RevokeStep),
+    Mcp(McpStep),
+    Http(HttpStep),
+    /// A `mock_idp::config::FaultSpec`, templated.
+    IdpFault(Value),
+    IdpClock(ClockStep),
+    IdpRotateKeys,
+    IdpJournal(JournalStep),
+    Include(IncludeStep),
+}
+
+impl Action {
+    /// The action's key in the file.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Action::Discover(_) => "discover",
+            Action::Register(_) => "register",
+            Action::Authorize(_) => "authorize",
+            Action::Callback(_) => "callback",
+            Action::Token(_) => "token",
+            Action::Refresh(_) => "refresh",
+            Action::Revoke(_) => "revoke",
+            Action::Mcp(_) => "mcp",
+            Action::Http(_) => "http",
+            Action::IdpFault(_) => "idp.fault",
+            Action::IdpClock(_) => "idp.clock",
+            Action::IdpRotateKeys => "idp.rotate_keys",
+            Action::IdpJournal(_) => "idp.journal",
+            Action::Include(_) => "include",
+        }
+    }
+}
+
+/// One step, loaded: its action, what its result must look like, what it captures and how
+/// often it is retried. Deserialized from a [`StepFile`]; a step without an action or with
+/// several is a load error at the step's position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "StepFile")]
+pub struct Step {
+    /// A label for reports.
+    pub name: Option<String>,
+    pub action: Action,
+    pub expect: Vec<Expect>,
+    pub save: OrderedMap<String>,
+    pub retry: Option<Retry>,
+}
+
+impl TryFrom<StepFile> for Step {
+    type Error = String;
+
+    fn try_from(f: StepFile) -> Result<Step, String> {
+        let actions = f.actions();
+        if actions.len() > 1 {
+            return Err(format!(
+                "the step has several actions ({}); a step does exactly one",
+                quoted(&actions)
+            ));
+        }
+        let action = if let Some(d) = f.discover {
+            Action::Discover(d)
+        } else if let Some(b) = f.register {
+            Action::Register(b)
+        } else if let Some(a) = f.authorize {
+            Action::Authorize(a)
+        } else if let Some(c) = f.callback {
+            Action::Callback(c)
+        } else if let Some(t) = f.token {
+            Action::Token(t)
+        } else if let Some(r) = f.refresh {
+            Action::Refresh(r)
+        } else if let Some(r) = f.revoke {
+            Action::Revoke(r)
+        } else if let Some(m) = f.mcp {
+            Action::Mcp(m)
+        } else if let Some(h) = f.http {
+            Action::Http(h)
+        } else if let Some(x) = f.idp_fault {
+            Action::IdpFault(x)
+        } else if let Some(c) = f.idp_clock {
+            Action::IdpClock(c)
+        } else if f.idp_rotate_keys.is_some() {
+            Action::IdpRotateKeys
+        } else if let Some(j) = f.idp_journal {
+            Action::IdpJournal(j)
+        } else if let Some(i) = f.include {
+            Action::Include(i)
+        } else {
+            return Err(format!(
+                "the step has no action; expected one of: {}",
+                quoted(ACTIONS)
+            ));
+        };
+        Ok(Step {
+            name: f.name,
+            action,
+            expect: f.expect,
+            save: f.save,
+            retry: f.retry,
+        })
+    }
+}
+
+impl Step {
+    /// The step's action key.
     pub fn action(&self) -> &'static str {
-        self.actions().first().copied().unwrap_or("step")
+        self.action.key()
     }
 
     /// A label for reports: the step's name, or its action.
@@ -738,7 +863,7 @@ pub struct IncludeFile {
     /// Input names, with a default value or `null` when required.
     #[serde(default)]
     pub inputs: OrderedMap<Value>,
-    #[schemars(with = "Vec<Step>")]
+    #[schemars(with = "Vec<StepFile>")]
     pub steps: Vec<Located<Step>>,
     /// Values handed back to the including scenario (templates over the included scope).
     #[serde(default)]

@@ -1,7 +1,7 @@
 //! External targets: the profile that describes a target's configuration (which scenarios
 //! apply), and the expected-failures file (known failures; the run fails when they change).
 
-use super::model::{Requires, Scenario, Tmpl};
+use super::model::{Action, Requires, Scenario, Tmpl};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -159,7 +159,7 @@ pub fn implicit_features(s: &Scenario) -> Vec<&'static str> {
         .steps
         .iter()
         .chain(s.teardown.iter())
-        .any(|st| st.value.idp_clock.is_some());
+        .any(|st| matches!(st.value.action, Action::IdpClock(_)));
     if uses_clock {
         out.push("shared_clock");
     }
@@ -173,7 +173,7 @@ pub fn implicit_architecture(s: &Scenario) -> Vec<&'static str> {
         .steps
         .iter()
         .chain(s.teardown.iter())
-        .any(|st| st.value.callback.is_some());
+        .any(|st| matches!(st.value.action, Action::Callback(_)));
     if callback {
         vec!["own_callback"]
     } else {

@@ -7,8 +7,8 @@ use super::expect::{self, CheckStatus, Observation};
 use super::jwt::JwtKeys;
 use super::load::{LoadedScenario, Variant, parse_duration, resolve_include};
 use super::model::{
-    AuthKind, ConsentAction, DiscoverWhat, Expect, IncludeFile, Level, Located, OrderedMap, Param,
-    PkceMode, PkceSpec, Step, Tmpl,
+    Action, AuthKind, ConsentAction, DiscoverWhat, Expect, IncludeFile, Level, Located, OrderedMap,
+    Param, PkceMode, PkceSpec, Step, Tmpl,
 };
 use super::record::Masker;
 use super::save;
@@ -335,7 +335,7 @@ impl<'t> Session<'t> {
         if let Some(outer) = self.within.last() {
             place = format!("{outer}\n  in the included file: {place}");
         }
-        if let Some(inc) = &step.include {
+        if let Action::Include(inc) = &step.action {
             return self.run_include(file, inc, &place).await;
         }
         let mut report = self.report(&place, step);
@@ -551,297 +551,305 @@ impl<'t> Session<'t> {
     /// Render the step's action and perform it.
     async fn execute(&mut self, step: &Step) -> Result<StepOutput, String> {
         let ctx = self.context();
-        if let Some(d) = &step.discover {
-            let d = render_typed(d, &ctx, "discover")?;
-            return self.discover(d.what.and_then(|w| w.lit().copied())).await;
-        }
-        if let Some(body) = &step.register {
-            let body = template::render_value(body, &ctx).map_err(|e| format!("register: {e}"))?;
-            let body = if body.is_null() { json!({}) } else { body };
-            let ex = self.client.register(&body).await.map_err(client_error)?;
-            if let Some(secret) = self.client.memory().client_secret {
-                self.masker.add(&secret);
+        match &step.action {
+            Action::Discover(d) => {
+                let d = render_typed(d, &ctx, "discover")?;
+                return self.discover(d.what.and_then(|w| w.lit().copied())).await;
             }
-            return Ok(StepOutput::from_exchange(&ex));
-        }
-        if let Some(a) = &step.authorize {
-            let a = render_typed(a, &ctx, "authorize")?;
-            let pkce = match a.pkce.as_ref().and_then(|p| p.lit()) {
-                None | Some(PkceSpec::Mode(PkceMode::S256)) => Pkce::Auto,
-                Some(PkceSpec::Mode(PkceMode::None)) => Pkce::None,
-                Some(PkceSpec::Mode(PkceMode::Plain)) => {
-                    let v = crate::oauth::pkce::new_verifier();
-                    Pkce::Raw {
-                        code_challenge: Some(v.clone()),
-                        code_challenge_method: Some("plain".into()),
-                        verifier: Some(v),
-                    }
+            Action::Register(body) => {
+                let body =
+                    template::render_value(body, &ctx).map_err(|e| format!("register: {e}"))?;
+                let body = if body.is_null() { json!({}) } else { body };
+                let ex = self.client.register(&body).await.map_err(client_error)?;
+                if let Some(secret) = self.client.memory().client_secret {
+                    self.masker.add(&secret);
                 }
-                Some(PkceSpec::Custom(c)) => Pkce::Raw {
-                    code_challenge: c.challenge.clone(),
-                    code_challenge_method: c
-                        .method
-                        .clone()
-                        .or_else(|| c.challenge.as_ref().map(|_| "S256".to_string())),
-                    verifier: c.verifier.clone(),
-                },
-            };
-            let consent = match a.consent.as_ref().and_then(|c| c.lit().copied()) {
-                None | Some(ConsentAction::Approve) => Consent::Approve,
-                Some(ConsentAction::Deny) => Consent::Deny,
-                Some(ConsentAction::None) => Consent::Skip,
-            };
-            let request = AuthorizeRequest {
-                client_id: param(&a.client_id),
-                redirect_uri: param(&a.redirect_uri),
-                scope: param(&a.scope),
-                resource: param(&a.resource),
-                state: param(&a.state),
-                response_type: param(&a.response_type),
-                pkce,
-                as_user: a.as_user.as_ref().and_then(|u| u.lit().cloned()),
-                consent,
-                extra: a
-                    .params
+                Ok(StepOutput::from_exchange(&ex))
+            }
+            Action::Authorize(a) => {
+                let a = render_typed(a, &ctx, "authorize")?;
+                let pkce = match a.pkce.as_ref().and_then(|p| p.lit()) {
+                    None | Some(PkceSpec::Mode(PkceMode::S256)) => Pkce::Auto,
+                    Some(PkceSpec::Mode(PkceMode::None)) => Pkce::None,
+                    Some(PkceSpec::Mode(PkceMode::Plain)) => {
+                        let v = crate::oauth::pkce::new_verifier();
+                        Pkce::Raw {
+                            code_challenge: Some(v.clone()),
+                            code_challenge_method: Some("plain".into()),
+                            verifier: Some(v),
+                        }
+                    }
+                    Some(PkceSpec::Custom(c)) => Pkce::Raw {
+                        code_challenge: c.challenge.clone(),
+                        code_challenge_method: c
+                            .method
+                            .clone()
+                            .or_else(|| c.challenge.as_ref().map(|_| "S256".to_string())),
+                        verifier: c.verifier.clone(),
+                    },
+                };
+                let consent = match a.consent.as_ref().and_then(|c| c.lit().copied()) {
+                    None | Some(ConsentAction::Approve) => Consent::Approve,
+                    Some(ConsentAction::Deny) => Consent::Deny,
+                    Some(ConsentAction::None) => Consent::Skip,
+                };
+                let request = AuthorizeRequest {
+                    client_id: param(&a.client_id),
+                    redirect_uri: param(&a.redirect_uri),
+                    scope: param(&a.scope),
+                    resource: param(&a.resource),
+                    state: param(&a.state),
+                    response_type: param(&a.response_type),
+                    pkce,
+                    as_user: a.as_user.as_ref().and_then(|u| u.lit().cloned()),
+                    consent,
+                    extra: a
+                        .params
+                        .as_ref()
+                        .and_then(|p| p.lit())
+                        .map(pairs)
+                        .unwrap_or_default(),
+                    ..AuthorizeRequest::default()
+                };
+                let outcome = self.client.authorize(request).await.map_err(client_error)?;
+                for s in [&outcome.code, &outcome.pkce_verifier]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.masker.add(s);
+                }
+                Ok(observe_authorize(&outcome))
+            }
+            Action::Callback(c) => {
+                let c = render_typed(c, &ctx, "callback")?;
+                let path = c
+                    .path
                     .as_ref()
-                    .and_then(|p| p.lit())
-                    .map(pairs)
-                    .unwrap_or_default(),
-                ..AuthorizeRequest::default()
-            };
-            let outcome = self.client.authorize(request).await.map_err(client_error)?;
-            for s in [&outcome.code, &outcome.pkce_verifier]
-                .into_iter()
-                .flatten()
-            {
-                self.masker.add(s);
+                    .and_then(|p| p.lit().cloned())
+                    .unwrap_or_else(|| self.target.facts.redirect_path.clone());
+                let mut url = url::Url::parse(&format!("{}{path}", self.target.facts.proxy_url))
+                    .map_err(|e| format!("callback: {e}"))?;
+                if !c.query.is_empty() {
+                    url.query_pairs_mut().extend_pairs(pairs(&c.query));
+                }
+                let options = FollowOptions {
+                    stop_at: self.client.memory().redirect_uri,
+                    ..FollowOptions::default()
+                };
+                let outcome = self
+                    .client
+                    .follow(RawRequest::get(url.to_string()), options)
+                    .await
+                    .map_err(client_error)?;
+                Ok(observe_authorize(&outcome))
             }
-            return Ok(observe_authorize(&outcome));
-        }
-        if let Some(c) = &step.callback {
-            let c = render_typed(c, &ctx, "callback")?;
-            let path = c
-                .path
-                .as_ref()
-                .and_then(|p| p.lit().cloned())
-                .unwrap_or_else(|| self.target.facts.redirect_path.clone());
-            let mut url = url::Url::parse(&format!("{}{path}", self.target.facts.proxy_url))
-                .map_err(|e| format!("callback: {e}"))?;
-            if !c.query.is_empty() {
-                url.query_pairs_mut().extend_pairs(pairs(&c.query));
+            Action::Token(t) => {
+                let t = render_typed(t, &ctx, "token")?;
+                let request = TokenCodeRequest {
+                    grant_type: param(&t.grant_type),
+                    code: param(&t.code),
+                    code_verifier: param(&t.code_verifier),
+                    redirect_uri: param(&t.redirect_uri),
+                    client_id: param(&t.client_id),
+                    resource: param(&t.resource),
+                    auth: self.auth(&t.auth, &t.client_secret, &t.client_id),
+                    extra: pairs(&t.form),
+                };
+                let ex = self
+                    .client
+                    .token_code(request)
+                    .await
+                    .map_err(client_error)?;
+                Ok(StepOutput::from_exchange(&ex))
             }
-            let options = FollowOptions {
-                stop_at: self.client.memory().redirect_uri,
-                ..FollowOptions::default()
-            };
-            let outcome = self
-                .client
-                .follow(RawRequest::get(url.to_string()), options)
-                .await
-                .map_err(client_error)?;
-            return Ok(observe_authorize(&outcome));
-        }
-        if let Some(t) = &step.token {
-            let t = render_typed(t, &ctx, "token")?;
-            let request = TokenCodeRequest {
-                grant_type: param(&t.grant_type),
-                code: param(&t.code),
-                code_verifier: param(&t.code_verifier),
-                redirect_uri: param(&t.redirect_uri),
-                client_id: param(&t.client_id),
-                resource: param(&t.resource),
-                auth: self.auth(&t.auth, &t.client_secret, &t.client_id),
-                extra: pairs(&t.form),
-            };
-            let ex = self
-                .client
-                .token_code(request)
-                .await
-                .map_err(client_error)?;
-            return Ok(StepOutput::from_exchange(&ex));
-        }
-        if let Some(r) = &step.refresh {
-            let r = render_typed(r, &ctx, "refresh")?;
-            let request = RefreshRequest {
-                refresh_token: param(&r.refresh_token),
-                client_id: param(&r.client_id),
-                scope: param(&r.scope),
-                resource: param(&r.resource),
-                auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
-                extra: pairs(&r.form),
-            };
-            let ex = self.client.refresh(request).await.map_err(client_error)?;
-            return Ok(StepOutput::from_exchange(&ex));
-        }
-        if let Some(r) = &step.revoke {
-            let r = render_typed(r, &ctx, "revoke")?;
-            let request = RevokeRequest {
-                token: param(&r.token),
-                token_type_hint: param(&r.token_type_hint),
-                client_id: param(&r.client_id),
-                auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
-                extra: pairs(&r.form),
-            };
-            let ex = self.client.revoke(request).await.map_err(client_error)?;
-            return Ok(StepOutput::from_exchange(&ex));
-        }
-        if let Some(m) = &step.mcp {
-            let m = render_typed(m, &ctx, "mcp")?;
-            self.mcp_id += 1;
-            let body = match &m.body {
-                Some(b) => b.clone(),
-                None => {
-                    let method = m
+            Action::Refresh(r) => {
+                let r = render_typed(r, &ctx, "refresh")?;
+                let request = RefreshRequest {
+                    refresh_token: param(&r.refresh_token),
+                    client_id: param(&r.client_id),
+                    scope: param(&r.scope),
+                    resource: param(&r.resource),
+                    auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
+                    extra: pairs(&r.form),
+                };
+                let ex = self.client.refresh(request).await.map_err(client_error)?;
+                Ok(StepOutput::from_exchange(&ex))
+            }
+            Action::Revoke(r) => {
+                let r = render_typed(r, &ctx, "revoke")?;
+                let request = RevokeRequest {
+                    token: param(&r.token),
+                    token_type_hint: param(&r.token_type_hint),
+                    client_id: param(&r.client_id),
+                    auth: self.auth(&r.auth, &r.client_secret, &r.client_id),
+                    extra: pairs(&r.form),
+                };
+                let ex = self.client.revoke(request).await.map_err(client_error)?;
+                Ok(StepOutput::from_exchange(&ex))
+            }
+            Action::Mcp(m) => {
+                let m = render_typed(m, &ctx, "mcp")?;
+                self.mcp_id += 1;
+                let body = match &m.body {
+                    Some(b) => b.clone(),
+                    None => {
+                        let method = m
+                            .method
+                            .as_ref()
+                            .and_then(|x| x.lit().cloned())
+                            .unwrap_or_else(|| "tools/list".into());
+                        let mut body =
+                            json!({ "jsonrpc": "2.0", "id": self.mcp_id, "method": method });
+                        if let Some(p) = &m.params {
+                            body["params"] = p.clone();
+                        }
+                        body
+                    }
+                };
+                let request = McpRequest {
+                    token: param(&m.token),
+                    body,
+                    headers: pairs(&m.headers),
+                    ..McpRequest::default()
+                };
+                let ex = self.client.mcp_with(request).await.map_err(client_error)?;
+                Ok(StepOutput::from_exchange(&ex))
+            }
+            Action::Http(h) => {
+                let h = render_typed(h, &ctx, "http")?;
+                let mut url = h.url.lit().cloned().unwrap_or_default();
+                if !h.query.is_empty() {
+                    let mut parsed = if url.starts_with('/') {
+                        url::Url::parse(&format!("{}{url}", self.target.facts.proxy_url))
+                    } else {
+                        url::Url::parse(&url)
+                    }
+                    .map_err(|e| format!("http: `{url}` is not a URL: {e}"))?;
+                    parsed.query_pairs_mut().extend_pairs(pairs(&h.query));
+                    url = parsed.to_string();
+                }
+                let body = if let Some(form) = &h.form {
+                    RawBody::Form(pairs(form))
+                } else if let Some(j) = &h.json {
+                    RawBody::Json(j.clone())
+                } else if let Some(b) = &h.body {
+                    RawBody::Text {
+                        content_type: None,
+                        text: b.lit().cloned().unwrap_or_default(),
+                    }
+                } else {
+                    RawBody::None
+                };
+                let request = RawRequest {
+                    method: h
                         .method
                         .as_ref()
-                        .and_then(|x| x.lit().cloned())
-                        .unwrap_or_else(|| "tools/list".into());
-                    let mut body = json!({ "jsonrpc": "2.0", "id": self.mcp_id, "method": method });
-                    if let Some(p) = &m.params {
-                        body["params"] = p.clone();
-                    }
-                    body
-                }
-            };
-            let request = McpRequest {
-                token: param(&m.token),
-                body,
-                headers: pairs(&m.headers),
-                ..McpRequest::default()
-            };
-            let ex = self.client.mcp_with(request).await.map_err(client_error)?;
-            return Ok(StepOutput::from_exchange(&ex));
-        }
-        if let Some(h) = &step.http {
-            let h = render_typed(h, &ctx, "http")?;
-            let mut url = h.url.lit().cloned().unwrap_or_default();
-            if !h.query.is_empty() {
-                let mut parsed = if url.starts_with('/') {
-                    url::Url::parse(&format!("{}{url}", self.target.facts.proxy_url))
+                        .and_then(|m| m.lit().cloned())
+                        .unwrap_or_else(|| "GET".into())
+                        .to_ascii_uppercase(),
+                    url,
+                    headers: pairs(&h.headers),
+                    body,
+                };
+                let ex = self.client.request(request).await.map_err(client_error)?;
+                Ok(StepOutput::from_exchange(&ex))
+            }
+            Action::IdpFault(f) => {
+                let f = template::render_value(f, &ctx).map_err(|e| format!("idp.fault: {e}"))?;
+                self.target.idp.add_fault(f).await?;
+                Ok(StepOutput::none())
+            }
+            Action::IdpClock(c) => {
+                let c = render_typed(c, &ctx, "idp.clock")?;
+                let op = if let Some(Tmpl::Lit(d)) = &c.advance {
+                    ClockOp::Advance(
+                        parse_duration(d).map_err(|e| format!("idp.clock.advance: {e}"))?,
+                    )
+                } else if c.freeze.is_some() {
+                    ClockOp::Freeze
+                } else if c.resume.is_some() {
+                    ClockOp::Resume
+                } else if let Some(Tmpl::Lit(t)) = &c.set {
+                    ClockOp::Set(*t)
                 } else {
-                    url::Url::parse(&url)
-                }
-                .map_err(|e| format!("http: `{url}` is not a URL: {e}"))?;
-                parsed.query_pairs_mut().extend_pairs(pairs(&h.query));
-                url = parsed.to_string();
+                    return Err(
+                        "idp.clock: give one of `advance`, `freeze`, `resume`, `set`".into(),
+                    );
+                };
+                self.target.idp.clock(op).await?;
+                Ok(StepOutput::none())
             }
-            let body = if let Some(form) = &h.form {
-                RawBody::Form(pairs(form))
-            } else if let Some(j) = &h.json {
-                RawBody::Json(j.clone())
-            } else if let Some(b) = &h.body {
-                RawBody::Text {
-                    content_type: None,
-                    text: b.lit().cloned().unwrap_or_default(),
-                }
-            } else {
-                RawBody::None
-            };
-            let request = RawRequest {
-                method: h
-                    .method
+            Action::IdpRotateKeys => {
+                self.target.idp.rotate_keys().await?;
+                Ok(StepOutput::none())
+            }
+            Action::IdpJournal(j) => {
+                let j = render_typed(j, &ctx, "idp.journal")?;
+                let all = self.target.idp.journal().await?;
+                let since = if j
+                    .since_last
                     .as_ref()
-                    .and_then(|m| m.lit().cloned())
-                    .unwrap_or_else(|| "GET".into())
-                    .to_ascii_uppercase(),
-                url,
-                headers: pairs(&h.headers),
-                body,
-            };
-            let ex = self.client.request(request).await.map_err(client_error)?;
-            return Ok(StepOutput::from_exchange(&ex));
-        }
-        if let Some(f) = &step.idp_fault {
-            let f = template::render_value(f, &ctx).map_err(|e| format!("idp.fault: {e}"))?;
-            self.target.idp.add_fault(f).await?;
-            return Ok(StepOutput::none());
-        }
-        if let Some(c) = &step.idp_clock {
-            let c = render_typed(c, &ctx, "idp.clock")?;
-            let op = if let Some(Tmpl::Lit(d)) = &c.advance {
-                ClockOp::Advance(parse_duration(d).map_err(|e| format!("idp.clock.advance: {e}"))?)
-            } else if c.freeze.is_some() {
-                ClockOp::Freeze
-            } else if c.resume.is_some() {
-                ClockOp::Resume
-            } else if let Some(Tmpl::Lit(t)) = &c.set {
-                ClockOp::Set(*t)
-            } else {
-                return Err("idp.clock: give one of `advance`, `freeze`, `resume`, `set`".into());
-            };
-            self.target.idp.clock(op).await?;
-            return Ok(StepOutput::none());
-        }
-        if step.idp_rotate_keys.is_some() {
-            self.target.idp.rotate_keys().await?;
-            return Ok(StepOutput::none());
-        }
-        if let Some(j) = &step.idp_journal {
-            let j = render_typed(j, &ctx, "idp.journal")?;
-            let all = self.target.idp.journal().await?;
-            let since = if j
-                .since_last
-                .as_ref()
-                .and_then(|b| b.lit().copied())
-                .unwrap_or(false)
-            {
-                self.journal_seen
-            } else {
-                0
-            };
-            self.journal_seen = self.journal_seen.max(max_seq(&all));
-            let path = j.path.as_ref().and_then(|p| p.lit().cloned());
-            let method = j.method.as_ref().and_then(|p| p.lit().cloned());
-            let mut selected: Vec<Value> = all
-                .into_iter()
-                .filter(|e| seq(e) > since)
-                .filter(|e| {
-                    path.as_deref()
-                        .is_none_or(|p| e.get("path").and_then(Value::as_str) == Some(p))
-                })
-                .filter(|e| {
-                    method.as_deref().is_none_or(|m| {
-                        e.get("method")
-                            .and_then(Value::as_str)
-                            .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                    .and_then(|b| b.lit().copied())
+                    .unwrap_or(false)
+                {
+                    self.journal_seen
+                } else {
+                    0
+                };
+                self.journal_seen = self.journal_seen.max(max_seq(&all));
+                let path = j.path.as_ref().and_then(|p| p.lit().cloned());
+                let method = j.method.as_ref().and_then(|p| p.lit().cloned());
+                let mut selected: Vec<Value> = all
+                    .into_iter()
+                    .filter(|e| seq(e) > since)
+                    .filter(|e| {
+                        path.as_deref()
+                            .is_none_or(|p| e.get("path").and_then(Value::as_str) == Some(p))
                     })
-                })
-                .collect();
-            if j.last
-                .as_ref()
-                .and_then(|b| b.lit().copied())
-                .unwrap_or(false)
-            {
-                selected = selected.pop().into_iter().collect();
-            }
-            let json = match selected.len() {
-                1 => Some(selected[0].clone()),
-                _ => Some(Value::Array(selected.clone())),
-            };
-            for e in &selected {
-                if let Some(form) = e.get("form") {
-                    self.masker.add_from_json(form);
+                    .filter(|e| {
+                        method.as_deref().is_none_or(|m| {
+                            e.get("method")
+                                .and_then(Value::as_str)
+                                .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                        })
+                    })
+                    .collect();
+                if j.last
+                    .as_ref()
+                    .and_then(|b| b.lit().copied())
+                    .unwrap_or(false)
+                {
+                    selected = selected.pop().into_iter().collect();
                 }
+                let json = match selected.len() {
+                    1 => Some(selected[0].clone()),
+                    _ => Some(Value::Array(selected.clone())),
+                };
+                for e in &selected {
+                    if let Some(form) = e.get("form") {
+                        self.masker.add_from_json(form);
+                    }
+                }
+                let transcript = selected
+                    .iter()
+                    .map(|e| format!("IdP journal entry: {}", crate::client::mask_json(e)))
+                    .collect();
+                Ok(StepOutput {
+                    obs: Observation {
+                        status: selected
+                            .last()
+                            .and_then(|e| e.get("status"))
+                            .and_then(Value::as_u64)
+                            .map(|s| s as u16),
+                        json,
+                        selected: Some(selected),
+                        ..Default::default()
+                    },
+                    transcript,
+                })
             }
-            let transcript = selected
-                .iter()
-                .map(|e| format!("IdP journal entry: {}", crate::client::mask_json(e)))
-                .collect();
-            return Ok(StepOutput {
-                obs: Observation {
-                    status: selected
-                        .last()
-                        .and_then(|e| e.get("status"))
-                        .and_then(Value::as_u64)
-                        .map(|s| s as u16),
-                    json,
-                    selected: Some(selected),
-                    ..Default::default()
-                },
-                transcript,
-            });
+            Action::Include(_) => Err("an include is run by its step, not performed".into()),
         }
-        Err("the step has no action".into())
     }
 
     async fn discover(&mut self, what: Option<DiscoverWhat>) -> Result<StepOutput, String> {
