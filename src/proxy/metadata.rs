@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// Whether authorization responses carry `iss` (RFC 9207): always, and the metadata says so.
+pub const ISS_PARAMETER_SUPPORTED: bool = true;
+
 /// The RFC 8414 document.
 pub fn authorization_server(st: &ProxyState) -> Value {
     let mut m = json!({
@@ -26,7 +29,7 @@ pub fn authorization_server(st: &ProxyState) -> Value {
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": st.config.valid_scopes,
-        "authorization_response_iss_parameter_supported": true,
+        "authorization_response_iss_parameter_supported": ISS_PARAMETER_SUPPORTED,
         "client_id_metadata_document_supported": st.config.cimd_enabled,
     });
     if !st.config.cimd_enabled

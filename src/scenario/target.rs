@@ -48,6 +48,9 @@ pub struct Facts {
     pub redirect_path: String,
     pub idp_url: Option<String>,
     pub idp_issuer: Option<String>,
+    /// Whether the target advertises `authorization_response_iss_parameter_supported`
+    /// (RFC 9207 binds only a server that supports it).
+    pub iss_parameter_supported: bool,
 }
 
 impl Facts {
@@ -59,6 +62,7 @@ impl Facts {
             "mcp_path": self.mcp_path,
             "redirect_path": self.redirect_path,
             "callback": format!("{}{}", self.proxy_url, self.redirect_path),
+            "iss_parameter_supported": self.iss_parameter_supported,
         })
     }
 
@@ -424,6 +428,7 @@ impl Target {
             redirect_path,
             idp_url: facts_idp.idp_url,
             idp_issuer: facts_idp.idp_issuer,
+            iss_parameter_supported: crate::proxy::metadata::ISS_PARAMETER_SUPPORTED,
         };
         let hmac = signing.map(|s| {
             (
@@ -493,6 +498,11 @@ impl Target {
             redirect_path,
             idp_url: None,
             idp_issuer: None,
+            iss_parameter_supported: metadata
+                .as_ref()
+                .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
         let idp = match &ext.idp {
             None => Idp::Absent,
