@@ -703,6 +703,15 @@ fn check_redirect(r: &RedirectExpect, actual: Option<&str>, out: &mut Checks) {
         return;
     }
     let Some(actual) = actual else {
+        if r.when_redirected {
+            for name in r.query.keys().chain(r.absent.iter()) {
+                out.not_checked(
+                    format!("redirect query {name}"),
+                    "there was no redirect (judged by the step's other expectations)",
+                );
+            }
+            return;
+        }
         out.push(mismatch(
             "redirect",
             r.to.clone().unwrap_or_else(|| "a redirect".into()),
@@ -990,6 +999,23 @@ mod tests {
         );
         assert_eq!(m.len(), 1);
         assert!(m[0].actual.contains("not JSON"));
+    }
+
+    #[test]
+    fn query_checks_when_redirected_only() {
+        let e =
+            expect(json!({"redirect": {"when_redirected": true, "query": {"iss": "http://p"}}}));
+        let none = evaluate(&e, &Observation::default(), &JwtKeys::default()).0;
+        assert_eq!(none.len(), 1);
+        assert!(
+            matches!(none[0].status, CheckStatus::NotChecked { .. }),
+            "{none:?}"
+        );
+        let wrong = Observation {
+            redirect: Some("http://localhost:3000/cb?iss=http%3A%2F%2Fq".into()),
+            ..Default::default()
+        };
+        assert_eq!(check(&e, &wrong, &JwtKeys::default()).len(), 1);
     }
 
     #[test]

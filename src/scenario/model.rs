@@ -948,6 +948,10 @@ pub struct RedirectExpect {
     /// `false`: there must be no redirect at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub present: Option<bool>,
+    /// `true`: check the query only if there is a redirect; without one the checks are not
+    /// made (another expectation, at its own level, judges whether there should be one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub when_redirected: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
