@@ -185,11 +185,12 @@ pub fn implicit_features(s: &Scenario) -> Vec<&'static str> {
 }
 
 /// The parts of a mock IdP configuration an external target's IdP takes through its control
-/// API (`/_mock/clients`, `/_mock/users`, `/_mock/faults`); `flavor` must be the profile's.
-const PORTABLE_IDP_KEYS: [&str; 4] = ["flavor", "clients", "users", "faults"];
+/// API (`/_mock/clients`, `/_mock/users`, `/_mock/faults`, `/_mock/tokens`); `flavor` must be
+/// the profile's.
+const PORTABLE_IDP_KEYS: [&str; 5] = ["flavor", "clients", "users", "faults", "tokens"];
 
 /// Why a scenario's `idp:` section cannot be applied to an external target's mock IdP: it
-/// sets what the control API cannot change (token lifetimes, rotation, keys, …), or asks for
+/// sets what the control API cannot change (keys, unknown users, …), or asks for
 /// another flavor than the profile's. `None`: the section applies (or there is none).
 pub fn unportable_idp(s: &Scenario, profile: &Profile) -> Option<String> {
     let serde_json::Value::Object(idp) = &s.idp.as_ref()?.value else {
@@ -398,14 +399,15 @@ mod tests {
             ..Default::default()
         };
         let portable = scenario_with_idp(serde_json::json!({
-            "flavor": "oidc", "clients": [], "users": [], "faults": []
+            "flavor": "oidc", "clients": [], "users": [], "faults": [],
+            "tokens": { "refresh_rotation": "off" }
         }));
         assert_eq!(unportable_idp(&portable, &p), None);
-        let tokens = scenario_with_idp(serde_json::json!({
-            "flavor": "oidc", "tokens": { "refresh_rotation": "off" }
+        let unknown_users = scenario_with_idp(serde_json::json!({
+            "flavor": "oidc", "accept_unknown_users": false
         }));
-        let why = unportable_idp(&tokens, &p).unwrap();
-        assert!(why.contains("`tokens`"), "{why}");
+        let why = unportable_idp(&unknown_users, &p).unwrap();
+        assert!(why.contains("`accept_unknown_users`"), "{why}");
         let github = scenario_with_idp(serde_json::json!({ "flavor": "github" }));
         let why = unportable_idp(&github, &p).unwrap();
         assert!(
