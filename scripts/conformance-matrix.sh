@@ -10,8 +10,8 @@
 #   scripts/conformance-matrix.sh --print    # print the table only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${OUT:-target/conformance-matrix}"
-mkdir -p "$out"
+mkdir -p "${OUT:-target/conformance-matrix}"
+out="$(cd "${OUT:-target/conformance-matrix}" && pwd)"
 rm -f "$out"/*.json
 
 cargo build --quiet --bin authproof
@@ -21,7 +21,7 @@ bin="${CARGO_TARGET_DIR:-target}/debug/authproof"
 "$bin" test --report "json=$out/authproof.json" >/dev/null || [ $? -eq 1 ]
 
 # 2. FastMCP and the TS SDK: each test keeps its report as $out/NAME.json.
-AUTHPROOF_THIRD_PARTY_REPORTS="$PWD/$out" cargo test --quiet --test third_party -- --test-threads=1
+AUTHPROOF_THIRD_PARTY_REPORTS="$out" cargo test --quiet --test third_party -- --test-threads=1
 for name in fastmcp ts-sdk; do
   [ -f "$out/$name.json" ] || { echo "no report for $name: is it installed? (.ci/install.d/30-targets.sh)" >&2; exit 1; }
 done
