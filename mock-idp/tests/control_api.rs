@@ -239,3 +239,38 @@ async fn shutdown_stops_serving() {
     idp.shutdown().await;
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn token_settings_are_patched_until_reset() {
+    let idp = spawn(OIDC_BASE).await;
+    let base = idp.url();
+    let before = get(format!("{base}/_mock/tokens")).await;
+    assert_eq!(before["refresh_rotation"], "on", "{before}");
+    let patch = |body: Value| {
+        let url = format!("{base}/_mock/tokens");
+        async move {
+            let r = http().patch(url).json(&body).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (s, after) = patch(json!({ "refresh_rotation": "off", "access_token_ttl_secs": 60 })).await;
+    assert_eq!(s, 200, "{after}");
+    assert_eq!(after["refresh_rotation"], "off");
+    assert_eq!(after["access_token_ttl_secs"], 60);
+    // The keys not named keep their values.
+    assert_eq!(
+        after["refresh_token_ttl_secs"],
+        before["refresh_token_ttl_secs"]
+    );
+    assert_eq!(get(format!("{base}/_mock/config")).await["tokens"], after);
+    let (s, e) = patch(json!({ "no_such_setting": 1 })).await;
+    assert_eq!(s, 400, "an unknown key is refused: {e}");
+    let (s, _) = patch(json!(["not", "an", "object"])).await;
+    assert_eq!(s, 400);
+    let (s, _) = post(format!("{base}/_mock/reset"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(get(format!("{base}/_mock/tokens")).await, before);
+}

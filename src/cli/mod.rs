@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod conformance_matrix;
 pub mod mock_idp;
 pub mod redirects;
 pub mod schema;
@@ -32,6 +33,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Check a proxy configuration before deploying it (statically, and live with --live).
     Validate(validate::ValidateArgs),
+    /// Several targets' JSON reports side by side: targets × areas × levels, in Markdown.
+    ConformanceMatrix(conformance_matrix::ConformanceMatrixArgs),
 }
 
 /// Dispatch a parsed command line.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Redirects(args) => redirects::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::ConformanceMatrix(args) => conformance_matrix::run(args),
     }
 }
 

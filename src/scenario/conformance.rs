@@ -12,6 +12,16 @@ use foundations::html::escape;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// How one trial counts in a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Status {
+    Passed,
+    Skipped,
+    ExpectedFailure,
+    /// Failed at this level (the highest among its failed checks).
+    Failed(Level),
+}
+
 /// One row of the matrix.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
@@ -28,18 +38,32 @@ pub struct Row {
 
 impl Row {
     fn add(&mut self, r: &TrialResult) {
-        self.trials += 1;
         self.not_checked += r.not_checked.len();
-        match (&r.outcome, r.expected_failure) {
-            (Outcome::Passed, _) => self.passed += 1,
-            (Outcome::Skipped { .. }, _) => self.skipped += 1,
-            (Outcome::Failed { .. }, true) => self.expected += 1,
-            (Outcome::Failed { level, .. }, false) => match level {
-                Level::Must => self.must += 1,
-                Level::Should => self.should += 1,
-                Level::Profile => self.profile += 1,
-            },
+        let status = match &r.outcome {
+            Outcome::Passed => Status::Passed,
+            Outcome::Skipped { .. } => Status::Skipped,
+            Outcome::Failed { .. } if r.expected_failure => Status::ExpectedFailure,
+            Outcome::Failed { level, .. } => Status::Failed(*level),
+        };
+        self.count(status);
+    }
+
+    /// Count one trial.
+    pub fn count(&mut self, status: Status) {
+        self.trials += 1;
+        match status {
+            Status::Passed => self.passed += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::ExpectedFailure => self.expected += 1,
+            Status::Failed(Level::Must) => self.must += 1,
+            Status::Failed(Level::Should) => self.should += 1,
+            Status::Failed(Level::Profile) => self.profile += 1,
         }
+    }
+
+    /// Trials that applied (ran rather than being skipped).
+    pub fn applied(&self) -> usize {
+        self.trials - self.skipped
     }
 
     /// The share of trials that applied (ran rather than being skipped), in percent.
@@ -47,7 +71,7 @@ impl Row {
         if self.trials == 0 {
             return 0.0;
         }
-        100.0 * (self.trials - self.skipped) as f64 / self.trials as f64
+        100.0 * self.applied() as f64 / self.trials as f64
     }
 }
 
@@ -66,6 +90,25 @@ pub fn matrix(results: &[TrialResult]) -> (Vec<Row>, Row) {
             })
             .add(r);
         total.add(r);
+    }
+    (rows.into_values().collect(), total)
+}
+
+/// The matrix of trials given as (area, status): one row per area (sorted), and the total.
+pub fn matrix_rows<'a>(trials: impl Iterator<Item = (&'a str, Status)>) -> (Vec<Row>, Row) {
+    let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
+    let mut total = Row {
+        area: "all".into(),
+        ..Row::default()
+    };
+    for (area, status) in trials {
+        rows.entry(area)
+            .or_insert_with(|| Row {
+                area: area.to_string(),
+                ..Row::default()
+            })
+            .count(status);
+        total.count(status);
     }
     (rows.into_values().collect(), total)
 }

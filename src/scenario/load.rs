@@ -253,6 +253,26 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, LoadError> {
     for id in &scenario.spec {
         super::spec::check_id(&id.value).map_err(|m| LoadError::at(path, id, m))?;
     }
+    let r = &scenario.requires;
+    let own_config = r.features.iter().any(|f| f == "own_config");
+    if own_config && r.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        return Err(LoadError::new(
+            path,
+            0,
+            0,
+            "requires: `features: [own_config]` needs a `reason`: what the scenario configures \
+             that the profile of an external target cannot state",
+        ));
+    }
+    if !own_config && r.reason.is_some() {
+        return Err(LoadError::new(
+            path,
+            0,
+            0,
+            "requires: `reason` explains `features: [own_config]`, which this scenario does \
+             not list",
+        ));
+    }
     for (key, values) in scenario.matrix.iter() {
         if !is_identifier(key) {
             return Err(LoadError::new(
@@ -828,6 +848,17 @@ mod tests {
         let files = find_files(std::slice::from_ref(&d.0)).unwrap();
         let ids: Vec<String> = files.iter().map(|(a, p)| id_of(a, p)).collect();
         assert_eq!(ids, ["dcr::a", "dcr::b", "redirects::c"]);
+    }
+
+    #[test]
+    fn own_config_needs_its_reason() {
+        let e = err("name: x\nrequires: { features: [own_config] }\nsteps: []\n");
+        assert!(e.message.contains("needs a `reason`"), "{}", e.message);
+        let e = err("name: x\nrequires: { reason: why }\nsteps: []\n");
+        assert!(e.message.contains("does not list"), "{}", e.message);
+        let ok =
+            "name: x\nrequires: { features: [own_config], reason: sets code_ttl }\nsteps: []\n";
+        assert!(parse_scenario(ok, Path::new("x.yaml")).is_ok());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - [`expect`]: the matchers; [`jwt`]: JWT decoding and signatures; [`save`]: captures;
 //! - [`spec`]: the spec index (clause id → title, URL, quoted requirement);
 //! - [`trial`]: one trial's forward path (plan → setup → steps → verdict), [`session`] the
-//!   steps, [`verdict`] the results as data; [`report`] and [`conformance`] write the text.
+//!   steps, [`verdict`] the results as data; [`report`] and [`conformance`] write the text,
+//!   [`matrix`] several targets' reports side by side (the README's conformance matrix).
 
 pub mod conformance;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod expect;
 pub mod fixtures;
 pub mod jwt;
 pub mod load;
+pub mod matrix;
 pub mod model;
 pub mod profile;
 pub mod record;

@@ -162,10 +162,20 @@ pub struct Requires {
     /// skipped (the target's allow-list, not the spec, would refuse it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registers: Vec<Tmpl<String>>,
-    /// Named features: `dcr`, `cimd`, `refresh_rotation`, `embedded` (needs the embedded
-    /// target: its own proxy configuration, the shared clock), …
+    /// Redirect URIs the scenario expects the target to refuse at registration: against an
+    /// external target the profile's allow-list must refuse each one, else the trial is
+    /// skipped (the target's allow-list admits it, so refusing it is not the target's duty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refuses: Vec<Tmpl<String>>,
+    /// Named features: `dcr`, `cimd`, `refresh_rotation`, `own_config` (needs the embedded
+    /// target: its own proxy configuration), …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
+    /// Why the scenario is embedded only (required with `features: [own_config]`): what it
+    /// configures that no profile key states. Part of the skip reason against an external
+    /// target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One step as written in the file: exactly one action key, plus the common keys. Loading

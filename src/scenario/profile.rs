@@ -105,10 +105,13 @@ impl Profile {
         {
             if !self.features.iter().any(|x| x == f) {
                 return Some(match f {
-                    "own_config" => "embedded only: the scenario configures the proxy itself \
-                                     (its `proxy:` section), which an external target's \
-                                     profile cannot state"
-                        .to_string(),
+                    "own_config" => format!(
+                        "embedded only: {}",
+                        requires.reason.as_deref().unwrap_or(
+                            "the scenario configures the proxy itself (its `proxy:` section), \
+                             which an external target's profile cannot state"
+                        )
+                    ),
                     "shared_clock" => "embedded only: the scenario moves the clock the \
                                        proxy and the mock IdP share"
                         .to_string(),
@@ -121,32 +124,47 @@ impl Profile {
 }
 
 impl Profile {
-    /// The first URI of `requires.registers` the target's allow-list would refuse.
+    /// The target's redirect-URI allow-list as the profile states it, or why it cannot say.
+    fn stated_allow_list(&self) -> Result<crate::proxy::redirect::AllowList, String> {
+        use crate::proxy::redirect::AllowList;
+        match (self.allow_list.as_deref(), &self.allowed_redirect_uris) {
+            (Some("deny_all"), _) => Ok(AllowList::DenyAll),
+            (_, Some(patterns)) => AllowList::from_config(Some(patterns))
+                .map_err(|e| format!("the profile's allowed_redirect_uris: {e}")),
+            (Some("patterns"), None) => Err("names redirect URIs, and the profile says \
+                 allow_list: patterns without listing them in allowed_redirect_uris"
+                .into()),
+            _ => Ok(AllowList::Absent),
+        }
+    }
+
+    /// The first URI of `requires.registers` the target's allow-list would refuse, or the
+    /// first of `requires.refuses` it would admit.
     fn refuses(&self, requires: &Requires) -> Option<String> {
-        use crate::proxy::redirect::{AllowList, check_registration_any_app};
-        let uris: Vec<&String> = requires.registers.iter().filter_map(|u| u.lit()).collect();
-        if uris.is_empty() {
+        use crate::proxy::redirect::check_registration_any_app;
+        let admit: Vec<&String> = requires.registers.iter().filter_map(|u| u.lit()).collect();
+        let refuse: Vec<&String> = requires.refuses.iter().filter_map(|u| u.lit()).collect();
+        if admit.is_empty() && refuse.is_empty() {
             return None;
         }
-        let list = match (self.allow_list.as_deref(), &self.allowed_redirect_uris) {
-            (Some("deny_all"), _) => AllowList::DenyAll,
-            (_, Some(patterns)) => match AllowList::from_config(Some(patterns)) {
-                Ok(l) => l,
-                Err(e) => return Some(format!("the profile's allowed_redirect_uris: {e}")),
-            },
-            (Some("patterns"), None) => {
-                return Some(
-                    "registers redirect URIs, and the profile says allow_list: patterns \
-                     without listing them in allowed_redirect_uris"
-                        .into(),
-                );
-            }
-            _ => AllowList::Absent,
+        let list = match self.stated_allow_list() {
+            Ok(l) => l,
+            Err(why) => return Some(why),
         };
-        uris.into_iter().find_map(|u| {
+        let refused = admit.into_iter().find_map(|u| {
             check_registration_any_app(u, &list)
                 .err()
                 .map(|why| format!("registers {u}, which the target's allow-list refuses ({why})"))
+        });
+        refused.or_else(|| {
+            refuse.into_iter().find_map(|u| {
+                check_registration_any_app(u, &list).is_ok().then(|| {
+                    format!(
+                        "expects {u} to be refused, and the target's allow-list admits it \
+                         (the scenario's own allow-list is not the target's)"
+                    )
+                })
+            })
         })
     }
 }
@@ -164,6 +182,39 @@ pub fn implicit_features(s: &Scenario) -> Vec<&'static str> {
         out.push("shared_clock");
     }
     out
+}
+
+/// The parts of a mock IdP configuration an external target's IdP takes through its control
+/// API (`/_mock/clients`, `/_mock/users`, `/_mock/faults`, `/_mock/tokens`); `flavor` must be
+/// the profile's.
+const PORTABLE_IDP_KEYS: [&str; 5] = ["flavor", "clients", "users", "faults", "tokens"];
+
+/// Why a scenario's `idp:` section cannot be applied to an external target's mock IdP: it
+/// sets what the control API cannot change (keys, unknown users, …), or asks for
+/// another flavor than the profile's. `None`: the section applies (or there is none).
+pub fn unportable_idp(s: &Scenario, profile: &Profile) -> Option<String> {
+    let serde_json::Value::Object(idp) = &s.idp.as_ref()?.value else {
+        return None;
+    };
+    if let Some(key) = idp
+        .keys()
+        .find(|k| !PORTABLE_IDP_KEYS.contains(&k.as_str()))
+    {
+        return Some(format!(
+            "embedded only: the scenario sets the mock IdP's `{key}`, which an external \
+             target's IdP cannot change through its control API"
+        ));
+    }
+    let flavor = idp.get("flavor").and_then(serde_json::Value::as_str)?;
+    match profile.idp_flavor.as_deref() {
+        Some(have) if have == flavor => None,
+        Some(have) => Some(format!(
+            "requires idp_flavor: {flavor} (the target's IdP is {have})"
+        )),
+        None => Some(format!(
+            "requires idp_flavor: {flavor} (the profile does not say)"
+        )),
+    }
 }
 
 /// Architecture a scenario assumes without saying so: a `callback` step delivers an IdP
@@ -290,6 +341,81 @@ mod tests {
         assert!(p.unsatisfied(&r, &[]).unwrap().contains("without listing"));
         p.allow_list = None;
         assert_eq!(p.unsatisfied(&r, &[]), None);
+    }
+
+    #[test]
+    fn refused_uris_against_the_stated_allow_list() {
+        let mut p = Profile {
+            allow_list: Some("patterns".into()),
+            allowed_redirect_uris: Some(vec!["http://localhost:*".into()]),
+            ..Default::default()
+        };
+        let mut r = Requires {
+            refuses: vec![Tmpl::Lit("https://evil.example/cb".into())],
+            ..Default::default()
+        };
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        r.refuses = vec![Tmpl::Lit("http://localhost:3000/cb".into())];
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(
+            why.contains("expects http://localhost:3000/cb to be refused"),
+            "{why}"
+        );
+        // No allow-list admits every safe URI: nothing to expect refused.
+        p.allow_list = Some("absent".into());
+        p.allowed_redirect_uris = None;
+        r.refuses = vec![Tmpl::Lit("https://evil.example/cb".into())];
+        assert!(p.unsatisfied(&r, &[]).unwrap().contains("admits it"));
+        // An empty allow-list refuses everything.
+        p.allow_list = Some("deny_all".into());
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+    }
+
+    #[test]
+    fn own_config_skips_with_the_scenarios_reason() {
+        let r = Requires {
+            features: vec!["own_config".into()],
+            reason: Some("sets the proxy's code_ttl".into()),
+            ..Default::default()
+        };
+        let why = Profile::default().unsatisfied(&r, &[]).unwrap();
+        assert_eq!(why, "embedded only: sets the proxy's code_ttl");
+    }
+
+    fn scenario_with_idp(idp: serde_json::Value) -> Scenario {
+        let mut s: Scenario = foundations::yaml::from_str("name: x\nsteps: []\n", "t").unwrap();
+        s.idp = Some(crate::scenario::model::Located::new(
+            idp,
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        ));
+        s
+    }
+
+    #[test]
+    fn idp_sections_apply_through_the_control_api_or_skip() {
+        let p = Profile {
+            idp_flavor: Some("oidc".into()),
+            ..Default::default()
+        };
+        let portable = scenario_with_idp(serde_json::json!({
+            "flavor": "oidc", "clients": [], "users": [], "faults": [],
+            "tokens": { "refresh_rotation": "off" }
+        }));
+        assert_eq!(unportable_idp(&portable, &p), None);
+        let unknown_users = scenario_with_idp(serde_json::json!({
+            "flavor": "oidc", "accept_unknown_users": false
+        }));
+        let why = unportable_idp(&unknown_users, &p).unwrap();
+        assert!(why.contains("`accept_unknown_users`"), "{why}");
+        let github = scenario_with_idp(serde_json::json!({ "flavor": "github" }));
+        let why = unportable_idp(&github, &p).unwrap();
+        assert!(
+            why.contains("requires idp_flavor: github (the target's IdP is oidc)"),
+            "{why}"
+        );
+        let unstated = unportable_idp(&portable, &Profile::default()).unwrap();
+        assert!(unstated.contains("the profile does not say"), "{unstated}");
     }
 
     #[test]

@@ -448,7 +448,7 @@ impl Target {
     }
 
     /// An external proxy; the mock IdP (if any) is reset and given the scenario's clients,
-    /// users and faults through its control API.
+    /// users, faults and token settings through its control API.
     pub async fn external(
         sc: &LoadedScenario,
         ext: &ExternalTarget,
@@ -518,6 +518,7 @@ impl Target {
                 {
                     let v = render_section(sc, loc, &ctx, "idp")?;
                     collect_secrets(&v, &mut secrets);
+                    let tokens = v.get("tokens").cloned();
                     let cfg: IdpConfig =
                         from_value_with_path(v, "idp").map_err(|m| located_error(sc, loc, m))?;
                     for c in &cfg.clients {
@@ -533,6 +534,11 @@ impl Target {
                     if !cfg.faults.is_empty() {
                         let body = serde_json::to_value(&cfg.faults).map_err(|e| e.to_string())?;
                         idp.control(reqwest::Method::POST, "/faults", Some(body))
+                            .await?;
+                    }
+                    // Only the keys the scenario names: the rest stays the IdP's.
+                    if let Some(t) = tokens {
+                        idp.control(reqwest::Method::PATCH, "/tokens", Some(t))
                             .await?;
                     }
                 }

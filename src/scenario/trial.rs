@@ -5,7 +5,7 @@
 use super::fixtures::Fixtures;
 use super::load::{LoadedScenario, Variant};
 use super::model::{Level, Requires};
-use super::profile::{implicit_architecture, implicit_features};
+use super::profile::{implicit_architecture, implicit_features, unportable_idp};
 use super::report::{Outcome, TrialResult, ms};
 use super::session::{Defaults, Flow, Session, base_context, render_typed};
 use super::target::{Target, TargetConfig};
@@ -63,6 +63,12 @@ async fn run_phases(
         && let Some(reason) = ext
             .profile
             .unsatisfied(&requires, &implicit_features(&sc.scenario))
+    {
+        return Err(Stop::Skip(reason));
+    }
+    if let TargetConfig::External(ext) = target_cfg
+        && ext.idp.is_some()
+        && let Some(reason) = unportable_idp(&sc.scenario, &ext.profile)
     {
         return Err(Stop::Skip(reason));
     }

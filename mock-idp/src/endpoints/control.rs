@@ -13,6 +13,7 @@
 //! | POST /_mock/clock/set | `{"unix": T}` | set time |
 //! | GET, POST /_mock/clients | ClientConfig | list / add a client |
 //! | GET, POST /_mock/users | UserConfig | list / add a user |
+//! | GET, PATCH /_mock/tokens | partial TokensConfig | token lifetimes and refresh behaviour (until reset) |
 //! | GET /_mock/store | | how many codes and tokens are held |
 //! | POST /_mock/reset | | back to the initial configuration |
 
@@ -57,8 +58,32 @@ pub fn router() -> Router<Arc<Idp>> {
         .route("/clock/set", post(set_clock))
         .route("/clients", get(clients).post(add_client))
         .route("/users", get(users).post(add_user))
+        .route("/tokens", get(tokens).patch(patch_tokens))
         .route("/store", get(store))
         .route("/reset", post(reset))
+}
+
+async fn tokens(State(idp): State<Arc<Idp>>) -> Response {
+    axum::Json(idp.settings.read().tokens.clone()).into_response()
+}
+
+/// Merge the given keys into the token settings (`{"refresh_rotation": "off"}`); the rest
+/// stays. `POST /_mock/reset` goes back to the configuration at start.
+async fn patch_tokens(
+    State(idp): State<Arc<Idp>>,
+    body: Result<JsonBody<Value>, OAuthError>,
+) -> Result<Response, OAuthError> {
+    let JsonBody(patch) = body?;
+    let Value::Object(patch) = patch else {
+        return Err(bad("expected a JSON object of token settings"));
+    };
+    let mut settings = idp.settings.write();
+    let mut current = serde_json::to_value(&settings.tokens).map_err(bad)?;
+    if let Value::Object(m) = &mut current {
+        m.extend(patch);
+    }
+    settings.tokens = serde_json::from_value(current).map_err(bad)?;
+    Ok(axum::Json(settings.tokens.clone()).into_response())
 }
 
 async fn config(State(idp): State<Arc<Idp>>) -> Response {
