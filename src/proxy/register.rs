@@ -83,7 +83,9 @@ pub async fn register(
         .await
         .map_err(|e| OAuthError::temporarily_unavailable(e.to_string()))?;
     cap.evicted(evicted);
-    tracing::info!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
+    // Debug: registration is open to anyone, so a line per registration would let a flood
+    // write the log (a full cap is logged once, at warning).
+    tracing::debug!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
     Ok((StatusCode::CREATED, Json(client.to_registration_response())).into_response())
 }
 
