@@ -474,12 +474,14 @@ impl Store for RedisStore {
         })
     }
 
-    /// One `SCAN` over `authproof:*`, each key counted under the collection its name gives.
+    /// One `SCAN` over `authproof:*`, each key counted once under the collection its name
+    /// gives (`SCAN` may return a key twice while Redis resizes its table).
     fn held(&self) -> StoreFuture<'_, Held> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let pattern = format!("{KEY_PREFIX}:*");
             let mut held = Held::default();
+            let mut seen = std::collections::HashSet::new();
             let mut cursor: u64 = 0;
             loop {
                 let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -491,8 +493,10 @@ impl Store for RedisStore {
                     .query_async(&mut conn)
                     .await
                     .map_err(unavailable)?;
-                for key in &keys {
-                    if let Some(c) = collection_of(key) {
+                for key in keys {
+                    if let Some(c) = collection_of(&key)
+                        && seen.insert(key)
+                    {
                         held.add(c, 1);
                     }
                 }
