@@ -1,7 +1,9 @@
 //! The proxy's abuse bounds, each reached for real over loopback: rate limits (429 with
-//! `Retry-After`), per-address and total caps (429, 503), provisional registrations that
-//! expire unless a token exchange makes them durable, `Host` and `Origin` checks, a 413 that a
-//! client writing its whole body first can still read, and the connection timeouts.
+//! `Retry-After`), per-address caps (429) and total caps (the oldest entry makes room: the
+//! evicted one then gets the same answer as an expired one), provisional registrations that
+//! expire unless a token exchange makes them durable (and are never evicted then), `Host` and
+//! `Origin` checks, a 413 that a client writing its whole body first can still read, and the
+//! connection timeouts.
 //!
 //! The bounds on state run on every store (memory, the embedded file store, a private
 //! redis-server; the Redis ones skip with a message when redis-server is not installed), and
@@ -44,8 +46,10 @@ macro_rules! on_every_store {
 
 on_every_store!(
     rate_limits_answer_429_with_retry_after_per_address,
-    caps_are_per_address_first_then_in_total,
+    caps_are_per_address_first_then_the_oldest_registration_makes_room,
     pending_authorizations_are_capped_per_address,
+    at_the_total_cap_the_oldest_pending_authorization_makes_room,
+    at_the_total_cap_the_oldest_approved_authorization_makes_room,
     provisional_registrations_expire_unless_a_token_exchange_makes_them_durable,
     showing_the_consent_page_again_stores_nothing_new,
     a_remembered_consent_lives_no_longer_than_a_provisional_registration,
@@ -143,7 +147,13 @@ async fn rate_limits_answer_429_with_retry_after_per_address(kind: Kind) {
     env.stop().await;
 }
 
-async fn caps_are_per_address_first_then_in_total(kind: Kind) {
+async fn registered_id(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    v["client_id"].as_str().expect("client_id").to_string()
+}
+
+async fn caps_are_per_address_first_then_the_oldest_registration_makes_room(kind: Kind) {
     let Some((env, backend)) = start_on(kind, "caps", |c| {
         c.caps.per_address_registrations = 2;
         c.caps.provisional_registrations = 3;
@@ -153,43 +163,59 @@ async fn caps_are_per_address_first_then_in_total(kind: Kind) {
         return;
     };
     let a = client_from("127.0.0.4");
-    assert_eq!(register(&a, &env).await.status(), 201);
-    assert_eq!(register(&a, &env).await.status(), 201);
+    let a1 = registered_id(register(&a, &env).await).await;
+    let a2 = registered_id(register(&a, &env).await).await;
     // The abuser reaches its own cap: 429, and the others still get in.
     let r = register(&a, &env).await;
     assert_eq!(r.status(), 429);
     assert!(retry_after(&r) >= 1);
     let b = client_from("127.0.0.5");
-    assert_eq!(register(&b, &env).await.status(), 201);
-    // The instance's total is reached: 503 with Retry-After for everyone…
+    let b1 = registered_id(register(&b, &env).await).await;
+    // The instance's total is reached: the newest still get in, the oldest make room.
     let c = client_from("127.0.0.6");
-    for _ in 0..2 {
-        assert_eq!(register(&c, &env).await.status(), 503);
-    }
-    let r = register(&c, &env).await;
-    assert_eq!(r.status(), 503);
-    let wait = retry_after(&r);
-    assert!(wait > 60 && wait <= 3600 + 60, "retry after {wait}s");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "temporarily_unavailable");
+    registered_id(register(&c, &env).await).await;
+    registered_id(register(&c, &env).await).await;
     assert_eq!(
         backend.held(Collection::Clients).await,
         3,
-        "the store holds what the caps admitted, no more"
+        "the store never holds more than the cap"
     );
-    // …until the provisional registrations have expired. The refused requests did not use up
-    // their address's allowance: it still has its 2.
-    env.clock.advance(Duration::from_secs(3600 + 120));
-    assert_eq!(register(&c, &env).await.status(), 201);
-    assert_eq!(register(&c, &env).await.status(), 201);
-    assert_eq!(register(&c, &env).await.status(), 429);
-    if backend.drop_expired().await {
-        assert_eq!(
-            backend.held(Collection::Clients).await,
-            2,
-            "the expired registrations left the store"
+    let records = &env.proxy.state().records;
+    for gone in [&a1, &a2] {
+        assert!(
+            records.get_client(gone).await.unwrap().is_none(),
+            "the oldest were evicted"
         );
     }
+    assert!(records.get_client(&b1).await.unwrap().is_some());
+    // An evicted client is unknown, as an expired one: a page at /authorize, invalid_client
+    // at /token.
+    let r = http()
+        .get(format!(
+            "{}/authorize?client_id={a1}&response_type=code",
+            env.proxy.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("not registered"));
+    let r = http()
+        .post(format!("{}/token", env.proxy.url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("code_verifier", &"v".repeat(43)),
+            ("client_id", &a1),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_client", "{v}");
+    // The per-address allowance is the address's own: c has used its 2.
+    assert_eq!(register(&c, &env).await.status(), 429);
     env.stop().await;
 }
 
@@ -235,10 +261,131 @@ async fn pending_authorizations_are_capped_per_address(kind: Kind) {
     env.stop().await;
 }
 
+/// The consent URL (`/consent?txn_id=…`) an authorization request is sent to.
+async fn to_consent(env: &Env, fc: &authproof::client::FlowClient, state: &str) -> String {
+    let (url, _) = authorize_url(env, fc, state);
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{state} goes to consent");
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Submit a consent form (approve) with its cookie and token.
+async fn submit_consent(
+    env: &Env,
+    txn_url: &str,
+    (cookie, token): (String, String),
+) -> reqwest::Response {
+    let txn_id = query(txn_url)["txn_id"].clone();
+    http()
+        .post(format!("{}/consent", env.proxy.url()))
+        .header("cookie", cookie)
+        .form(&[
+            ("txn_id", txn_id.as_str()),
+            ("csrf_token", token.as_str()),
+            ("action", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn at_the_total_cap_the_oldest_pending_authorization_makes_room(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "total cap on authorizations", |c| {
+        c.caps.pending_authorizations = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let fc = env.registered().await;
+    let oldest = to_consent(&env, &fc, "s0").await;
+    let oldest_form = consent_page(&oldest).await;
+    assert_eq!(backend.held(Collection::ConsentCsrf).await, 1);
+    let second = to_consent(&env, &fc, "s1").await;
+    let newest = to_consent(&env, &fc, "s2").await;
+    assert_eq!(
+        backend.held(Collection::Transactions).await,
+        2,
+        "the store never holds more than the cap"
+    );
+    assert_eq!(
+        backend.held(Collection::ConsentCsrf).await,
+        0,
+        "the evicted authorization's consent record left with it"
+    );
+    // The evicted one is answered as an expired one: its page and its form.
+    let r = http().get(&oldest).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Authorization expired"));
+    let r = submit_consent(&env, &oldest, oldest_form).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("expired"));
+    // The newer ones go on.
+    consent_page(&second).await;
+    let r = submit_consent(&env, &newest, consent_page(&newest).await).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&env.idp.url())
+    );
+    env.stop().await;
+}
+
+async fn at_the_total_cap_the_oldest_approved_authorization_makes_room(kind: Kind) {
+    let Some((env, backend)) = start_on(kind, "total cap on approved authorizations", |c| {
+        c.caps.pending_authorizations = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let fc = env.registered().await;
+    let mut upstream = Vec::new();
+    for i in 0..3 {
+        upstream.push(until_upstream(&env, &fc, &format!("s{i}")).await);
+    }
+    assert_eq!(
+        backend.held(Collection::UpstreamStates).await,
+        2,
+        "the store never holds more than the cap"
+    );
+    assert_eq!(
+        backend.held(Collection::ConsentCsrf).await,
+        2,
+        "used consent forms' tombstones are capped too"
+    );
+    // The evicted one comes back from the IdP: the page says it is unknown or expired.
+    let r = http()
+        .get(idp_callback(&upstream[0]).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("has expired"));
+    // The newest is still waiting for its callback: its state is known (the browser-binding
+    // cookie is checked next, and this client has none).
+    let r = http()
+        .get(idp_callback(&upstream[2]).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not started in this browser")
+    );
+    env.stop().await;
+}
+
 async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_durable(kind: Kind) {
     let Some((env, backend)) = start_on(kind, "provisional registrations", |c| {
         c.consent = authproof::proxy::config::ConsentMode::Off;
         c.registration_provisional_ttl = HumanDuration::secs(600);
+        c.caps.provisional_registrations = 2;
     })
     .await
     else {
@@ -254,8 +401,22 @@ async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_dur
     let used = records.get_client(&used_id).await.unwrap().unwrap();
     assert!(!used.provisional, "the token exchange made it durable");
     assert_eq!(backend.held(Collection::Clients).await, 2);
+    // At the total cap, new registrations evict the oldest provisional one, never the durable.
+    let newer = [
+        registered_id(register(&http(), &env).await).await,
+        registered_id(register(&http(), &env).await).await,
+    ];
+    assert!(
+        records.get_client(&unused_id).await.unwrap().is_none(),
+        "the oldest provisional registration was evicted"
+    );
+    assert!(records.get_client(&used_id).await.unwrap().is_some());
+    for id in &newer {
+        assert!(records.get_client(id).await.unwrap().is_some());
+    }
+    assert_eq!(backend.held(Collection::Clients).await, 3);
     // Redis drops each key by its own TTL: the registration's lifetime, provisional or durable.
-    if let Some(ttl) = backend.key_ttl(Collection::Clients, &unused_id).await {
+    if let Some(ttl) = backend.key_ttl(Collection::Clients, &newer[0]).await {
         assert!(ttl <= Duration::from_secs(600), "provisional: {ttl:?}");
         let durable = backend
             .key_ttl(Collection::Clients, &used_id)
@@ -268,7 +429,7 @@ async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_dur
     }
     env.clock.advance(Duration::from_secs(601));
     assert!(
-        records.get_client(&unused_id).await.unwrap().is_none(),
+        records.get_client(&newer[0]).await.unwrap().is_none(),
         "expired"
     );
     assert!(
@@ -277,8 +438,9 @@ async fn provisional_registrations_expire_unless_a_token_exchange_makes_them_dur
     );
     let r = http()
         .get(format!(
-            "{}/authorize?client_id={unused_id}&response_type=code",
-            env.proxy.url()
+            "{}/authorize?client_id={}&response_type=code",
+            env.proxy.url(),
+            newer[0]
         ))
         .send()
         .await

@@ -589,6 +589,17 @@ impl Store for CountingWrites {
         self.count(c);
         self.inner.delete_if(c, key, expected)
     }
+    fn put_capped<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        v: Vec<u8>,
+        ttl: Duration,
+        cap: authproof::proxy::store::Cap<'a>,
+    ) -> StoreFuture<'a, u64> {
+        self.count(c);
+        self.inner.put_capped(c, key, v, ttl, cap)
+    }
     fn held(&self) -> StoreFuture<'_, Held> {
         self.inner.held()
     }

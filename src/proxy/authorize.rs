@@ -174,7 +174,7 @@ async fn answer(
         );
     }
     if let Err(refusal) = st.bounds.admit_authorization(&who) {
-        // Debug only, as for registrations (the bounds log reaching the cap once).
+        // Debug only, as for registrations.
         tracing::debug!(client = %who, "authorization refused: {}", refusal.description());
         return refusal.page();
     }
@@ -193,12 +193,19 @@ async fn answer(
     if st.consent() == ConsentMode::Off {
         return consent::approve(st, headers, txn).await;
     }
-    if let Err(e) = st
+    let cap = st.bounds.authorizations();
+    match st
         .records
-        .put_transaction(&txn.txn_id, &txn, st.transaction_ttl())
+        .put_pending_transaction(
+            &txn,
+            st.transaction_ttl(),
+            cap.cap(),
+            &consent::csrf_key(&txn.txn_id),
+        )
         .await
     {
-        return fail("temporarily_unavailable", &e.to_string());
+        Ok(evicted) => cap.evicted(evicted),
+        Err(e) => return fail("temporarily_unavailable", &e.to_string()),
     }
     // txn_id is base64url: no escaping needed.
     redirect(&format!("{}?txn_id={}", st.url("/consent"), txn.txn_id))

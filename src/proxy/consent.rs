@@ -232,8 +232,8 @@ fn idp_label(st: &ProxyState) -> String {
     }
 }
 
-/// The key of a transaction's CSRF record.
-fn csrf_key(txn_id: &str) -> String {
+/// The key of a transaction's CSRF record (evicted with the transaction at the cap).
+pub(crate) fn csrf_key(txn_id: &str) -> String {
     format!("txn.{}", sha256_hex(txn_id.as_bytes()))
 }
 
@@ -308,10 +308,19 @@ async fn submit(
     };
     // Leave a tombstone so that a second submission is told what happened. Best effort: without
     // it the page says the form expired, which is still safe.
-    let _ = st
+    let cap = st.bounds.authorizations();
+    if let Ok(evicted) = st
         .records
-        .put_csrf(&used_key(&token_hash), &csrf, st.transaction_ttl())
-        .await;
+        .put_csrf_capped(
+            &used_key(&token_hash),
+            &csrf,
+            st.transaction_ttl(),
+            cap.cap(),
+        )
+        .await
+    {
+        cap.evicted(evicted);
+    }
     let cookie_ok = st.cookies.get(headers, CSRF).is_some_and(|c| {
         crate::oauth::constant_time_eq(
             sha256_hex(c.as_bytes()).as_bytes(),
@@ -414,16 +423,19 @@ pub async fn approve(st: &ProxyState, headers: &HeaderMap, txn: Transaction) -> 
         binding_hash: sha256_hex(binding.as_bytes()),
         created_at: st.now(),
     };
-    if let Err(e) = st
+    let cap = st.bounds.authorizations();
+    match st
         .records
-        .put_upstream_state(
+        .put_upstream_state_capped(
             &sha256_hex(state.as_bytes()),
             &pending,
             st.transaction_ttl(),
+            cap.cap(),
         )
         .await
     {
-        return fail("temporarily_unavailable", &e.to_string());
+        Ok(evicted) => cap.evicted(evicted),
+        Err(e) => return fail("temporarily_unavailable", &e.to_string()),
     }
     tracing::debug!(client_id = %txn.client_id, "consent approved; sending the browser upstream");
     let mut resp = redirect(&url);

@@ -15,7 +15,8 @@
 //! https URLs (http only on a loopback host), unknown metadata is not stored, and a new
 //! registration is *provisional*: it expires after `registration_provisional_ttl` unless a
 //! token exchange makes it durable first. Each client address may hold only so many
-//! provisional registrations, and the instance only so many in total ([`crate::proxy::bounds`]).
+//! provisional registrations (429 beyond), and the instance only so many in total: at that
+//! cap the oldest provisional registration is evicted to make room ([`crate::proxy::bounds`]).
 
 use crate::oauth::error::OAuthError;
 use crate::proxy::params::{MAX_JSON_BYTES, has_content_type, read_body};
@@ -67,20 +68,24 @@ pub async fn register(
         .ok_or_else(|| OAuthError::invalid_client_metadata("the body must be a JSON object"))?;
     let client = build_client(st, obj)?;
     if let Err(refusal) = st.bounds.admit_registration(&who) {
-        // Once per request is for debugging only: a flood must not become a flood of logs
-        // (reaching the instance's cap is logged once, by the bounds).
+        // Once per request is for debugging only: a flood must not become a flood of logs.
         tracing::debug!(client = %who, "registration refused: {}", refusal.description());
         return Ok(refusal.json());
     }
-    st.records
-        .put_client(
-            &client.client_id,
+    let cap = st.bounds.registrations();
+    let evicted = st
+        .records
+        .put_provisional_client(
             &client,
             st.config.registration_provisional_ttl.get(),
+            cap.cap(),
         )
         .await
         .map_err(|e| OAuthError::temporarily_unavailable(e.to_string()))?;
-    tracing::info!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
+    cap.evicted(evicted);
+    // Debug: registration is open to anyone, so a line per registration would let a flood
+    // write the log (a full cap is logged once, at warning).
+    tracing::debug!(client_id = %client.client_id, name = client.client_name.as_deref().unwrap_or(""), "registered client");
     Ok((StatusCode::CREATED, Json(client.to_registration_response())).into_response())
 }
 

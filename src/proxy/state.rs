@@ -133,7 +133,7 @@ impl ProxyState {
         .trusting(&roots);
         let cimd =
             CimdFetcher::new(config.cimd_allow_http_loopback, clock.clone())?.trusting(&roots);
-        let bounds = Bounds::new(&config, &parsed, clock.clone()).map_err(anyhow::Error::msg)?;
+        let bounds = Bounds::new(&config, &parsed).map_err(anyhow::Error::msg)?;
         Ok(Self {
             bounds: Arc::new(bounds),
             outbound_roots: roots,

@@ -1,7 +1,7 @@
 //! Behaviour every [`Store`] backend must show, as one check that `tests/store_backends.rs`
 //! runs against the memory, file and Redis backends, bare and sealed.
 
-use authproof::proxy::store::{Collection, Decoded, Store, StoreError};
+use authproof::proxy::store::{Cap, Collection, Decoded, Store, StoreError};
 use foundations::Clock;
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,6 +189,121 @@ pub async fn check_store(store: &dyn Store, clock: &Clock, prefix: &str) {
     check_values(store, prefix).await;
     check_concurrency(store, prefix).await;
     check_locks(store, clock, prefix).await;
+    check_caps(store, prefix).await;
+}
+
+/// Capped writes: at a full cap the oldest entry goes (with its companion), never a key
+/// written plainly since (a durable registration); a key written again is the newest; a taken
+/// key leaves the cap; concurrent writers never leave more than the cap. Leaves the caps
+/// empty (every key it wrote is taken), so the check can run again on the same store.
+async fn check_caps(store: &dyn Store, prefix: &str) {
+    let k = |s: &str| format!("{prefix}cap.{s}");
+    let ttl = Duration::from_secs(60);
+    let (txns, csrf) = (Collection::Transactions, Collection::ConsentCsrf);
+    let put = |name: &'static str, limit: u64| {
+        let key = k(name);
+        let companion = k(&format!("csrf.{name}"));
+        async move {
+            let cap = Cap::new(limit).with_companion(csrf, &companion);
+            let evicted = store
+                .put_capped(txns, &key, name.as_bytes().to_vec(), ttl, cap)
+                .await
+                .unwrap();
+            store
+                .put(csrf, &companion, b"csrf".to_vec(), ttl)
+                .await
+                .unwrap();
+            evicted
+        }
+    };
+    let live = |name: &'static str| {
+        let key = k(name);
+        async move { store.get(txns, &key).await.unwrap().is_some() }
+    };
+    let companion_live = |name: &'static str| {
+        let key = k(&format!("csrf.{name}"));
+        async move { store.get(csrf, &key).await.unwrap().is_some() }
+    };
+    for name in ["t0", "t1", "t2"] {
+        assert_eq!(put(name, 3).await, 0, "room for {name}");
+    }
+    assert_eq!(put("t0", 3).await, 0, "written again: not a new entry");
+    assert_eq!(put("t3", 3).await, 1, "full: the oldest makes room");
+    assert!(
+        !live("t1").await,
+        "t1 was the oldest (t0 was written again)"
+    );
+    assert!(!companion_live("t1").await, "its companion left with it");
+    for name in ["t0", "t2", "t3"] {
+        assert!(live(name).await, "{name} stays");
+        assert!(companion_live(name).await, "{name}'s companion stays");
+    }
+    assert!(store.take(txns, &k("t2")).await.unwrap().is_some());
+    assert_eq!(put("t4", 3).await, 0, "a taken entry left the cap: room");
+    assert_eq!(put("t5", 3).await, 1);
+    assert!(!live("t0").await, "then the next oldest");
+    for name in ["t3", "t4", "t5"] {
+        assert!(live(name).await, "{name} stays");
+    }
+
+    // A key written plainly since its capped write is no longer capped (made durable).
+    let clients = Collection::Clients;
+    let durable = k("durable");
+    store
+        .put_capped(clients, &durable, b"p".to_vec(), ttl, Cap::new(2))
+        .await
+        .unwrap();
+    store
+        .put(clients, &durable, b"d".to_vec(), ttl)
+        .await
+        .unwrap();
+    let provisional: Vec<String> = (0..4).map(|i| k(&format!("p{i}"))).collect();
+    let mut evicted = 0;
+    for p in &provisional {
+        evicted += store
+            .put_capped(clients, p, b"p".to_vec(), ttl, Cap::new(2))
+            .await
+            .unwrap();
+    }
+    assert_eq!(evicted, 2, "p0 and p1 made room for p2 and p3");
+    assert_eq!(
+        store.get(clients, &durable).await.unwrap(),
+        Some(b"d".to_vec()),
+        "a durable entry is never evicted"
+    );
+    for (i, p) in provisional.iter().enumerate() {
+        assert_eq!(
+            store.get(clients, p).await.unwrap().is_some(),
+            i >= 2,
+            "{p}"
+        );
+    }
+
+    // Concurrent capped writes never leave more than the cap.
+    let keys: Vec<String> = (0..24).map(|i| k(&format!("c{i}"))).collect();
+    join_all(
+        keys.iter()
+            .map(|key| store.put_capped(clients, key, b"c".to_vec(), ttl, Cap::new(5))),
+    )
+    .await
+    .into_iter()
+    .for_each(|r| {
+        r.unwrap();
+    });
+    let mut left = 0;
+    for key in &keys {
+        left += u64::from(store.get(clients, key).await.unwrap().is_some());
+    }
+    assert_eq!(left, 5, "the cap holds under concurrent writes");
+
+    // Empty the caps for the next run.
+    for name in ["t3", "t4", "t5"] {
+        store.take(txns, &k(name)).await.unwrap();
+        store.take(csrf, &k(&format!("csrf.{name}"))).await.unwrap();
+    }
+    for key in provisional.iter().chain(&keys).chain([&durable]) {
+        store.take(clients, key).await.unwrap();
+    }
 }
 
 /// Every operation treats an entry past its TTL (by `clock`) as absent.

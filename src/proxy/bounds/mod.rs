@@ -5,21 +5,21 @@
 //! - **Rate limits** per client address and endpoint (`/register`, `/authorize`, `/consent`,
 //!   `/token`, `/revoke`), GCRA through `governor`: 429 with `Retry-After`.
 //! - **Caps** on the live state unauthenticated requests create: provisional registrations
-//!   and pending authorizations, per client address (429 with `Retry-After`) and in total per
-//!   instance (503 with `Retry-After`, [`window`]). One abuser hits its own cap long before
-//!   the total, so the rest are not starved.
+//!   and pending authorizations, per client address (429 with `Retry-After`) and in total
+//!   ([`total`]: the store evicts the oldest to make room, so the newest always get in and
+//!   many abusers together cannot lock the rest out).
 //! - **Host and Origin** ([`crate::proxy::net`]): every route refuses a foreign `Host` (DNS rebinding);
 //!   the MCP endpoint refuses a foreign browser `Origin`. Both 403.
 //!
-//! Rate limits and per-address caps are kept in this process (real time); the total caps use
-//! the injected clock, so tests can let them expire.
+//! Rate limits and per-address caps are kept in this process (real time); the total caps are
+//! kept by the store, shared by every instance on it.
 
 mod layer;
-mod window;
+mod total;
 
 pub use crate::proxy::net::{ClientAddress, HostPolicy, TrustedProxies};
 pub use layer::{BoundsLayer, BoundsService};
-pub use window::{Change, WindowCap};
+pub use total::TotalCap;
 
 use crate::oauth::error::OAuthError;
 use crate::proxy::config::{ProxyConfig, Rate};
@@ -28,7 +28,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use foundations::Clock;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{Quota, RateLimiter};
 use std::net::SocketAddr;
@@ -121,26 +120,18 @@ pub enum Refusal {
         what: &'static str,
         retry_after: u64,
     },
-    /// The instance holds as much live state as it may (503).
-    Full {
-        what: &'static str,
-        retry_after: u64,
-    },
 }
 
 impl Refusal {
     fn status(&self) -> StatusCode {
-        match self {
-            Refusal::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::TOO_MANY_REQUESTS,
-        }
+        StatusCode::TOO_MANY_REQUESTS
     }
 
     fn retry_after(&self) -> u64 {
         match self {
-            Refusal::RateLimited { retry_after }
-            | Refusal::AddressCap { retry_after, .. }
-            | Refusal::Full { retry_after, .. } => (*retry_after).max(1),
+            Refusal::RateLimited { retry_after } | Refusal::AddressCap { retry_after, .. } => {
+                (*retry_after).max(1)
+            }
         }
     }
 
@@ -154,9 +145,6 @@ impl Refusal {
             Refusal::AddressCap { what, .. } => {
                 format!("this address has too many {what} in progress; retry after {s} seconds")
             }
-            Refusal::Full { what, .. } => format!(
-                "the server holds as many {what} as it may right now; retry after {s} seconds"
-            ),
         }
     }
 
@@ -206,15 +194,15 @@ pub struct Bounds {
     trusted: TrustedProxies,
     hosts: HostPolicy,
     rates: Option<Rates>,
-    registrations: WindowCap,
+    registrations: TotalCap,
     registrations_per_address: PerAddress,
-    authorizations: WindowCap,
+    authorizations: TotalCap,
     authorizations_per_address: PerAddress,
 }
 
 impl Bounds {
     /// From the configuration (already validated) and the resolved base URL.
-    pub fn new(config: &ProxyConfig, base_url: &url::Url, clock: Clock) -> Result<Self, String> {
+    pub fn new(config: &ProxyConfig, base_url: &url::Url) -> Result<Self, String> {
         let trusted = TrustedProxies::parse(&config.trusted_proxies)
             .map_err(|e| format!("trusted_proxies: {e}"))?;
         let hosts = HostPolicy::new(
@@ -236,9 +224,12 @@ impl Bounds {
             trusted,
             hosts,
             rates,
-            registrations: WindowCap::new(clock.clone(), reg_ttl, caps.provisional_registrations),
+            registrations: TotalCap::new(
+                "provisional registrations",
+                caps.provisional_registrations,
+            ),
             registrations_per_address: PerAddress::cap(caps.per_address_registrations, reg_ttl),
-            authorizations: WindowCap::new(clock, txn_ttl, caps.pending_authorizations),
+            authorizations: TotalCap::new("pending authorizations", caps.pending_authorizations),
             authorizations_per_address: PerAddress::cap(caps.per_address_authorizations, txn_ttl),
         })
     }
@@ -265,24 +256,36 @@ impl Bounds {
             .map_err(|retry_after| Refusal::RateLimited { retry_after })
     }
 
-    /// Admit one new provisional registration from `who`.
+    /// Admit one new provisional registration from `who` (its address's cap); the total is
+    /// the store's, through [`Bounds::registrations`].
     pub fn admit_registration(&self, who: &ClientAddress) -> Result<(), Refusal> {
         admit(
             &self.registrations_per_address,
-            &self.registrations,
             who,
             "provisional registrations",
         )
     }
 
-    /// Admit one new pending authorization from `who`.
+    /// Admit one new pending authorization from `who` (its address's cap); the total is the
+    /// store's, through [`Bounds::authorizations`].
     pub fn admit_authorization(&self, who: &ClientAddress) -> Result<(), Refusal> {
         admit(
             &self.authorizations_per_address,
-            &self.authorizations,
             who,
             "pending authorizations",
         )
+    }
+
+    /// The total cap on provisional registrations.
+    pub fn registrations(&self) -> &TotalCap {
+        &self.registrations
+    }
+
+    /// The total cap on pending authorizations: transactions at consent (with their CSRF
+    /// records), approved ones at the upstream login, and used consent forms' tombstones,
+    /// each kind capped on its own.
+    pub fn authorizations(&self) -> &TotalCap {
+        &self.authorizations
     }
 
     /// The client address of a request (see [`TrustedProxies::client_address`]).
@@ -295,35 +298,12 @@ impl Bounds {
     }
 }
 
-/// Admit one new piece of state from `who`: the instance's cap is looked at first, so that
-/// a request the instance refuses (503) does not use up its address's allowance too; then
-/// the address's cap, then the instance's is counted. Reaching the instance's cap is logged
-/// once (a warning), and so is room coming back; each refusal is answered, not logged, so
-/// that a flood does not become a flood of log lines.
-fn admit(
-    per_address: &PerAddress,
-    total: &WindowCap,
-    who: &ClientAddress,
-    what: &'static str,
-) -> Result<(), Refusal> {
-    let full = |retry_after| Refusal::Full { what, retry_after };
-    let (room, change) = total.room_noting();
-    match change {
-        Some(Change::Reached) => tracing::warn!(
-            cap = total.limit(),
-            "the instance holds as many {what} as its cap allows: new ones are refused (503) until the oldest expire"
-        ),
-        Some(Change::Freed) => {
-            tracing::info!(cap = total.limit(), "{what} are below the cap again")
-        }
-        None => {}
-    }
-    room.map_err(full)?;
+/// Admit one new piece of state from `who` under its address's cap. Refusals are answered,
+/// not logged, so that a flood does not become a flood of log lines.
+fn admit(per_address: &PerAddress, who: &ClientAddress, what: &'static str) -> Result<(), Refusal> {
     per_address
         .check(who)
-        .map_err(|retry_after| Refusal::AddressCap { what, retry_after })?;
-    // Others may have taken the last room meanwhile.
-    total.try_add().map_err(full)
+        .map_err(|retry_after| Refusal::AddressCap { what, retry_after })
 }
 
 /// The client address of a request, as the [`BoundsLayer::front`] layer resolved it.

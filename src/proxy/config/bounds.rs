@@ -6,16 +6,17 @@
 use super::HumanDuration;
 use serde::{Deserialize, Serialize};
 
-/// Caps on live state created by unauthenticated requests. Counted per proxy instance: with
-/// N instances sharing one store, the store holds at most N times each cap.
+/// Caps on live state created by unauthenticated requests. The totals are kept by the store
+/// (shared by every instance on it); the per-address caps by each instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CapsConfig {
     /// Live provisional registrations (DCR clients that have not completed a token exchange).
-    /// At the cap, `/register` answers 503 with `Retry-After` until the oldest expire.
+    /// At the cap, a new registration evicts the oldest provisional one (durable ones are
+    /// never evicted).
     pub provisional_registrations: u32,
-    /// Live pending authorizations (requests waiting at consent or at the upstream IdP).
-    /// At the cap, `/authorize` answers 503 with `Retry-After`.
+    /// Live pending authorizations (requests waiting at consent, and, counted apart, approved
+    /// ones waiting at the upstream IdP). At the cap, a new one evicts the oldest.
     pub pending_authorizations: u32,
     /// Provisional registrations one client address may hold at once (429 beyond).
     pub per_address_registrations: u32,

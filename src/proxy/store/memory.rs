@@ -4,11 +4,17 @@
 //! [`Store::get_decoded`] keeps the decoded form of a value in its entry: a write replaces the
 //! entry (and with it the decoded form), so a read never sees a decoded value older than the
 //! stored one, whichever of the proxies sharing this store wrote it.
+//!
+//! Capped entries ([`Store::put_capped`]) are also kept in an ordered index per collection
+//! ([`CapIndex`]): a write sequence number → key. A capped write holds the index's lock while
+//! it evicts the oldest entries and inserts the new one, so the cap holds at every instant.
+//! Lock order: an index, then shards (a plain write takes a shard, releases it, then the
+//! index).
 
-use super::{Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
+use super::{Cap, Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
@@ -47,10 +53,70 @@ impl Shard {
     }
 }
 
+/// The capped entries of one collection, oldest first.
+#[derive(Default)]
+pub(crate) struct CapIndex {
+    next: u64,
+    /// Write sequence → (key, companion).
+    order: BTreeMap<u64, (String, Option<(Collection, String)>)>,
+    /// Key → its write sequence.
+    by_key: HashMap<String, u64>,
+}
+
+impl CapIndex {
+    /// Take `key` out (a plain write or a removal); `true` when it was in.
+    pub(crate) fn remove(&mut self, key: &str) -> bool {
+        match self.by_key.remove(key) {
+            Some(seq) => {
+                self.order.remove(&seq);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Make room for `key` under `limit`: the oldest entries leave the index and are
+    /// returned (key, companion), oldest first. `key` itself, when it is in, is taken out
+    /// first (it is written again, as the newest).
+    pub(crate) fn make_room(
+        &mut self,
+        key: &str,
+        limit: u64,
+    ) -> Vec<(String, Option<(Collection, String)>)> {
+        self.remove(key);
+        let mut out = Vec::new();
+        while self.order.len() as u64 >= limit.max(1) {
+            let Some((_, (k, companion))) = self.order.pop_first() else {
+                break;
+            };
+            self.by_key.remove(&k);
+            out.push((k, companion));
+        }
+        out
+    }
+
+    /// Enter `key` as the newest.
+    pub(crate) fn push(&mut self, key: &str, companion: Option<(Collection, &str)>) {
+        let seq = self.next;
+        self.next += 1;
+        self.order.insert(
+            seq,
+            (key.to_string(), companion.map(|(c, k)| (c, k.to_string()))),
+        );
+        self.by_key.insert(key.to_string(), seq);
+    }
+
+    /// How many entries the index holds.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
 /// In-memory storage for a single proxy instance.
 pub struct MemoryStore {
     clock: Clock,
     shards: Vec<Mutex<Shard>>,
+    caps: Vec<Mutex<CapIndex>>,
     hasher: RandomState,
     max_per_shard: usize,
 }
@@ -67,6 +133,10 @@ impl MemoryStore {
         Self {
             clock,
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
+            caps: Collection::ALL
+                .iter()
+                .map(|_| Mutex::new(CapIndex::default()))
+                .collect(),
             hasher: RandomState::new(),
             max_per_shard: max_entries.div_ceil(SHARDS).max(1),
         }
@@ -79,6 +149,54 @@ impl MemoryStore {
 
     fn now(&self) -> i64 {
         self.clock.now_millis()
+    }
+
+    /// A plain write or removal of `key` takes it out of its collection's cap index.
+    fn uncap(&self, c: Collection, key: &str) {
+        if c.cappable() {
+            self.caps[c.index()].lock().remove(key);
+        }
+    }
+
+    /// Remove `key` from its shard; `true` when a live entry was removed.
+    fn remove_now(&self, c: Collection, key: &str, now: i64) -> bool {
+        self.shard(c, key)
+            .lock()
+            .map
+            .remove(key)
+            .is_some_and(|e| e.expires_at_ms > now)
+    }
+
+    fn insert_capped(
+        &self,
+        c: Collection,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        cap: Cap<'_>,
+    ) -> Result<u64, StoreError> {
+        if !c.cappable() {
+            return self.insert(c, key, value, ttl, false).map(|_| 0);
+        }
+        let now = self.now();
+        let mut index = self.caps[c.index()].lock();
+        let mut evicted = 0;
+        for (old, companion) in index.make_room(key, cap.limit) {
+            if self.remove_now(c, &old, now) {
+                evicted += 1;
+            }
+            if let Some((cc, ck)) = companion {
+                self.remove_now(cc, &ck, now);
+            }
+        }
+        self.insert(c, key, value, ttl, false)?;
+        index.push(key, cap.companion);
+        Ok(evicted)
+    }
+
+    /// The capped entries of a collection (live or expired, not evicted or removed yet).
+    pub fn capped(&self, c: Collection) -> usize {
+        self.caps[c.index()].lock().len()
     }
 
     /// Live entries in a collection (expired ones are not counted).
@@ -194,7 +312,9 @@ impl Store for MemoryStore {
         value: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        ready(self.insert(c, key, value, ttl, false).map(|_| ()))
+        let r = self.insert(c, key, value, ttl, false).map(|_| ());
+        self.uncap(c, key);
+        ready(r)
     }
 
     fn put_if_absent<'a>(
@@ -215,6 +335,8 @@ impl Store for MemoryStore {
             .remove(key)
             .filter(|e| e.expires_at_ms > now)
             .map(|e| e.value);
+        drop(shard);
+        self.uncap(c, key);
         ready(Ok(v))
     }
 
@@ -222,6 +344,8 @@ impl Store for MemoryStore {
         let now = self.now();
         let mut shard = self.shard(c, key).lock();
         let removed = shard.map.remove(key).is_some_and(|e| e.expires_at_ms > now);
+        drop(shard);
+        self.uncap(c, key);
         ready(Ok(removed))
     }
 
@@ -261,8 +385,21 @@ impl Store for MemoryStore {
             .is_some_and(|e| e.value.as_slice() == expected);
         if matches {
             shard.map.remove(key);
+            drop(shard);
+            self.uncap(c, key);
         }
         ready(Ok(matches))
+    }
+
+    fn put_capped<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+        cap: Cap<'a>,
+    ) -> StoreFuture<'a, u64> {
+        ready(self.insert_capped(c, key, value, ttl, cap))
     }
 
     fn held(&self) -> StoreFuture<'_, Held> {
@@ -374,5 +511,68 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         s.sweep();
         assert!(s.is_empty(Collection::Transactions));
+    }
+
+    #[test]
+    fn a_full_cap_evicts_the_oldest_with_its_companion() {
+        let s = MemoryStore::new(Clock::frozen_at(0));
+        let ttl = Duration::from_secs(60);
+        let c = Collection::Transactions;
+        let cap = |k: &'static str| Cap::new(3).with_companion(Collection::ConsentCsrf, k);
+        for (k, csrf) in [("a", "ca"), ("b", "cb"), ("c", "cc")] {
+            assert_eq!(
+                block(s.put_capped(c, k, vec![1], ttl, cap(csrf))).unwrap(),
+                0
+            );
+            block(s.put(Collection::ConsentCsrf, csrf, vec![2], ttl)).unwrap();
+        }
+        // Written again: the newest now, nothing evicted.
+        assert_eq!(
+            block(s.put_capped(c, "a", vec![1], ttl, cap("ca"))).unwrap(),
+            0
+        );
+        // Full: "b" is the oldest now, then "c".
+        assert_eq!(
+            block(s.put_capped(c, "d", vec![1], ttl, cap("cd"))).unwrap(),
+            1
+        );
+        assert_eq!(block(s.get(c, "b")).unwrap(), None);
+        assert_eq!(block(s.get(Collection::ConsentCsrf, "cb")).unwrap(), None);
+        assert!(
+            block(s.get(Collection::ConsentCsrf, "cc"))
+                .unwrap()
+                .is_some()
+        );
+        // A taken entry leaves the index: no eviction for the next one.
+        assert!(block(s.take(c, "c")).unwrap().is_some());
+        assert_eq!(
+            block(s.put_capped(c, "e", vec![1], ttl, cap("ce"))).unwrap(),
+            0
+        );
+        assert_eq!(s.len(c), 3);
+        assert_eq!(s.capped(c), 3);
+        assert_eq!(
+            block(s.put_capped(c, "f", vec![1], ttl, cap("cf"))).unwrap(),
+            1
+        );
+        assert_eq!(block(s.get(c, "a")).unwrap(), None, "then the next oldest");
+        for k in ["d", "e", "f"] {
+            assert!(block(s.get(c, k)).unwrap().is_some(), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_plain_put_takes_the_key_out_of_the_cap() {
+        let s = MemoryStore::new(Clock::frozen_at(0));
+        let ttl = Duration::from_secs(60);
+        let c = Collection::Clients;
+        block(s.put_capped(c, "durable", vec![1], ttl, Cap::new(2))).unwrap();
+        block(s.put(c, "durable", vec![2], ttl)).unwrap();
+        for k in ["p1", "p2", "p3", "p4"] {
+            block(s.put_capped(c, k, vec![1], ttl, Cap::new(2))).unwrap();
+        }
+        assert_eq!(block(s.get(c, "durable")).unwrap(), Some(vec![2]));
+        assert_eq!(s.len(c), 3, "the durable one and the two newest");
+        assert_eq!(block(s.get(c, "p2")).unwrap(), None);
     }
 }

@@ -118,6 +118,49 @@ impl Collection {
     const fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether entries of this collection may be capped ([`Store::put_capped`]): what
+    /// unauthenticated requests create. In these collections every plain write or removal of
+    /// a key also takes it out of the cap's index (a registration made durable by a plain
+    /// `put` is never evicted).
+    pub const fn cappable(self) -> bool {
+        matches!(
+            self,
+            Collection::Clients
+                | Collection::Transactions
+                | Collection::ConsentCsrf
+                | Collection::UpstreamStates
+        )
+    }
+}
+
+/// The cap of a [`Store::put_capped`] write: at most `limit` capped entries in the
+/// collection; when it is full, the oldest (first written) go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap<'a> {
+    /// The most capped entries the collection holds.
+    pub limit: u64,
+    /// A key of another collection that belongs to this entry and leaves with it when it is
+    /// evicted (a pending authorization's consent CSRF record). It must not be capped itself.
+    pub companion: Option<(Collection, &'a str)>,
+}
+
+impl<'a> Cap<'a> {
+    /// At most `limit` capped entries.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit: limit.max(1),
+            companion: None,
+        }
+    }
+
+    /// With a companion key, evicted with the entry.
+    pub fn with_companion(self, c: Collection, key: &'a str) -> Self {
+        Self {
+            companion: Some((c, key)),
+            ..self
+        }
+    }
 }
 
 /// When an entry written at `now` (clock milliseconds) for `ttl` expires; saturating.
@@ -222,6 +265,20 @@ pub trait Store: Send + Sync + 'static {
             }
         })
     }
+
+    /// Set `key` to `value` for `ttl` as one of the collection's capped entries: when the
+    /// collection already holds `cap.limit` of them, the oldest are removed (with their
+    /// companions) in the same atomic step, so the store never holds more than the cap.
+    /// Answers how many live entries were evicted. A key written again becomes the newest.
+    /// Only for [`Collection::cappable`] collections; on others it is a plain `put`.
+    fn put_capped<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+        cap: Cap<'a>,
+    ) -> StoreFuture<'a, u64>;
 
     /// How many entries the backend holds per collection, live or expired but not dropped yet
     /// (see [`held`]). For monitoring and tests, never on a request path.

@@ -1,6 +1,6 @@
 //! The typed records the proxy keeps and [`Records`], the typed view of a [`Store`].
 
-use super::{Collection, Decoded, Store, StoreError};
+use super::{Cap, Collection, Decoded, Store, StoreError};
 use crate::proxy::redirect::ApplicationType;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -450,6 +450,63 @@ impl Records {
                 Err(_) => decode(c, self.store.get(c, key).await?).map(|v| v.map(Arc::new)),
             },
         }
+    }
+
+    /// Store a new provisional registration as one of at most `cap.limit`: when full, the
+    /// oldest provisional registration is evicted (a durable one, written by a plain
+    /// [`Records::put_client`], is never a candidate). Answers how many were evicted.
+    pub async fn put_provisional_client(
+        &self,
+        v: &ClientRecord,
+        ttl: Duration,
+        cap: Cap<'_>,
+    ) -> Result<u64, StoreError> {
+        self.store
+            .put_capped(Collection::Clients, &v.client_id, encode(v), ttl, cap)
+            .await
+    }
+
+    /// Store a new pending transaction as one of at most `cap.limit`: when full, the oldest
+    /// is evicted with its consent CSRF record (`csrf_key`). Answers how many were evicted.
+    pub async fn put_pending_transaction(
+        &self,
+        v: &Transaction,
+        ttl: Duration,
+        cap: Cap<'_>,
+        csrf_key: &str,
+    ) -> Result<u64, StoreError> {
+        let cap = cap.with_companion(Collection::ConsentCsrf, csrf_key);
+        self.store
+            .put_capped(Collection::Transactions, &v.txn_id, encode(v), ttl, cap)
+            .await
+    }
+
+    /// Store an approved flow waiting for the upstream login as one of at most `cap.limit`
+    /// (the oldest is evicted when full). Answers how many were evicted.
+    pub async fn put_upstream_state_capped(
+        &self,
+        key: &str,
+        v: &UpstreamState,
+        ttl: Duration,
+        cap: Cap<'_>,
+    ) -> Result<u64, StoreError> {
+        self.store
+            .put_capped(Collection::UpstreamStates, key, encode(v), ttl, cap)
+            .await
+    }
+
+    /// Store a CSRF record as one of at most `cap.limit` capped ones (a used form's
+    /// tombstone; the oldest is evicted when full). Answers how many were evicted.
+    pub async fn put_csrf_capped(
+        &self,
+        key: &str,
+        v: &CsrfRecord,
+        ttl: Duration,
+        cap: Cap<'_>,
+    ) -> Result<u64, StoreError> {
+        self.store
+            .put_capped(Collection::ConsentCsrf, key, encode(v), ttl, cap)
+            .await
     }
 
     /// Store a new code only if no code with this hash exists.

@@ -8,13 +8,20 @@
 //! - **Atomicity**: `put` is `SET … PX`; `take` and `delete` are `GETDEL`; `put_if_absent`,
 //!   `compare_and_swap` and `delete_if` are small Lua scripts (run with `EVALSHA`, loaded on `NOSCRIPT`), each
 //!   one atomic on the server, where an entry past its expiry counts as absent.
+//! - **Caps** ([`Store::put_capped`]): a sorted set per cappable collection
+//!   (`authproof:index:<name>`, member = key, score = a write counter, `authproof:seq:<name>`)
+//!   and a hash of companions (`authproof:companions:<name>`). One Lua script pops the oldest members and deletes their
+//!   keys (and companions) while the set is full, then sets the new key and adds it, so the
+//!   cap holds at every instant, whichever instance writes. A plain `put`, `take` or `delete`
+//!   of a key in a cappable collection takes it out of the set in the same `MULTI`. Both
+//!   carry a TTL, renewed by each capped write.
 //! - **Connection**: one multiplexed connection (`ConnectionManager`) that reconnects on its
 //!   own; connect and response timeouts, so a Redis outage is [`StoreError::Unavailable`]
 //!   (`temporarily_unavailable` to OAuth clients), never a hang or a panic.
 //! - URLs: `redis://[:password@]HOST:PORT/DB` (`rediss://` needs TLS support, which this build
 //!   does not include). The password never appears in messages (see `StorageSpec`'s Display).
 
-use super::{Collection, Held, Store, StoreError, StoreFuture};
+use super::{Cap, Collection, Held, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
@@ -55,6 +62,38 @@ redis.call('DEL', KEYS[1])
 return 1
 "#;
 
+/// `KEYS`: the key, the cap's sorted set, its companions hash, the companion key (or the
+/// companions hash again when there is none), the cap's write counter. `ARGV`: value, ttl
+/// (ms), unused, limit,
+/// the collection's key prefix, the key, whether there is a companion (`1`/`0`). Answers how
+/// many live keys were evicted.
+const PUT_CAPPED: &str = r#"
+local evicted = 0
+redis.call('ZREM', KEYS[2], ARGV[6])
+redis.call('HDEL', KEYS[3], ARGV[6])
+local limit = tonumber(ARGV[4])
+while redis.call('ZCARD', KEYS[2]) >= limit do
+  local popped = redis.call('ZPOPMIN', KEYS[2])
+  local old = popped[1]
+  if not old then break end
+  evicted = evicted + redis.call('DEL', ARGV[5] .. old)
+  local companion = redis.call('HGET', KEYS[3], old)
+  if companion then
+    redis.call('DEL', companion)
+    redis.call('HDEL', KEYS[3], old)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[5], ARGV[2])
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[3], ARGV[6], KEYS[4])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+return evicted
+"#;
+
 struct Script {
     source: &'static str,
     sha1: String,
@@ -78,6 +117,7 @@ pub struct RedisStore {
     put_if_absent: Script,
     cas: Script,
     delete_if: Script,
+    put_capped: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -110,6 +150,16 @@ fn redis_key(c: Collection, key: &str) -> String {
     format!("{KEY_PREFIX}:{}:{key}", c.name())
 }
 
+/// The sorted set of a collection's capped keys (not a collection name: `held` skips it).
+fn index_key(c: Collection) -> String {
+    format!("{KEY_PREFIX}:index:{}", c.name())
+}
+
+/// The hash of a collection's capped keys' companions (key → companion's Redis key).
+fn companions_key(c: Collection) -> String {
+    format!("{KEY_PREFIX}:companions:{}", c.name())
+}
+
 impl RedisStore {
     /// Connect to `url` (`redis://[:password@]HOST:PORT/DB`). Fails when the URL is invalid
     /// or the server cannot be reached now; later outages are answered per operation.
@@ -139,6 +189,7 @@ impl RedisStore {
             put_if_absent: Script::new(PUT_IF_ABSENT),
             cas: Script::new(COMPARE_AND_SWAP),
             delete_if: Script::new(DELETE_IF),
+            put_capped: Script::new(PUT_CAPPED),
         };
         // One round trip now, so that a wrong database number or password fails at start.
         let _: String = redis::cmd("PING")
@@ -153,33 +204,68 @@ impl RedisStore {
     }
 
     async fn eval(&self, script: &Script, key: &str, args: &[&[u8]]) -> Result<i64, StoreError> {
+        self.eval_keys(script, &[key], args).await
+    }
+
+    async fn eval_keys(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<i64, StoreError> {
         let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(&script.sha1).arg(1).arg(key);
-        for a in args {
-            cmd.arg(*a);
-        }
-        match cmd.query_async::<i64>(&mut conn).await {
+        let command = |name: &str, body: &str| {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(body).arg(keys.len());
+            for k in keys {
+                cmd.arg(*k);
+            }
+            for a in args {
+                cmd.arg(*a);
+            }
+            cmd
+        };
+        match command("EVALSHA", &script.sha1)
+            .query_async::<i64>(&mut conn)
+            .await
+        {
             Ok(v) => Ok(v),
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 // Not cached yet (or Redis restarted): EVAL runs and caches it.
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg(script.source).arg(1).arg(key);
-                for a in args {
-                    cmd.arg(*a);
-                }
-                cmd.query_async::<i64>(&mut conn).await.map_err(unavailable)
+                command("EVAL", script.source)
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map_err(unavailable)
             }
             Err(e) => Err(unavailable(e)),
         }
     }
 
     async fn getdel(&self, c: Collection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
-            .arg(redis_key(c, key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
+        let rk = redis_key(c, key);
+        let raw: Option<Vec<u8>> = if c.cappable() {
+            // Out of the cap's index in the same step.
+            let (raw, _, _): (Option<Vec<u8>>, Value, Value) = redis::pipe()
+                .atomic()
+                .cmd("GETDEL")
+                .arg(&rk)
+                .cmd("ZREM")
+                .arg(index_key(c))
+                .arg(key)
+                .cmd("HDEL")
+                .arg(companions_key(c))
+                .arg(key)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            raw
+        } else {
+            redis::cmd("GETDEL")
+                .arg(rk)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?
+        };
         Ok(raw.and_then(|r| live(r, self.now())))
     }
 
@@ -239,14 +325,28 @@ impl Store for RedisStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let v = encode(super::expiry(self.now(), ttl), &value);
-            let _: Value = redis::cmd("SET")
-                .arg(redis_key(c, key))
-                .arg(v)
-                .arg("PX")
-                .arg(ttl_ms(ttl))
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(unavailable)?;
+            let mut set = redis::cmd("SET");
+            set.arg(redis_key(c, key)).arg(v).arg("PX").arg(ttl_ms(ttl));
+            if c.cappable() {
+                // A plain write takes the key out of the cap (a registration made durable).
+                let _: Value = redis::pipe()
+                    .atomic()
+                    .add_command(set)
+                    .cmd("ZREM")
+                    .arg(index_key(c))
+                    .arg(key)
+                    .cmd("HDEL")
+                    .arg(companions_key(c))
+                    .arg(key)
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(unavailable)?;
+            } else {
+                let _: Value = set
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(unavailable)?;
+            }
             Ok(())
         })
     }
@@ -330,12 +430,58 @@ impl Store for RedisStore {
         })
     }
 
-    /// One `SCAN` over `authproof:*`, each key counted under the collection its name gives.
+    fn put_capped<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+        cap: Cap<'a>,
+    ) -> StoreFuture<'a, u64> {
+        if !c.cappable() {
+            let f = self.put(c, key, value, ttl);
+            return Box::pin(async move { f.await.map(|()| 0) });
+        }
+        Box::pin(async move {
+            let now = self.now();
+            let v = encode(super::expiry(now, ttl), &value);
+            let index = index_key(c);
+            let companions = companions_key(c);
+            let companion = cap.companion.map(|(cc, k)| redis_key(cc, k));
+            let prefix = format!("{KEY_PREFIX}:{}:", c.name());
+            let evicted = self
+                .eval_keys(
+                    &self.put_capped,
+                    &[
+                        &redis_key(c, key),
+                        &index,
+                        &companions,
+                        companion.as_deref().unwrap_or(&companions),
+                        &format!("{KEY_PREFIX}:seq:{}", c.name()),
+                    ],
+                    &[
+                        &v,
+                        ttl_ms(ttl).to_string().as_bytes(),
+                        b"",
+                        cap.limit.max(1).to_string().as_bytes(),
+                        prefix.as_bytes(),
+                        key.as_bytes(),
+                        if companion.is_some() { b"1" } else { b"0" },
+                    ],
+                )
+                .await?;
+            Ok(u64::try_from(evicted).unwrap_or(0))
+        })
+    }
+
+    /// One `SCAN` over `authproof:*`, each key counted once under the collection its name
+    /// gives (`SCAN` may return a key twice while Redis resizes its table).
     fn held(&self) -> StoreFuture<'_, Held> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let pattern = format!("{KEY_PREFIX}:*");
             let mut held = Held::default();
+            let mut seen = std::collections::HashSet::new();
             let mut cursor: u64 = 0;
             loop {
                 let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -347,8 +493,10 @@ impl Store for RedisStore {
                     .query_async(&mut conn)
                     .await
                     .map_err(unavailable)?;
-                for key in &keys {
-                    if let Some(c) = collection_of(key) {
+                for key in keys {
+                    if let Some(c) = collection_of(&key)
+                        && seen.insert(key)
+                    {
                         held.add(c, 1);
                     }
                 }

@@ -35,7 +35,7 @@
 //! [`Collection::Meta`] (written on first open) and refuses to start when no configured key
 //! opens it, naming the key id it found and how to fix the configuration.
 
-use super::{Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
+use super::{Cap, Collection, Decoded, Decoder, Held, Store, StoreError, StoreFuture};
 use crate::proxy::config::ProxyConfig;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -562,6 +562,18 @@ impl Store for SealedStore {
             }
             Ok(false)
         })
+    }
+
+    fn put_capped<'a>(
+        &'a self,
+        c: Collection,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+        cap: Cap<'a>,
+    ) -> StoreFuture<'a, u64> {
+        let v = self.seal_value(c, key, value);
+        self.inner.put_capped(c, key, v, ttl, cap)
     }
 
     fn held(&self) -> StoreFuture<'_, Held> {
