@@ -43,11 +43,19 @@
 mod flows;
 #[path = "support/load.rs"]
 mod load;
+#[allow(dead_code)] // the flood bench uses the rest
+#[path = "support/rss.rs"]
+mod rss;
 #[path = "support/stack.rs"]
 mod stack;
 
+use flows::{one_flow, proxy_yaml};
 use load::{RequestFigures, guarded_requests};
-use stack::{Stack, bench_secs, oidc_proxy_config, ratio, serve_store};
+use rss::Rss;
+use stack::{
+    Stack, bench_secs, first_answer, free_port, oidc_proxy_config, one_address_load_yaml, ratio,
+    serve_store, spawn_serve, within,
+};
 
 use authproof::proxy::bearer::{BearerVerifier, Principal, Verdict};
 use authproof::proxy::bounds::BoundsLayer;
@@ -125,6 +133,8 @@ macro_rules! allocations_per_op {
 }
 
 const CONNECTIONS: usize = 64;
+/// The bound on `authproof serve`'s resident memory after the load (MiB).
+const TARGET_RSS_MIB: f64 = 20.0;
 /// The target: guarded throughput at least this share of the bare handler's.
 const TARGET_RATIO: f64 = 0.8;
 /// The `tools/list` request body the load generator sends.
@@ -357,6 +367,61 @@ async fn micro(st: &Arc<ProxyState>, token: &str) -> Vec<(&'static str, f64, f64
     ]
 }
 
+/// What `authproof serve`, run as its own process, holds after the guarded load.
+struct ServeMemory {
+    idle: Rss,
+    after: Rss,
+    requests: RequestFigures,
+}
+
+/// `authproof serve` as its own process (OIDC, `storage: memory`, in front of `idp`): VmRSS
+/// idle, then after one flow and the guarded load of the stages for `secs`.
+async fn serve_memory(idp: &mock_idp::MockIdpHandle, secs: f64) -> Result<ServeMemory, String> {
+    let dir = std::env::temp_dir().join(format!("authproof-guard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let config_path = dir.join("proxy.yaml");
+    let yaml = format!(
+        "{}{}provider: oidc\n",
+        proxy_yaml(idp, "memory"),
+        one_address_load_yaml()
+    );
+    std::fs::write(&config_path, yaml).map_err(|e| e.to_string())?;
+    let port = free_port();
+    let mut child = spawn_serve(&config_path, port).map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{port}");
+    let status = format!("/proc/{}/status", child.id());
+    let measured = async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        first_answer(
+            &client,
+            &format!("{base}/.well-known/oauth-authorization-server"),
+        )
+        .await;
+        let idle = Rss::of(&status);
+        let http = authproof::client::FlowClient::http_client(std::time::Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        let token = one_flow(&http, &base, &format!("{base}/mcp")).await?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let requests = guarded_requests(addr, "/mcp", &token, secs, CONNECTIONS).await;
+        if requests.bad > 0 {
+            return Err(format!("failed requests: {:?}", requests.first_bad));
+        }
+        Ok(ServeMemory {
+            idle,
+            after: Rss::of(&status),
+            requests,
+        })
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    measured
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -467,6 +532,8 @@ async fn run(secs: f64, rounds: usize) {
         routed.push(in_process(app, &path, host, &token).await);
     }
     let micro = micro(&st, &token).await;
+    eprintln!("authproof serve as its own process…");
+    let serve = serve_memory(&stack.idp, secs * rounds as f64).await;
     stack.stop().await;
 
     let bare = medians[0].requests.rate;
@@ -503,6 +570,18 @@ async fn run(secs: f64, rounds: usize) {
             m.cpu_us
         );
         previous = Some((*ns, *allocs));
+    }
+    println!();
+    match serve {
+        Ok(m) => println!(
+            "`authproof serve` (own process, OIDC, memory store) VmRSS idle {} → after {} guarded requests ({:.0} req/s) {}; bound {TARGET_RSS_MIB:.0} MiB: {}",
+            m.idle,
+            m.requests.done,
+            m.requests.rate,
+            m.after,
+            within(m.after.total as f64 / 1024.0, TARGET_RSS_MIB)
+        ),
+        Err(e) => println!("`authproof serve` as its own process: not measured ({e})"),
     }
     println!();
     println!("| step (in-process loop, one task) | ns per call | allocations per call |");

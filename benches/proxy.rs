@@ -7,9 +7,10 @@
 //! 2. complete flows per second at 16 concurrent flows: register → authorize with consent
 //!    (the consent form is parsed and approved) → headless login at an in-process
 //!    `mock_idp::MockIdp` → proxy callback → token, through `authproof::client::FlowClient`
-//!    (one shared connection pool, one cookie jar per flow). Twice: with the mock IdP issuing
-//!    an ID token and a JWT access token (2 RS256 signatures per flow at the IdP) and with an
-//!    opaque access token (1 signature);
+//!    (one shared connection pool, one cookie jar per flow). With the default mock IdP issuing
+//!    an ID token and a JWT access token (2 RS256 signatures per flow at the IdP), with an
+//!    opaque access token (1 signature), and issuing both tokens signed with ES256 and with
+//!    EdDSA (signatures a fraction of an RSA one's cost);
 //! 3. memory: VmRSS of this process (proxy + mock IdP + load generator) after the flows, the
 //!    proxy's store sizes, the store after every TTL has passed, and VmRSS of the `authproof
 //!    serve` binary, run as its own process, idle and after flows and guarded MCP requests
@@ -34,18 +35,18 @@ mod rss;
 #[path = "support/stack.rs"]
 mod stack;
 
-use flows::{idp_config, one_flow, proxy_yaml};
+use flows::{idp_config, idp_config_with, one_flow, proxy_yaml};
 use load::{RequestFigures, guarded_requests, percentile};
 use rss::Rss;
 use stack::{
     Stack, bench_secs, first_answer, free_port, one_address_load_yaml, proxy_config, ratio, sorted,
-    within,
+    spawn_serve, within,
 };
 
 use authproof::client::FlowClient;
 use authproof::proxy::store::{Collection, MemoryStore, Store};
 use authproof::proxy::{Proxy, SpawnOptions};
-use mock_idp::{Clock, MockIdp};
+use mock_idp::{Clock, IdpConfig, MockIdp};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,12 +61,12 @@ const TARGET_FLOWS: f64 = 1000.0;
 const TARGET_RSS_MIB: f64 = 20.0;
 
 /// A stack over a plain memory store whose handle is kept, to read its sizes.
-async fn stack(access_token_format: &str) -> (Stack, Arc<MemoryStore>) {
+async fn stack(idp: IdpConfig) -> (Stack, Arc<MemoryStore>) {
     let clock = Clock::system();
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let shared = store.clone();
-    let stack = Stack::start(
-        access_token_format,
+    let stack = Stack::start_with(
+        idp,
         proxy_config,
         async move |_: &authproof::proxy::ProxyConfig, _| shared as Arc<dyn Store>,
         clock,
@@ -171,7 +172,7 @@ async fn cold_start_binary(config_path: &std::path::Path) -> Option<f64> {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server");
     let t = Instant::now();
-    let mut child = spawn_binary(config_path, port).ok()?;
+    let mut child = spawn_serve(config_path, port).ok()?;
     let ok = tokio::time::timeout(Duration::from_secs(15), first_answer(&client, &url))
         .await
         .is_ok();
@@ -179,19 +180,6 @@ async fn cold_start_binary(config_path: &std::path::Path) -> Option<f64> {
     let _ = child.kill();
     let _ = child.wait();
     ok.then_some(ms)
-}
-
-fn spawn_binary(config_path: &std::path::Path, port: u16) -> std::io::Result<std::process::Child> {
-    std::process::Command::new(env!("CARGO_BIN_EXE_authproof"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config_path)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,7 +221,7 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
     }
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn_binary(&config_path, port).ok()?;
+    let mut child = spawn_serve(&config_path, port).ok()?;
     let client = reqwest::Client::builder().no_proxy().build().ok()?;
     let ready = tokio::time::timeout(
         Duration::from_secs(15),
@@ -319,6 +307,12 @@ async fn flows(base: &str, resource: &str, secs: f64) -> FlowFigures {
 
 // ---------------------------------------------------------------------------------------------
 
+fn report_error(f: &FlowFigures) {
+    if let Some(e) = &f.first_error {
+        eprintln!("first flow error: {e}");
+    }
+}
+
 fn store_sizes(store: &MemoryStore) -> String {
     Collection::ALL
         .iter()
@@ -364,28 +358,35 @@ async fn run(secs: f64) {
     let cold = cold_start().await;
 
     eprintln!("flows (ID token + JWT access token at the IdP)…");
-    let (jwt, jwt_store) = stack("jwt").await;
+    let (jwt, jwt_store) = stack(idp_config("jwt")).await;
     let flows_jwt = flows(&jwt.proxy.url(), &jwt.proxy.resource(), secs).await;
-    if let Some(e) = &flows_jwt.first_error {
-        eprintln!("first flow error: {e}");
-    }
+    report_error(&flows_jwt);
     let rss_after_load = Rss::this_process();
     let sizes_after_load = store_sizes(&jwt_store);
 
     eprintln!("flows (ID token only, opaque access token at the IdP)…");
-    let (opaque, _) = stack("opaque").await;
+    let (opaque, _) = stack(idp_config("opaque")).await;
     let flows_opaque = flows(&opaque.proxy.url(), &opaque.proxy.resource(), secs).await;
-    if let Some(e) = &flows_opaque.first_error {
-        eprintln!("first flow error: {e}");
-    }
+    report_error(&flows_opaque);
     let rss_after_all = Rss::this_process();
+    opaque.stop().await;
+
+    // The same flows at an IdP whose signatures cost a fraction of an RSA one.
+    let mut flows_fast = Vec::new();
+    for alg in ["ES256", "EdDSA"] {
+        eprintln!("flows (ID token + JWT access token at the IdP, {alg})…");
+        let (s, _) = stack(idp_config_with("jwt", alg, true)).await;
+        let f = flows(&s.proxy.url(), &s.proxy.resource(), secs).await;
+        report_error(&f);
+        s.stop().await;
+        flows_fast.push((alg, f));
+    }
 
     // Every TTL passes: the store must be empty after a sweep.
     jwt.clock.advance(Duration::from_secs(91 * 86_400));
     jwt_store.sweep();
     let sizes_after_expiry = store_sizes(&jwt_store);
     jwt.stop().await;
-    opaque.stop().await;
 
     eprintln!("the authproof binary as its own process…");
     let binary = binary_phase(secs).await;
@@ -436,6 +437,17 @@ async fn run(secs: f64) {
             &flows_opaque
         )
     );
+    for (alg, f) in &flows_fast {
+        println!(
+            "{}",
+            flow_row(
+                &format!(
+                    "complete flows, {FLOW_CONCURRENCY} concurrent, IdP signs ID token + JWT access token with {alg}"
+                ),
+                f
+            )
+        );
+    }
     println!(
         "| VmRSS of this process (proxy + mock IdP + load generator) after the first flow phase | {} (after both flow phases: {}) |",
         rss_after_load, rss_after_all

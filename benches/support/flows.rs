@@ -10,14 +10,26 @@ use serde_json::json;
 pub const REDIRECT: &str = "http://127.0.0.1:7777/cb";
 
 /// The mock IdP: `upstream-app` (client_secret_post), user alice; `access_token_format` is
-/// `jwt` (the IdP signs an ID token and a JWT access token) or `opaque` (the ID token only).
+/// `jwt` (the IdP signs an ID token and a JWT access token) or `opaque` (the ID token only);
+/// RS256 keys (the default IdP).
 pub fn idp_config(access_token_format: &str) -> IdpConfig {
+    idp_config_with(access_token_format, "RS256", true)
+}
+
+/// [`idp_config`] signing with `algorithm` (`RS256`, `ES256`, `EdDSA`), and with or without a
+/// new ID token in each refresh answer.
+pub fn idp_config_with(
+    access_token_format: &str,
+    algorithm: &str,
+    id_token_on_refresh: bool,
+) -> IdpConfig {
     let text = format!(
         "flavor: oidc\n\
          clients: [{{ id: upstream-app, secret: s3cret, token_endpoint_auth_method: client_secret_post }}]\n\
          users: [{{ sub: alice, claims: {{ email: alice@example.com }} }}]\n\
          default_user: alice\n\
-         tokens: {{ access_token_format: {access_token_format} }}\n\
+         keys: {{ algorithm: {algorithm} }}\n\
+         tokens: {{ access_token_format: {access_token_format}, id_token_on_refresh: {id_token_on_refresh} }}\n\
          journal: {{ max_entries: 1000 }}\n"
     );
     foundations::yaml::from_str(&text, "<bench idp>").expect("bench idp config")

@@ -15,6 +15,7 @@ use authproof::proxy::config::{
 };
 use authproof::proxy::store::{self, Store};
 use authproof::proxy::{Proxy, ProxyHandle, SpawnOptions};
+use mock_idp::IdpConfig;
 use mock_idp::{Clock, MockIdp, MockIdpHandle};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,8 +95,18 @@ impl Stack {
         store: impl AsyncFnOnce(&ProxyConfig, Clock) -> Arc<dyn Store>,
         clock: Clock,
     ) -> Stack {
+        Stack::start_with(idp_config(access_token_format), config, store, clock).await
+    }
+
+    /// [`Stack::start`] with the IdP's whole configuration given.
+    pub async fn start_with(
+        idp_config: IdpConfig,
+        config: impl FnOnce(&MockIdpHandle) -> ProxyConfig,
+        store: impl AsyncFnOnce(&ProxyConfig, Clock) -> Arc<dyn Store>,
+        clock: Clock,
+    ) -> Stack {
         let idp = MockIdp::builder()
-            .config(idp_config(access_token_format))
+            .config(idp_config)
             .clock(clock.clone())
             .spawn()
             .await
@@ -167,6 +178,24 @@ pub async fn first_answer(client: &reqwest::Client, url: &str) {
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
+}
+
+/// `authproof serve` (the release binary of this package) as its own process, on
+/// 127.0.0.1:`port`, with the configuration file `config_path`; its output is discarded.
+pub fn spawn_serve(
+    config_path: &std::path::Path,
+    port: u16,
+) -> std::io::Result<std::process::Child> {
+    std::process::Command::new(env!("CARGO_BIN_EXE_authproof"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
 }
 
 /// `value / limit` as a ratio with its verdict against `target` (e.g. "0.83 of the limit,
