@@ -30,9 +30,10 @@
 //! their p50 / p99 and why they failed.
 //!
 //! Run: `cargo bench --bench flood` (release profile). `FLOOD_STORES=memory,file,redis`
-//! chooses the backends. `FLOOD_CAPS=N` sets the instance's two total caps
+//! chooses the backends. `FLOOD_CAPS=N` sets the two total caps
 //! (`caps.provisional_registrations`, `caps.pending_authorizations`) to N instead of their
-//! defaults, to see what they bound and what they cost the legitimate clients.
+//! defaults, to see what they bound and how long an entry lasts once they are full (each new
+//! entry evicts the oldest of its kind).
 
 #[path = "support/flows.rs"]
 mod flows;
@@ -759,7 +760,7 @@ async fn run(knobs: Knobs) {
     }
     println!();
     println!(
-        "Caps (per instance): {} provisional registrations, {} pending authorizations; durable clients (completed flows) come on top.",
+        "Caps (kept by the store; the oldest is evicted when full): {} provisional registrations, {} pending authorizations; durable clients (completed flows) come on top.",
         caps.provisional_registrations, caps.pending_authorizations
     );
     for r in &runs {
