@@ -36,10 +36,10 @@ mod stack;
 
 use flows::{REDIRECT, idp_config_with};
 use load::percentile;
-use stack::{bench_secs, one_address_load, ratio, within};
+use stack::{bench_secs, ratio, within};
 
 use authproof::client::{AuthorizeRequest, FlowClient, RefreshRequest, TokenCodeRequest};
-use authproof::proxy::config::{ConsentMode, HumanDuration, ProxyConfig, Secret, StorageSpec};
+use authproof::proxy::config::{ConsentMode, ProxyConfig, Secret, StorageSpec};
 use authproof::proxy::{Proxy, SpawnOptions};
 use mock_idp::{MockIdp, MockIdpHandle};
 use serde_json::json;
@@ -87,21 +87,12 @@ fn algorithms() -> Vec<String> {
         .collect()
 }
 
+/// The benches' proxy ([`stack::proxy_config`]) without a consent page, on `storage`.
 fn proxy_config(idp: &MockIdpHandle, storage: StorageSpec) -> ProxyConfig {
-    let mut c = ProxyConfig::default();
-    c.upstream.config_url = Some(idp.discovery_url());
-    c.upstream.client_id = "upstream-app".into();
-    c.upstream.client_secret = Some(Secret::new("s3cret"));
-    c.upstream.token_endpoint_auth_method = Some("client_secret_post".parse().expect("method"));
-    c.upstream.scopes = vec!["openid".into(), "email".into()];
-    c.upstream.timeout = HumanDuration::secs(10);
-    c.valid_scopes = vec!["openid".into(), "email".into()];
-    c.allowed_client_redirect_uris = Some(vec!["http://127.0.0.1:*".into()]);
+    let mut c = stack::proxy_config(idp);
     c.consent = ConsentMode::Off;
-    c.jwt_signing_key = Some(Secret::new("bench-signing-key-0123456789abcdef"));
     c.storage_key = Some(Secret::new("bench-storage-key-0123456789abcdef0123"));
     c.storage = storage;
-    one_address_load(&mut c);
     c
 }
 
