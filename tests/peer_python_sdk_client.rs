@@ -49,10 +49,7 @@ async fn full_flow(cimd: bool) {
     };
     let env = PeerEnv::start_with(Some(&backend.url), |c| {
         if let Some(d) = &doc {
-            c.cimd_enabled = true;
-            // The document's host is 127.0.0.1: loopback is refused unless allowed.
-            c.cimd_allow_http_loopback = true;
-            c.outbound_ca_file = Some(d.ca_file.clone());
+            d.trust(c);
         }
     })
     .await;
@@ -72,11 +69,7 @@ async fn full_flow(cimd: bool) {
     // Discovery and authorization as the SDK did them.
     assert_sdk_authorize_request(&env, &r, &shown);
     if let Some(d) = &doc {
-        assert_eq!(r["client_id"], d.url.as_str(), "no DCR: {shown}");
-        assert!(
-            d.fetches() >= 1,
-            "the proxy fetched the metadata document over https"
-        );
+        d.assert_used(&r, &shown);
     }
     // (The SDK stores the requested scope when a token response omits `scope`, so the stored
     // tokens cannot show what the proxy sent; tests/proxy_token.rs and the other peers do.)

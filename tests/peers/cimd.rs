@@ -6,9 +6,10 @@
 #[path = "../support/tls.rs"]
 mod tls;
 
+use authproof::proxy::config::ProxyConfig;
 use axum::Json;
 use axum::routing::get;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +26,24 @@ impl MetadataDocument {
     /// How many times the document was fetched.
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Let the proxy accept this document: CIMD on, loopback allowed (the document's host is
+    /// 127.0.0.1, refused unless allowed), and the test's CA trusted for outbound https.
+    pub fn trust(&self, c: &mut ProxyConfig) {
+        c.cimd_enabled = true;
+        c.cimd_allow_http_loopback = true;
+        c.outbound_ca_file = Some(self.ca_file.clone());
+    }
+
+    /// The peer's result shows it used this document: its client_id is the document's URL
+    /// (so it did not register) and the proxy fetched the document over https.
+    pub fn assert_used(&self, r: &Value, shown: &Value) {
+        assert_eq!(r["client_id"], self.url.as_str(), "no DCR: {shown}");
+        assert!(
+            self.fetches() >= 1,
+            "the proxy fetched the metadata document over https"
+        );
     }
 
     pub async fn serve(redirect_uri: &str, client_name: &str) -> MetadataDocument {
