@@ -127,6 +127,37 @@ async fn mcp_status(fc: &FlowClient, access: &str) -> u16 {
 }
 
 /// How many of `tokens` are the family's live refresh token.
+/// A client logged in through a proxy with the given refresh grace window.
+struct LoggedIn {
+    env: Env,
+    fc: FlowClient,
+    /// The client's id.
+    cid: String,
+    /// Its first refresh token, and that token's family id.
+    rt0: String,
+    fid: String,
+}
+
+async fn logged_in_with_grace(secs: u64) -> LoggedIn {
+    let env = setup(
+        "client_secret_basic",
+        |_| {},
+        |c| c.refresh_grace_window = HumanDuration::secs(secs),
+    )
+    .await;
+    let (fc, tokens) = env.with_tokens().await;
+    let cid = client_id(&fc);
+    let rt0 = tokens["refresh_token"].as_str().unwrap().to_string();
+    let fid = family_id(&env, &rt0);
+    LoggedIn {
+        env,
+        fc,
+        cid,
+        rt0,
+        fid,
+    }
+}
+
 fn live_among(fam: &RefreshFamily, tokens: &[String]) -> usize {
     tokens
         .iter()
@@ -136,16 +167,13 @@ fn live_among(fam: &RefreshFamily, tokens: &[String]) -> usize {
 
 #[tokio::test]
 async fn grace_window_lets_a_retry_through_and_revokes_the_earlier_successor() {
-    let env = setup(
-        "client_secret_basic",
-        |_| {},
-        |c| c.refresh_grace_window = HumanDuration::secs(30),
-    )
-    .await;
-    let (fc, tokens) = env.with_tokens().await;
-    let cid = client_id(&fc);
-    let rt0 = tokens["refresh_token"].as_str().unwrap().to_string();
-    let fid = family_id(&env, &rt0);
+    let LoggedIn {
+        env,
+        fc,
+        cid,
+        rt0,
+        fid,
+    } = logged_in_with_grace(30).await;
     let first = refresh(&env, &cid, &rt0, None).await;
     assert_eq!(first.status, 200, "{}", first.json);
     assert_eq!(upstream_refreshes(&env).len(), 1);
@@ -181,16 +209,13 @@ async fn grace_window_lets_a_retry_through_and_revokes_the_earlier_successor() {
 
 #[tokio::test]
 async fn outside_the_grace_window_the_rotated_token_revokes_the_family() {
-    let env = setup(
-        "client_secret_basic",
-        |_| {},
-        |c| c.refresh_grace_window = HumanDuration::secs(30),
-    )
-    .await;
-    let (fc, tokens) = env.with_tokens().await;
-    let cid = client_id(&fc);
-    let rt0 = tokens["refresh_token"].as_str().unwrap().to_string();
-    let fid = family_id(&env, &rt0);
+    let LoggedIn {
+        env,
+        fc: _,
+        cid,
+        rt0,
+        fid,
+    } = logged_in_with_grace(30).await;
     let first = refresh(&env, &cid, &rt0, None).await;
     assert_eq!(first.status, 200);
     let grant = grant_of(&env, &first.access_token()).await.expect("grant");
@@ -218,16 +243,13 @@ async fn outside_the_grace_window_the_rotated_token_revokes_the_family() {
 /// fast machine once saw rotation and replay in the same millisecond and forgave the replay.)
 #[tokio::test]
 async fn a_replay_in_the_same_instant_as_the_rotation_is_still_reuse() {
-    let env = setup(
-        "client_secret_basic",
-        |_| {},
-        |c| c.refresh_grace_window = HumanDuration::secs(0),
-    )
-    .await;
-    let (fc, tokens) = env.with_tokens().await;
-    let cid = client_id(&fc);
-    let rt0 = tokens["refresh_token"].as_str().unwrap().to_string();
-    let fid = family_id(&env, &rt0);
+    let LoggedIn {
+        env,
+        fc: _,
+        cid,
+        rt0,
+        fid,
+    } = logged_in_with_grace(0).await;
     env.clock.freeze();
     let first = refresh(&env, &cid, &rt0, None).await;
     assert_eq!(first.status, 200, "{}", first.json);
