@@ -271,23 +271,36 @@ impl RedisStore {
 
     /// Live keys of a collection (SCAN; for tests and tools, not for the request path).
     pub async fn len(&self, c: Collection) -> Result<u64, StoreError> {
-        let mut conn = self.conn.clone();
-        let pattern = format!("{KEY_PREFIX}:{}:*", c.name());
-        let mut cursor: u64 = 0;
         let mut n = 0;
+        self.scan(&format!("{KEY_PREFIX}:{}:*", c.name()), |keys| {
+            n += keys.len() as u64
+        })
+        .await?;
+        Ok(n)
+    }
+
+    /// Every key matching `pattern`, a batch at a time (SCAN walks the keyspace without
+    /// blocking Redis; a key may come twice while Redis resizes its table).
+    async fn scan(
+        &self,
+        pattern: &str,
+        mut each: impl FnMut(Vec<String>),
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            n += keys.len() as u64;
+            each(keys);
             if next == 0 {
-                return Ok(n);
+                return Ok(());
             }
             cursor = next;
         }
@@ -478,21 +491,9 @@ impl Store for RedisStore {
     /// gives (`SCAN` may return a key twice while Redis resizes its table).
     fn held(&self) -> StoreFuture<'_, Held> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let pattern = format!("{KEY_PREFIX}:*");
             let mut held = Held::default();
             let mut seen = std::collections::HashSet::new();
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
+            self.scan(&format!("{KEY_PREFIX}:*"), |keys| {
                 for key in keys {
                     if let Some(c) = collection_of(&key)
                         && seen.insert(key)
@@ -500,11 +501,9 @@ impl Store for RedisStore {
                         held.add(c, 1);
                     }
                 }
-                if next == 0 {
-                    return Ok(held);
-                }
-                cursor = next;
-            }
+            })
+            .await?;
+            Ok(held)
         })
     }
 }
