@@ -335,16 +335,21 @@ fn has_tokens(body: &[u8], fields: &[&str]) -> Result<(), String> {
     }
 }
 
-/// client_credentials grants/s with opaque access tokens: the grant without any signature.
-async fn unsigned_grants(secs: f64) -> load::RequestFigures {
-    let mut cfg = config();
-    cfg.tokens.access_token_format = mock_idp::config::AccessTokenFormat::Opaque;
-    let idp = MockIdp::builder()
+/// The mock IdP with `cfg`, its clock frozen (tokens never expire during a phase).
+async fn spawn_frozen(cfg: IdpConfig) -> MockIdpHandle {
+    MockIdp::builder()
         .config(cfg)
         .clock(Clock::frozen_at(1_900_000_000))
         .spawn()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// client_credentials grants/s with opaque access tokens: the grant without any signature.
+async fn unsigned_grants(secs: f64) -> load::RequestFigures {
+    let mut cfg = config();
+    cfg.tokens.access_token_format = mock_idp::config::AccessTokenFormat::Opaque;
+    let idp = spawn_frozen(cfg).await;
     let (addr, token_path) = token_endpoint(&idp);
     let form = [
         ("grant_type", "client_credentials"),
@@ -429,12 +434,7 @@ async fn signing_phases(alg: KeyAlgorithm, secs: f64) -> SigningFigures {
     let mut cfg = config();
     cfg.keys.algorithm = alg;
     cfg.tokens.refresh_rotation = Rotation::Off;
-    let idp = MockIdp::builder()
-        .config(cfg)
-        .clock(Clock::frozen_at(1_900_000_000))
-        .spawn()
-        .await
-        .unwrap();
+    let idp = spawn_frozen(cfg).await;
     let (addr, token_path) = token_endpoint(&idp);
     let creds = [("client_id", "bench"), ("client_secret", "bench-secret")];
     let mut form = vec![("grant_type", "client_credentials")];
@@ -588,7 +588,7 @@ fn main() {
 
         let mut opaque = config();
         opaque.tokens.access_token_format = mock_idp::config::AccessTokenFormat::Opaque;
-        let idp = MockIdp::builder().config(opaque).clock(Clock::frozen_at(1_900_000_000)).spawn().await.unwrap();
+        let idp = spawn_frozen(opaque).await;
         let (code0, _, _) = code_grants(&idp, secs, "offline_access").await;
         let (refresh0, _) = refresh_grants(&idp, secs, "offline_access").await;
         println!("no signatures (opaque access tokens, no openid): authorization_code {code0:.0}/s, refresh_token {refresh0:.0}/s");
