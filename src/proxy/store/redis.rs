@@ -245,16 +245,10 @@ impl RedisStore {
         let rk = redis_key(c, key);
         let raw: Option<Vec<u8>> = if c.cappable() {
             // Out of the cap's index in the same step.
-            let (raw, _, _): (Option<Vec<u8>>, Value, Value) = redis::pipe()
-                .atomic()
-                .cmd("GETDEL")
-                .arg(&rk)
-                .cmd("ZREM")
-                .arg(index_key(c))
-                .arg(key)
-                .cmd("HDEL")
-                .arg(companions_key(c))
-                .arg(key)
+            let mut pipe = redis::pipe();
+            pipe.atomic().cmd("GETDEL").arg(&rk);
+            uncap(&mut pipe, c, key);
+            let (raw, _, _): (Option<Vec<u8>>, Value, Value) = pipe
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
@@ -342,15 +336,10 @@ impl Store for RedisStore {
             set.arg(redis_key(c, key)).arg(v).arg("PX").arg(ttl_ms(ttl));
             if c.cappable() {
                 // A plain write takes the key out of the cap (a registration made durable).
-                let _: Value = redis::pipe()
-                    .atomic()
-                    .add_command(set)
-                    .cmd("ZREM")
-                    .arg(index_key(c))
-                    .arg(key)
-                    .cmd("HDEL")
-                    .arg(companions_key(c))
-                    .arg(key)
+                let mut pipe = redis::pipe();
+                pipe.atomic().add_command(set);
+                uncap(&mut pipe, c, key);
+                let _: Value = pipe
                     .query_async(&mut self.conn.clone())
                     .await
                     .map_err(unavailable)?;
@@ -506,6 +495,16 @@ impl Store for RedisStore {
             Ok(held)
         })
     }
+}
+
+/// Take `key` out of its collection's cap: off the age index, without companions.
+fn uncap(pipe: &mut redis::Pipeline, c: Collection, key: &str) {
+    pipe.cmd("ZREM")
+        .arg(index_key(c))
+        .arg(key)
+        .cmd("HDEL")
+        .arg(companions_key(c))
+        .arg(key);
 }
 
 /// The collection a Redis key belongs to (`authproof:<collection>:<key>`).
