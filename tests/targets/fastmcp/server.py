@@ -6,8 +6,8 @@ tests/third_party.rs (and for `authproof test --target` by hand).
 Binds 127.0.0.1 (port 0 by default: the OS picks one), then prints one line
 `listening on http://127.0.0.1:PORT` on stdout once it accepts connections.
 
-The configuration is the one tests/targets/fastmcp/profile.yaml describes: consent off,
-redirect allow-list `http://localhost:*` and `http://127.0.0.1:*`, `client_secret_basic`
+The configuration is the one tests/targets/fastmcp/profile.yaml describes: consent on
+(FastMCP's default: a consent page on every authorization), redirect allow-list `http://localhost:*` and `http://127.0.0.1:*`, `client_secret_basic`
 toward the IdP's client `upstream-app`, callback at /auth/callback, MCP endpoint at /mcp.
 State is kept in memory, so every start is a fresh server.
 """
@@ -24,6 +24,19 @@ import uvicorn
 
 UPSTREAM_CLIENT_ID = "upstream-app"
 UPSTREAM_CLIENT_SECRET = "upstream-s3cret"
+# Loopback on any port for native clients, and the callbacks of the suite's other clients
+# (web, Cursor, a private-use scheme), as an operator lists the clients they serve.
+ALLOWED_REDIRECT_URIS = [
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://*.example.com/oauth/cb",
+    "https://tools.example.org/mcp/*/callback",
+    "https://app.example.com/oauth/callback",
+    "https://app.example.com/cb",
+    "cursor://anysphere.cursor-retrieval/oauth/callback",
+    "com.example.app:/oauth2redirect",
+]
 
 
 def build_app(base_url: str, idp: str):
@@ -34,8 +47,8 @@ def build_app(base_url: str, idp: str):
         token_endpoint_auth_method="client_secret_basic",
         base_url=base_url,
         redirect_path="/auth/callback",
-        allowed_client_redirect_uris=["http://localhost:*", "http://127.0.0.1:*"],
-        require_authorization_consent=False,
+        allowed_client_redirect_uris=ALLOWED_REDIRECT_URIS,
+        require_authorization_consent=True,  # FastMCP's default
         client_storage=MemoryStore(),
         jwt_signing_key="authproof-third-party-fastmcp-key",
     )
