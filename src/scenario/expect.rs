@@ -556,7 +556,30 @@ pub fn evaluate(expect: &Expect, obs: &Observation, keys: &JwtKeys) -> Checks {
         let entries: Vec<&Value> = selected.iter().collect();
         check_entries("idp.journal", &j, &entries, &mut out);
     }
+    if !expect.any_of.is_empty() {
+        check_any_of(&expect.any_of, obs, keys, &mut out);
+    }
     out
+}
+
+/// `any_of`: passes when every check of one alternative passes; else one failure that shows
+/// what each alternative missed.
+fn check_any_of(alternatives: &[Expect], obs: &Observation, keys: &JwtKeys, out: &mut Checks) {
+    let what = format!("any of {} alternatives", alternatives.len());
+    let mut expected = Vec::new();
+    let mut actual = Vec::new();
+    for alt in alternatives {
+        let misses = evaluate(alt, obs, keys).mismatches();
+        if misses.is_empty() {
+            out.pass(what);
+            return;
+        }
+        for m in misses {
+            expected.push(format!("{}: {}", m.what, m.expected));
+            actual.push(format!("{}: {}", m.what, m.actual));
+        }
+    }
+    out.push(mismatch(what, expected.join(" | "), actual.join(" | ")));
 }
 
 fn check_json(json: &OrderedMap<Value>, obs: &Observation, out: &mut Checks) {
@@ -917,6 +940,32 @@ mod tests {
             json: Some(body),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn any_of_needs_one_whole_alternative() {
+        let frame = json!({"any_of": [
+            {"headers": {"x-frame-options": "regex:(?i)^deny$"}},
+            {"headers": {"content-security-policy": {"contains": "frame-ancestors 'none'"}}},
+        ]});
+        let keys = JwtKeys::default();
+        let mut o = obs_json(200, json!({}));
+        let m = check(&expect(frame.clone()), &o, &keys);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].what, "any of 2 alternatives");
+        assert!(m[0].expected.contains("header x-frame-options"), "{}", m[0]);
+        assert!(m[0].expected.contains("frame-ancestors"), "{}", m[0]);
+        o.headers.push(("x-frame-options".into(), "DENY".into()));
+        assert!(check(&expect(frame.clone()), &o, &keys).is_empty());
+        o.headers.pop();
+        o.headers.push((
+            "content-security-policy".into(),
+            "default-src 'self'; frame-ancestors 'none'".into(),
+        ));
+        assert!(check(&expect(frame), &o, &keys).is_empty());
+        // Every check of the alternative must hold, not just one of them.
+        let both = json!({"any_of": [{"status": 200, "headers": {"x-frame-options": "DENY"}}]});
+        assert_eq!(check(&expect(both), &o, &keys).len(), 1);
     }
 
     #[test]

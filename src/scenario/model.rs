@@ -167,6 +167,23 @@ pub struct Requires {
     /// skipped (the target's allow-list admits it, so refusing it is not the target's duty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refuses: Vec<Tmpl<String>>,
+    /// Other settings of the target the scenario configures (`forward_resource: true`):
+    /// against an external target the profile's `settings` must state each one with the
+    /// same value.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub settings: std::collections::BTreeMap<String, Value>,
+    /// The MCP endpoint's path the scenario configures (`/mcp`): against an external target
+    /// it must be the profile's `mcp_path` (default `/mcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_path: Option<Tmpl<String>>,
+    /// Scopes the scenario asks for and expects the target to offer: against an external
+    /// target the profile's `scopes` must list each one, else the trial is skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Scopes the scenario expects the target not to offer (to see them refused): against an
+    /// external target the profile's `scopes` must be stated and list none of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_scopes: Vec<String>,
     /// Named features: `dcr`, `cimd`, `refresh_rotation`, `own_config` (needs the embedded
     /// target: its own proxy configuration), …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -941,6 +958,11 @@ pub struct Expect {
     /// `idp.journal` steps: how many requests were selected (number or predicate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<Value>,
+    /// Alternatives, any one of which is enough: for a clause that allows several answers
+    /// (`X-Frame-Options: DENY` or a CSP `frame-ancestors`). Their own `level` and `clause`
+    /// are the enclosing expectation's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<Expect>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

@@ -29,6 +29,14 @@ pub struct Profile {
     /// `own_callback`, `public_clients`. Unstated: authproof's, all three.
     #[serde(default)]
     pub architecture: Option<Vec<String>>,
+    /// The scopes the target offers (its valid scopes): what a registration or an
+    /// authorization request may ask for. Unstated: scenarios that name scopes are skipped.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Other settings of the target that scenarios may require (`requires.settings`), by the
+    /// name authproof's configuration gives them: `forward_resource: true`, …
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, serde_json::Value>,
     /// Features the target has (`dcr`, `cimd`, `refresh_rotation`, …).
     #[serde(default)]
     pub features: Vec<String>,
@@ -80,8 +88,29 @@ impl Profile {
         if let Some(r) = check("idp_flavor", &requires.idp_flavor, &self.idp_flavor) {
             return Some(r);
         }
+        let mcp_path = Some(self.mcp_path.clone().unwrap_or_else(|| "/mcp".into()));
+        if let Some(r) = check("mcp_path", &requires.mcp_path, &mcp_path) {
+            return Some(r);
+        }
         if let Some(r) = self.refuses(requires) {
             return Some(r);
+        }
+        if let Some(r) = self.lacks_scopes(requires) {
+            return Some(r);
+        }
+        for (name, want) in &requires.settings {
+            let want = setting_text(want);
+            match self.settings.get(name).map(setting_text) {
+                Some(have) if have == want => {}
+                Some(have) => {
+                    return Some(format!("requires {name}: {want} (the target has {have})"));
+                }
+                None => {
+                    return Some(format!(
+                        "requires {name}: {want} (the profile's settings do not say)"
+                    ));
+                }
+            }
         }
         if let Some(have) = &self.architecture {
             for a in &requires.architecture {
@@ -138,6 +167,31 @@ impl Profile {
         }
     }
 
+    /// Why the target's stated scopes do not fit `requires.scopes` / `unknown_scopes`.
+    fn lacks_scopes(&self, requires: &Requires) -> Option<String> {
+        if requires.scopes.is_empty() && requires.unknown_scopes.is_empty() {
+            return None;
+        }
+        let Some(offered) = &self.scopes else {
+            return Some(
+                "names scopes, and the profile does not state the scopes the target offers \
+                 (scopes)"
+                    .into(),
+            );
+        };
+        let has = |s: &String| offered.iter().any(|o| o == s);
+        if let Some(s) = requires.scopes.iter().find(|s| !has(s)) {
+            return Some(format!(
+                "asks for scope {s}, which the profile's scopes do not list"
+            ));
+        }
+        requires
+            .unknown_scopes
+            .iter()
+            .find(|s| has(s))
+            .map(|s| format!("expects scope {s} to be unknown, and the profile's scopes list it"))
+    }
+
     /// The first URI of `requires.registers` the target's allow-list would refuse, or the
     /// first of `requires.refuses` it would admit.
     fn refuses(&self, requires: &Requires) -> Option<String> {
@@ -166,6 +220,14 @@ impl Profile {
                 })
             })
         })
+    }
+}
+
+/// A setting's value as text: `true` and `"true"` are the same setting.
+fn setting_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -369,6 +431,46 @@ mod tests {
         // An empty allow-list refuses everything.
         p.allow_list = Some("deny_all".into());
         assert_eq!(p.unsatisfied(&r, &[]), None);
+    }
+
+    #[test]
+    fn scopes_against_the_stated_ones() {
+        let mut p = Profile::default();
+        let mut r = Requires {
+            scopes: vec!["openid".into()],
+            unknown_scopes: vec!["admin".into()],
+            ..Default::default()
+        };
+        assert!(p.unsatisfied(&r, &[]).unwrap().contains("does not state"));
+        p.scopes = Some(vec!["openid".into(), "email".into()]);
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        r.scopes.push("tools".into());
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("asks for scope tools"), "{why}");
+        r.scopes.pop();
+        p.scopes.as_mut().unwrap().push("admin".into());
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("expects scope admin to be unknown"), "{why}");
+    }
+
+    #[test]
+    fn settings_against_the_stated_ones() {
+        let mut p = Profile::default();
+        let mut r = Requires::default();
+        r.settings
+            .insert("forward_resource".into(), serde_json::json!("true"));
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(why.contains("settings do not say"), "{why}");
+        p.settings
+            .insert("forward_resource".into(), serde_json::json!(true));
+        assert_eq!(p.unsatisfied(&r, &[]), None);
+        r.settings
+            .insert("forward_resource".into(), serde_json::json!(false));
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert_eq!(
+            why,
+            "requires forward_resource: false (the target has true)"
+        );
     }
 
     #[test]

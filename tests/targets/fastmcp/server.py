@@ -7,8 +7,9 @@ Binds 127.0.0.1 (port 0 by default: the OS picks one), then prints one line
 `listening on http://127.0.0.1:PORT` on stdout once it accepts connections.
 
 The configuration is the one tests/targets/fastmcp/profile.yaml describes: consent on
-(FastMCP's default: a consent page on every authorization), redirect allow-list `http://localhost:*` and `http://127.0.0.1:*`, `client_secret_basic`
-toward the IdP's client `upstream-app`, callback at /auth/callback, MCP endpoint at /mcp.
+(FastMCP's default: a consent page on every authorization), the redirect allow-list
+ALLOWED_REDIRECT_URIS, `client_secret_basic` toward the IdP's client `upstream-app`,
+callback at /auth/callback, MCP endpoint at /mcp.
 State is kept in memory, so every start is a fresh server.
 """
 
@@ -48,6 +49,7 @@ def build_app(base_url: str, idp: str):
         base_url=base_url,
         redirect_path="/auth/callback",
         allowed_client_redirect_uris=ALLOWED_REDIRECT_URIS,
+        valid_scopes=["openid", "email"],
         require_authorization_consent=True,  # FastMCP's default
         client_storage=MemoryStore(),
         jwt_signing_key="authproof-third-party-fastmcp-key",

@@ -62,6 +62,9 @@ function introspector(endpoint) {
   };
 }
 
+// The scopes the server offers (its metadata's scopes_supported; profile.yaml `scopes`).
+const SCOPES = ['openid', 'email'];
+
 function buildApp(base, disc) {
   const clients = new Map();
   const provider = new ProxyOAuthServerProvider({
@@ -96,6 +99,7 @@ function buildApp(base, disc) {
       provider,
       issuerUrl,
       resourceServerUrl: mcpUrl,
+      scopesSupported: SCOPES,
       authorizationOptions: { rateLimit: false },
       clientRegistrationOptions: { rateLimit: false },
       tokenOptions: { rateLimit: false },
