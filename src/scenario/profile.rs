@@ -72,6 +72,21 @@ impl Profile {
                 )),
             }
         };
+        // The architecture first: it says most about why a scenario does not fit.
+        if let Some(have) = &self.architecture {
+            for a in &requires.architecture {
+                if !have.iter().any(|h| h == a) {
+                    return Some(format!(
+                        "assumes a target with {a} (the profile's architecture: {})",
+                        if have.is_empty() {
+                            "none of own_tokens, own_callback, public_clients".to_string()
+                        } else {
+                            have.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
         if let Some(r) = check("consent", &requires.consent, &self.consent) {
             return Some(r);
         }
@@ -108,20 +123,6 @@ impl Profile {
                 None => {
                     return Some(format!(
                         "requires {name}: {want} (the profile's settings do not say)"
-                    ));
-                }
-            }
-        }
-        if let Some(have) = &self.architecture {
-            for a in &requires.architecture {
-                if !have.iter().any(|h| h == a) {
-                    return Some(format!(
-                        "assumes a target with {a} (the profile's architecture: {})",
-                        if have.is_empty() {
-                            "none of own_tokens, own_callback, public_clients".to_string()
-                        } else {
-                            have.join(", ")
-                        }
                     ));
                 }
             }
