@@ -3,7 +3,7 @@
 //! are not scenarios), includes are resolved relative to the including file, and the matrix
 //! is expanded into variants. Every error names `file:line:column` and says what was expected.
 
-use super::model::{Action, Expect, IncludeFile, Located, Scenario, Step, is_template};
+use super::model::{Action, Expect, ExpectAt, IncludeFile, Located, Scenario, Step, is_template};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -430,11 +430,12 @@ fn check_step(file: &Path, step: &Located<Step>) -> Result<(), LoadError> {
                 .map_err(|e| LoadError::at(file, step, format!("save `{name}`: {e}")))?;
         }
     }
-    for expect in &s.expect {
+    for (expect, at) in s.expect.iter().zip(&s.expect_at) {
         check_expect(
             file,
             step,
             expect,
+            at,
             matches!(s.action, Action::IdpJournal(_)),
         )?;
     }
@@ -472,8 +473,20 @@ fn check_expect(
     file: &Path,
     step: &Located<Step>,
     e: &Expect,
+    at: &ExpectAt,
     is_journal: bool,
 ) -> Result<(), LoadError> {
+    // An error points at the field when the loader knows its place, else at the step.
+    let place = |what: &str, message: String| match at
+        .fields
+        .iter()
+        .find(|(w, _)| w == what)
+        .map(|(_, l)| *l)
+        .or(at.at)
+    {
+        Some(l) if l.line() > 0 => LoadError::new(file, l.line(), l.column(), message),
+        _ => LoadError::at(file, step, message),
+    };
     if let Some(clause) = &e.clause
         && !is_template(&clause.value)
     {
@@ -496,14 +509,13 @@ fn check_expect(
         && !contains_template(status)
     {
         super::expect::StatusMatcher::parse(status)
-            .map_err(|m| LoadError::at(file, step, format!("expect.status: {m}")))?;
+            .map_err(|m| place("status", format!("expect.status: {m}")))?;
     }
     for (path, _) in e.json.iter() {
         if !is_template(path) {
             serde_json_path::JsonPath::parse(path).map_err(|err| {
-                LoadError::at(
-                    file,
-                    step,
+                place(
+                    &format!("json {path}"),
                     format!("expect.json: `{path}` is not a JSONPath: {err}"),
                 )
             })?;
@@ -709,6 +721,29 @@ mod tests {
         };
         assert_eq!(s.scenario.steps[0].value.action(), "idp.rotate_keys");
         assert_eq!(s.scenario.steps[1].value.action(), "discover");
+    }
+
+    #[test]
+    fn expectations_keep_the_place_of_each_check() {
+        let d = TempDir::new();
+        let p = d.write(
+            "area/s.yaml",
+            "name: x\nsteps:\n  - discover: {}\n    expect:\n      status: 200\n      \
+             json: { $.a: 1 }\n  - discover: {}\n    expect:\n      - headers:\n          \
+             x-one: a\n      - level: should\n        json:\n          $.b: 2\n",
+        );
+        let Loaded::Ok(s) = load_file("area", &p) else {
+            panic!()
+        };
+        let single = &s.scenario.steps[0].value.expect_at[0];
+        assert_eq!(single.line_of("status"), Some(5));
+        assert_eq!(single.line_of("json $.a"), Some(6));
+        // A check without a field of its own: the expectation's line, unknown for a map.
+        assert_eq!(single.line_of("redirect query code"), None);
+        let list = &s.scenario.steps[1].value.expect_at;
+        assert_eq!(list[0].line_of("header x-one"), Some(10));
+        assert_eq!(list[1].line_of("json $.b"), Some(13));
+        assert_eq!(list[1].line_of("html contains"), Some(11));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -310,11 +310,11 @@ pub struct StepFile {
     /// its own `level` and `clause`).
     #[serde(
         default,
-        deserialize_with = "one_or_list",
+        deserialize_with = "one_or_list_located",
         skip_serializing_if = "Vec::is_empty"
     )]
     #[schemars(with = "Option<OneOrList<Expect>>")]
-    pub expect: Vec<Expect>,
+    pub expect: Vec<Located<Expect<Located<Value>>>>,
     /// Variables to capture: `name: SOURCE` where SOURCE is a JSONPath (`$.client_id`),
     /// `header:NAME`, `query:NAME` (of the redirect), `jwt:FIELD:$.claim`, `status` or `body`.
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
@@ -431,8 +431,109 @@ pub struct Step {
     pub name: Option<String>,
     pub action: Action,
     pub expect: Vec<Expect>,
+    /// Where each of `expect` was written (same order).
+    pub expect_at: Vec<ExpectAt>,
     pub save: OrderedMap<String>,
     pub retry: Option<Retry>,
+}
+
+/// Where an expectation and its checks were written: the expectation itself, and the field
+/// behind each check (`status`, `header NAME`, `json PATH`). `Location::UNKNOWN` where the
+/// loader could not say (a single expectation written as a map).
+#[derive(Debug, Clone, Default)]
+pub struct ExpectAt {
+    pub at: Option<Location>,
+    pub fields: Vec<(String, Location)>,
+}
+
+impl ExpectAt {
+    /// The line of the field behind a check named `what` (`json $.error`, `header x`), else
+    /// the expectation's own line.
+    pub fn line_of(&self, what: &str) -> Option<u64> {
+        self.fields
+            .iter()
+            .find(|(w, _)| what == w || what.starts_with(&format!("{w} ")))
+            .map(|(_, l)| *l)
+            .or(self.at)
+            .map(|l| l.line())
+            .filter(|l| *l > 0)
+    }
+}
+
+/// An expectation as written, split into the plain one the runner renders and checks, and the
+/// places of its parts.
+fn place_expect(e: Located<Expect<Located<Value>>>) -> (Expect, ExpectAt) {
+    let known = |l: Location| (l.line() > 0).then_some(l);
+    let mut at = ExpectAt {
+        at: known(e.referenced),
+        fields: Vec::new(),
+    };
+    let (plain, fields) = e.value.unplace();
+    at.fields = fields;
+    (plain, at)
+}
+
+impl<V> Default for Expect<V> {
+    fn default() -> Self {
+        Expect {
+            level: None,
+            clause: None,
+            status: None,
+            headers: OrderedMap::default(),
+            json: OrderedMap::default(),
+            jwt: OrderedMap::default(),
+            redirect: None,
+            html: None,
+            body: None,
+            journal: None,
+            form: OrderedMap::default(),
+            query: OrderedMap::default(),
+            client_auth: None,
+            count: None,
+            any_of: Vec::new(),
+        }
+    }
+}
+
+impl Expect<Located<Value>> {
+    /// The plain expectation, and the place of each field behind a check.
+    fn unplace(self) -> (Expect, Vec<(String, Location)>) {
+        let mut fields = Vec::new();
+        let status = self.status.map(|s| {
+            fields.push(("status".to_string(), s.referenced));
+            s.value
+        });
+        let mut unplace_map = |prefix: &str, m: OrderedMap<Located<Value>>| {
+            OrderedMap(
+                m.0.into_iter()
+                    .map(|(k, v)| {
+                        fields.push((format!("{prefix} {k}"), v.referenced));
+                        (k, v.value)
+                    })
+                    .collect(),
+            )
+        };
+        let headers = unplace_map("header", self.headers);
+        let json = unplace_map("json", self.json);
+        let plain = Expect {
+            level: self.level,
+            clause: self.clause,
+            status,
+            headers,
+            json,
+            jwt: self.jwt,
+            redirect: self.redirect,
+            html: self.html,
+            body: self.body,
+            journal: self.journal,
+            form: self.form,
+            query: self.query,
+            client_auth: self.client_auth,
+            count: self.count,
+            any_of: self.any_of.into_iter().map(|e| e.unplace().0).collect(),
+        };
+        (plain, fields)
+    }
 }
 
 impl TryFrom<StepFile> for Step {
@@ -480,10 +581,12 @@ impl TryFrom<StepFile> for Step {
                 quoted(ACTIONS)
             ));
         };
+        let (expect, expect_at) = f.expect.into_iter().map(place_expect).unzip();
         Ok(Step {
             name: f.name,
             action,
-            expect: f.expect,
+            expect,
+            expect_at,
             save: f.save,
             retry: f.retry,
         })
@@ -907,10 +1010,14 @@ pub struct Retry {
     pub delay: Option<String>,
 }
 
-/// What a step's result must look like.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
+/// What a step's result must look like. `V` is a value as checked (`Value`), or as loaded
+/// with its place (`Located<Value>`) for the fields whose checks report their line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    bound(serialize = "V: Serialize", deserialize = "V: Deserialize<'de>")
+)]
+pub struct Expect<V = Value> {
     /// The level of this expectation's checks (default: the scenario's `level`); may be a
     /// template, so that a matrix variant can be judged at its own level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -923,14 +1030,16 @@ pub struct Expect {
     /// A status (`200`), a class (`4xx`), or a list of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Value>")]
-    pub status: Option<Value>,
+    pub status: Option<V>,
     /// Header name → exact value, `regex:…`, `null` (absent), or a predicate.
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
-    pub headers: OrderedMap<Value>,
+    #[schemars(with = "OrderedMap<Value>")]
+    pub headers: OrderedMap<V>,
     /// JSONPath → expected value or predicate (`exists`, `absent`, `contains`, `regex`,
     /// `one_of`, `type`, `length`, `gt`, `lt`, `ge`, `le`, `eq`, `ne`, `starts_with`, …).
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
-    pub json: OrderedMap<Value>,
+    #[schemars(with = "OrderedMap<Value>")]
+    pub json: OrderedMap<V>,
     /// Field (or JSONPath) holding a JWT → `{ header, claims, signature }` or a claims map.
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
     pub jwt: OrderedMap<Value>,
@@ -962,7 +1071,8 @@ pub struct Expect {
     /// (`X-Frame-Options: DENY` or a CSP `frame-ancestors`). Their own `level` and `clause`
     /// are the enclosing expectation's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub any_of: Vec<Expect>,
+    #[schemars(with = "Vec<Expect>")]
+    pub any_of: Vec<Expect<V>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -1285,8 +1395,9 @@ enum OneOrList<T> {
     List(Vec<T>),
 }
 
-/// `expect: {…}` or `expect: [{…}, {…}]`, deserialized directly (errors keep their place).
-fn one_or_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+/// [`one_or_list`] for located items: a list keeps each item's place; a single map gets an
+/// unknown place (its fields keep theirs).
+fn one_or_list_located<'de, D, T>(d: D) -> Result<Vec<Located<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -1294,7 +1405,7 @@ where
     use de::value::{MapAccessDeserializer, SeqAccessDeserializer};
     struct V<T>(PhantomData<T>);
     impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-        type Value = Vec<T>;
+        type Value = Vec<Located<T>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an expectation or a list of expectations")
         }
@@ -1308,10 +1419,11 @@ where
             d.deserialize_any(self)
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            T::deserialize(MapAccessDeserializer::new(map)).map(|t| vec![t])
+            let t = T::deserialize(MapAccessDeserializer::new(map))?;
+            Ok(vec![Located::new(t, Location::UNKNOWN, Location::UNKNOWN)])
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-            Vec::<T>::deserialize(SeqAccessDeserializer::new(seq))
+            Vec::<Located<T>>::deserialize(SeqAccessDeserializer::new(seq))
         }
     }
     d.deserialize_any(V(PhantomData))

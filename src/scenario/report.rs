@@ -275,7 +275,10 @@ fn tag(level: Level, clause: Option<&str>) -> String {
 pub fn step_text(step: &StepReport) -> String {
     let mut text = format!("{}{}", step.place, step.attempt);
     for c in &step.checks {
-        let t = tag(c.level, c.clause.as_deref());
+        let mut t = tag(c.level, c.clause.as_deref());
+        if let Some(line) = c.line {
+            let _ = write!(t, " line {line}");
+        }
         match &c.check.status {
             CheckStatus::Passed => {}
             CheckStatus::Failed { expected, actual } => {

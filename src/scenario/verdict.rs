@@ -12,6 +12,9 @@ pub struct LeveledCheck {
     pub level: Level,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clause: Option<String>,
+    /// The line of the scenario file (or of the included file) the check was written on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     #[serde(flatten)]
     pub check: Check,
 }
@@ -99,6 +102,7 @@ mod tests {
 
     fn check(level: Level, status: CheckStatus) -> LeveledCheck {
         LeveledCheck {
+            line: None,
             level,
             clause: None,
             check: Check {

@@ -340,7 +340,12 @@ impl<'t> Session<'t> {
     async fn check(&mut self, step: &Step, obs: &Observation) -> Result<Vec<LeveledCheck>, String> {
         let mut out = Vec::new();
         let levels = self.levels(step);
-        for (expect, (level, clause)) in step.expect.iter().zip(levels) {
+        let places = step
+            .expect_at
+            .iter()
+            .map(Some)
+            .chain(std::iter::repeat(None));
+        for ((expect, (level, clause)), at) in step.expect.iter().zip(levels).zip(places) {
             let mut raw = expect.clone();
             raw.level = None;
             raw.clause = None;
@@ -369,6 +374,7 @@ impl<'t> Session<'t> {
                 out.push(LeveledCheck {
                     level,
                     clause: clause.clone(),
+                    line: at.and_then(|a| a.line_of(&check.what)),
                     check,
                 });
             }
