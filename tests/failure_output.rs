@@ -72,7 +72,7 @@ fn failure_text_matches_the_expected_files() {
     let bless = std::env::var_os("AUTHPROOF_BLESS").is_some();
     let mut mismatched = Vec::new();
     let results = outputs();
-    assert_eq!(results.len(), 4, "one trial per fixture");
+    assert_eq!(results.len(), 5, "one trial per fixture");
     for (file, level, text) in results {
         let actual = format!("level: {level}\n\n{}", normalise(&text));
         let path = expected_path(&file);

@@ -171,11 +171,11 @@ fn findings(step: &StepReport) -> Vec<Finding<'_>> {
     }
     if let Some(e) = &step.error {
         out.push(Finding {
-            what: "the step did not complete".into(),
+            what: format!("the step did not complete ({} error)", e.kind.as_str()),
             level: step.level,
             clause: step.clause.as_deref(),
             expected: None,
-            actual: e.clone(),
+            actual: e.message.clone(),
         });
     }
     out

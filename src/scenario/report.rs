@@ -294,8 +294,13 @@ pub fn step_text(step: &StepReport) -> String {
         }
     }
     if let Some(e) = &step.error {
-        let _ = write!(text, "\n  {}", tag(step.level, step.clause.as_deref()));
-        for line in e.lines() {
+        let _ = write!(
+            text,
+            "\n  {} {} error",
+            tag(step.level, step.clause.as_deref()),
+            e.kind.as_str()
+        );
+        for line in e.message.lines() {
             let _ = write!(text, "\n  {line}");
         }
     }
@@ -353,10 +358,17 @@ pub fn junit(results: &[TrialResult], summary: &Summary) -> Result<String, Strin
                         // Checks that failed are `<failure>`; a trial that never got to its
                         // checks (load, setup or runner error) is an `<error>`.
                         let judged = r.steps.iter().any(|st| st.failed_checks().next().is_some());
+                        // The error's type says whose it is: the scenario's, the transport's,
+                        // the mock IdP's, or a capture's (`error` for load and setup errors).
+                        let error_kind = r
+                            .steps
+                            .iter()
+                            .find_map(|st| st.error.as_ref())
+                            .map_or("error", |e| e.kind.as_str());
                         let (kind, kind_type) = if judged {
                             (NonSuccessKind::Failure, "assertion")
                         } else {
-                            (NonSuccessKind::Error, "error")
+                            (NonSuccessKind::Error, error_kind)
                         };
                         let mut s = TestCaseStatus::non_success(kind);
                         s.set_message(first_line(message));
@@ -497,6 +509,39 @@ mod tests {
                 .count();
             assert_eq!(opens, closes + selfclosed, "{tag} in {xml}");
         }
+    }
+
+    #[test]
+    fn junit_names_the_kind_of_a_step_error() {
+        use crate::scenario::verdict::{StepError, StepReport};
+        let mut r = result(
+            "token::capture",
+            Outcome::Failed {
+                level: Level::Must,
+                message: "capture error".into(),
+            },
+        );
+        r.steps = vec![StepReport {
+            place: "step 1".into(),
+            attempt: String::new(),
+            checks: vec![],
+            error: Some(StepError::capture("save `code`: no query parameter `code`")),
+            level: Level::Must,
+            clause: None,
+            exchanges: vec![],
+        }];
+        let rs = vec![r];
+        let s = Summary::from_results(&rs, vec![], Level::Must, Duration::from_millis(5));
+        let xml = junit(&rs, &s).unwrap();
+        assert!(xml.contains("<error"), "{xml}");
+        assert!(xml.contains("type=\"capture\""), "{xml}");
+        // In the JSON report the error is data: its kind and its text.
+        let v = serde_json::to_value(&rs[0].steps[0]).unwrap();
+        assert_eq!(v["error"]["kind"], "capture");
+        assert_eq!(
+            v["error"]["message"],
+            "save `code`: no query parameter `code`"
+        );
     }
 
     #[test]

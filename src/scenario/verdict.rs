@@ -6,6 +6,68 @@ use super::expect::{Check, CheckStatus};
 use super::model::Level;
 use serde::Serialize;
 
+/// Why a step could not be judged by its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepErrorKind {
+    /// The step as written cannot be performed: a template that does not render, a URL or a
+    /// duration that does not parse, an include that was not loaded.
+    Scenario,
+    /// The exchange with the target did not complete: no connection, a timeout, a redirect
+    /// loop, a discovery that found no document.
+    Transport,
+    /// The mock IdP's control API or journal could not be reached.
+    Idp,
+    /// A check or a `save:` capture could not be evaluated (a capture that found nothing).
+    Capture,
+}
+
+impl StepErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepErrorKind::Scenario => "scenario",
+            StepErrorKind::Transport => "transport",
+            StepErrorKind::Idp => "idp",
+            StepErrorKind::Capture => "capture",
+        }
+    }
+}
+
+/// A step that ended without a verdict from its checks: what kind of error, and its text
+/// (secrets already masked when it is in a report).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepError {
+    pub kind: StepErrorKind,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn scenario(message: impl Into<String>) -> Self {
+        Self::new(StepErrorKind::Scenario, message)
+    }
+    pub fn transport(message: impl Into<String>) -> Self {
+        Self::new(StepErrorKind::Transport, message)
+    }
+    pub fn idp(message: impl Into<String>) -> Self {
+        Self::new(StepErrorKind::Idp, message)
+    }
+    pub fn capture(message: impl Into<String>) -> Self {
+        Self::new(StepErrorKind::Capture, message)
+    }
+    fn new(kind: StepErrorKind, message: impl Into<String>) -> Self {
+        StepError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} error: {}", self.kind.as_str(), self.message)
+    }
+}
+
 /// A check with the level and clause of the expectation it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeveledCheck {
@@ -35,9 +97,10 @@ pub struct StepReport {
     pub attempt: String,
     /// The checks of the last attempt (passed ones included).
     pub checks: Vec<LeveledCheck>,
-    /// A runner, transport or capture error (the step could not be judged by its checks).
+    /// A scenario, transport, IdP or capture error (the step could not be judged by its
+    /// checks).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<StepError>,
     /// The level an error counts at: the highest level of the step's expectations.
     pub level: Level,
     /// The clause of the step's first expectation, for an error.
@@ -117,7 +180,7 @@ mod tests {
             place: "step 1".into(),
             attempt: String::new(),
             checks,
-            error: error.map(str::to_string),
+            error: error.map(StepError::transport),
             level: Level::Should,
             clause: None,
             exchanges: vec![],

@@ -16,6 +16,7 @@ use crate::scenario::model::{
 };
 use crate::scenario::target::ClockOp;
 use crate::scenario::template;
+use crate::scenario::verdict::StepError;
 use serde_json::{Value, json};
 
 /// What a step produced.
@@ -82,7 +83,7 @@ fn observe_authorize(o: &AuthorizeOutcome) -> StepOutput {
     }
 }
 
-fn client_error(e: ClientError) -> String {
+fn client_error(e: ClientError) -> StepError {
     let mut msg = e.to_string();
     match &e {
         ClientError::Discovery { exchanges, .. } => {
@@ -97,12 +98,12 @@ fn client_error(e: ClientError) -> String {
         }
         _ => {}
     }
-    msg
+    StepError::transport(msg)
 }
 
 impl Session<'_> {
     /// Render the step's action and perform it.
-    pub(super) async fn execute(&mut self, step: &Step) -> Result<StepOutput, String> {
+    pub(super) async fn execute(&mut self, step: &Step) -> Result<StepOutput, StepError> {
         let ctx = self.context();
         match &step.action {
             Action::Discover(d) => self.discover_step(d, &ctx).await,
@@ -118,19 +119,26 @@ impl Session<'_> {
             Action::IdpClock(c) => self.idp_clock(c, &ctx).await,
             Action::IdpRotateKeys => self.idp_rotate_keys().await,
             Action::IdpJournal(j) => self.idp_journal(j, &ctx).await,
-            Action::Include(_) => Err("an include is run by its step, not performed".into()),
+            Action::Include(_) => Err(StepError::scenario(
+                "an include is run by its step, not performed",
+            )),
         }
     }
 
     /// `discover`: the metadata documents, as a client finds them.
-    async fn discover_step(&mut self, d: &DiscoverStep, ctx: &Value) -> Result<StepOutput, String> {
-        let d = render_typed(d, ctx, "discover")?;
+    async fn discover_step(
+        &mut self,
+        d: &DiscoverStep,
+        ctx: &Value,
+    ) -> Result<StepOutput, StepError> {
+        let d = render_typed(d, ctx, "discover").map_err(StepError::scenario)?;
         return self.discover(d.what.and_then(|w| w.lit().copied())).await;
     }
 
     /// `register`: dynamic client registration with the rendered body.
-    async fn register(&mut self, body: &Value, ctx: &Value) -> Result<StepOutput, String> {
-        let body = template::render_value(body, ctx).map_err(|e| format!("register: {e}"))?;
+    async fn register(&mut self, body: &Value, ctx: &Value) -> Result<StepOutput, StepError> {
+        let body = template::render_value(body, ctx)
+            .map_err(|e| StepError::scenario(format!("register: {e}")))?;
         let body = if body.is_null() { json!({}) } else { body };
         let ex = self.client.register(&body).await.map_err(client_error)?;
         if let Some(secret) = self.client.memory().client_secret {
@@ -140,8 +148,8 @@ impl Session<'_> {
     }
 
     /// `authorize`: the authorization request, followed through consent and the IdP login.
-    async fn authorize(&mut self, a: &AuthorizeStep, ctx: &Value) -> Result<StepOutput, String> {
-        let a = render_typed(a, ctx, "authorize")?;
+    async fn authorize(&mut self, a: &AuthorizeStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let a = render_typed(a, ctx, "authorize").map_err(StepError::scenario)?;
         let pkce = match a.pkce.as_ref().and_then(|p| p.lit()) {
             None | Some(PkceSpec::Mode(PkceMode::S256)) => Pkce::Auto,
             Some(PkceSpec::Mode(PkceMode::None)) => Pkce::None,
@@ -196,15 +204,15 @@ impl Session<'_> {
     }
 
     /// `callback`: an authorization response delivered to the callback by hand.
-    async fn callback(&mut self, c: &CallbackStep, ctx: &Value) -> Result<StepOutput, String> {
-        let c = render_typed(c, ctx, "callback")?;
+    async fn callback(&mut self, c: &CallbackStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let c = render_typed(c, ctx, "callback").map_err(StepError::scenario)?;
         let path = c
             .path
             .as_ref()
             .and_then(|p| p.lit().cloned())
             .unwrap_or_else(|| self.target.facts.redirect_path.clone());
         let mut url = url::Url::parse(&format!("{}{path}", self.target.facts.proxy_url))
-            .map_err(|e| format!("callback: {e}"))?;
+            .map_err(|e| StepError::scenario(format!("callback: {e}")))?;
         if !c.query.is_empty() {
             url.query_pairs_mut().extend_pairs(pairs(&c.query));
         }
@@ -221,8 +229,8 @@ impl Session<'_> {
     }
 
     /// `token`: the token endpoint (the code grant unless told otherwise).
-    async fn token(&mut self, t: &TokenStep, ctx: &Value) -> Result<StepOutput, String> {
-        let t = render_typed(t, ctx, "token")?;
+    async fn token(&mut self, t: &TokenStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let t = render_typed(t, ctx, "token").map_err(StepError::scenario)?;
         let request = TokenCodeRequest {
             grant_type: param(&t.grant_type),
             code: param(&t.code),
@@ -242,8 +250,8 @@ impl Session<'_> {
     }
 
     /// `refresh`: a refresh-token grant.
-    async fn refresh(&mut self, r: &RefreshStep, ctx: &Value) -> Result<StepOutput, String> {
-        let r = render_typed(r, ctx, "refresh")?;
+    async fn refresh(&mut self, r: &RefreshStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let r = render_typed(r, ctx, "refresh").map_err(StepError::scenario)?;
         let request = RefreshRequest {
             refresh_token: param(&r.refresh_token),
             client_id: param(&r.client_id),
@@ -257,8 +265,8 @@ impl Session<'_> {
     }
 
     /// `revoke`: token revocation (RFC 7009).
-    async fn revoke(&mut self, r: &RevokeStep, ctx: &Value) -> Result<StepOutput, String> {
-        let r = render_typed(r, ctx, "revoke")?;
+    async fn revoke(&mut self, r: &RevokeStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let r = render_typed(r, ctx, "revoke").map_err(StepError::scenario)?;
         let request = RevokeRequest {
             token: param(&r.token),
             token_type_hint: param(&r.token_type_hint),
@@ -271,8 +279,8 @@ impl Session<'_> {
     }
 
     /// `mcp`: a JSON-RPC call to the guarded MCP endpoint.
-    async fn mcp(&mut self, m: &McpStep, ctx: &Value) -> Result<StepOutput, String> {
-        let m = render_typed(m, ctx, "mcp")?;
+    async fn mcp(&mut self, m: &McpStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let m = render_typed(m, ctx, "mcp").map_err(StepError::scenario)?;
         self.mcp_id += 1;
         let body = match &m.body {
             Some(b) => b.clone(),
@@ -300,8 +308,8 @@ impl Session<'_> {
     }
 
     /// `http`: a raw HTTP request.
-    async fn http(&mut self, h: &HttpStep, ctx: &Value) -> Result<StepOutput, String> {
-        let h = render_typed(h, ctx, "http")?;
+    async fn http(&mut self, h: &HttpStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let h = render_typed(h, ctx, "http").map_err(StepError::scenario)?;
         let mut url = h.url.lit().cloned().unwrap_or_default();
         if !h.query.is_empty() {
             let mut parsed = if url.starts_with('/') {
@@ -309,7 +317,7 @@ impl Session<'_> {
             } else {
                 url::Url::parse(&url)
             }
-            .map_err(|e| format!("http: `{url}` is not a URL: {e}"))?;
+            .map_err(|e| StepError::scenario(format!("http: `{url}` is not a URL: {e}")))?;
             parsed.query_pairs_mut().extend_pairs(pairs(&h.query));
             url = parsed.to_string();
         }
@@ -341,17 +349,21 @@ impl Session<'_> {
     }
 
     /// `idp.fault`: a fault added to the mock IdP.
-    async fn idp_fault(&mut self, f: &Value, ctx: &Value) -> Result<StepOutput, String> {
-        let f = template::render_value(f, ctx).map_err(|e| format!("idp.fault: {e}"))?;
-        self.target.idp.add_fault(f).await?;
+    async fn idp_fault(&mut self, f: &Value, ctx: &Value) -> Result<StepOutput, StepError> {
+        let f = template::render_value(f, ctx)
+            .map_err(|e| StepError::scenario(format!("idp.fault: {e}")))?;
+        self.target.idp.add_fault(f).await.map_err(StepError::idp)?;
         Ok(StepOutput::none())
     }
 
     /// `idp.clock`: the shared clock moved, frozen, resumed or set.
-    async fn idp_clock(&mut self, c: &ClockStep, ctx: &Value) -> Result<StepOutput, String> {
-        let c = render_typed(c, ctx, "idp.clock")?;
+    async fn idp_clock(&mut self, c: &ClockStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let c = render_typed(c, ctx, "idp.clock").map_err(StepError::scenario)?;
         let op = if let Some(Tmpl::Lit(d)) = &c.advance {
-            ClockOp::Advance(parse_duration(d).map_err(|e| format!("idp.clock.advance: {e}"))?)
+            ClockOp::Advance(
+                parse_duration(d)
+                    .map_err(|e| StepError::scenario(format!("idp.clock.advance: {e}")))?,
+            )
         } else if c.freeze.is_some() {
             ClockOp::Freeze
         } else if c.resume.is_some() {
@@ -359,22 +371,28 @@ impl Session<'_> {
         } else if let Some(Tmpl::Lit(t)) = &c.set {
             ClockOp::Set(*t)
         } else {
-            return Err("idp.clock: give one of `advance`, `freeze`, `resume`, `set`".into());
+            return Err(StepError::scenario(
+                "idp.clock: give one of `advance`, `freeze`, `resume`, `set`",
+            ));
         };
-        self.target.idp.clock(op).await?;
+        self.target.idp.clock(op).await.map_err(StepError::idp)?;
         Ok(StepOutput::none())
     }
 
     /// `idp.rotate_keys`: the mock IdP's signing keys rotated.
-    async fn idp_rotate_keys(&mut self) -> Result<StepOutput, String> {
-        self.target.idp.rotate_keys().await?;
+    async fn idp_rotate_keys(&mut self) -> Result<StepOutput, StepError> {
+        self.target
+            .idp
+            .rotate_keys()
+            .await
+            .map_err(StepError::idp)?;
         Ok(StepOutput::none())
     }
 
     /// `idp.journal`: entries of the mock IdP's request journal.
-    async fn idp_journal(&mut self, j: &JournalStep, ctx: &Value) -> Result<StepOutput, String> {
-        let j = render_typed(j, ctx, "idp.journal")?;
-        let all = self.target.idp.journal().await?;
+    async fn idp_journal(&mut self, j: &JournalStep, ctx: &Value) -> Result<StepOutput, StepError> {
+        let j = render_typed(j, ctx, "idp.journal").map_err(StepError::scenario)?;
+        let all = self.target.idp.journal().await.map_err(StepError::idp)?;
         let since = if j
             .since_last
             .as_ref()
@@ -438,7 +456,7 @@ impl Session<'_> {
         })
     }
 
-    async fn discover(&mut self, what: Option<DiscoverWhat>) -> Result<StepOutput, String> {
+    async fn discover(&mut self, what: Option<DiscoverWhat>) -> Result<StepOutput, StepError> {
         if what == Some(DiscoverWhat::Openid) {
             let ex = self
                 .client
@@ -458,7 +476,7 @@ impl Session<'_> {
             _ => d.exchanges.last(),
         };
         let Some(ex) = wanted else {
-            return Err("discovery made no request".into());
+            return Err(StepError::transport("discovery made no request"));
         };
         Ok(StepOutput {
             obs: observe(ex),

@@ -13,7 +13,7 @@ use super::record::Masker;
 use super::save;
 use super::target::Target;
 use super::template;
-use super::verdict::{LeveledCheck, StepReport};
+use super::verdict::{LeveledCheck, StepError, StepReport};
 use crate::client::FlowClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -223,10 +223,16 @@ impl<'t> Session<'t> {
     }
 
     /// Record an error that ends the trial.
-    fn stop(&mut self, mut report: StepReport, error: String) -> Flow {
-        report.error = Some(self.masker.mask(&error));
+    fn stop(&mut self, mut report: StepReport, error: StepError) -> Flow {
+        report.error = Some(self.masked(error));
         self.reports.push(report);
         Flow::Stop
+    }
+
+    /// The error with its secrets masked.
+    fn masked(&self, mut error: StepError) -> StepError {
+        error.message = self.masker.mask(&error.message);
+        error
     }
 
     async fn run_step(
@@ -268,7 +274,10 @@ impl<'t> Session<'t> {
                 match self.target.idp.journal().await {
                     Ok(j) => max_seq(&j),
                     Err(e) => {
-                        return self.stop(report, format!("cannot read the IdP journal: {e}"));
+                        return self.stop(
+                            report,
+                            StepError::idp(format!("cannot read the IdP journal: {e}")),
+                        );
                     }
                 }
             } else {
@@ -278,7 +287,7 @@ impl<'t> Session<'t> {
             report.checks.clear();
             report.exchanges.clear();
             match self.execute(step).await {
-                Err(e) => report.error = Some(self.masker.mask(&e)),
+                Err(e) => report.error = Some(self.masked(e)),
                 Ok(mut out) => {
                     if let Some(j) = &out.obs.json {
                         self.masker.add_from_json(j);
@@ -290,19 +299,21 @@ impl<'t> Session<'t> {
                                     j.into_iter().filter(|e| seq(e) > before).collect();
                             }
                             Err(e) => {
-                                return self
-                                    .stop(report, format!("cannot read the IdP journal: {e}"));
+                                return self.stop(
+                                    report,
+                                    StepError::idp(format!("cannot read the IdP journal: {e}")),
+                                );
                             }
                         }
                     }
                     report.exchanges = out.transcript.iter().map(|t| self.masker.mask(t)).collect();
                     match self.check(step, &out.obs).await {
-                        Err(e) => return self.stop(report, e),
+                        Err(e) => return self.stop(report, StepError::scenario(e)),
                         Ok(checks) => report.checks = checks,
                     }
                     if report.failure_level().is_none() {
                         if let Err(e) = self.save(&step.save, &out.obs) {
-                            return self.stop(report, e);
+                            return self.stop(report, StepError::capture(e));
                         }
                         if !report
                             .checks
@@ -319,7 +330,7 @@ impl<'t> Session<'t> {
                         let flow = match saved {
                             Ok(()) => Flow::Continue,
                             Err(e) => {
-                                report.error = Some(self.masker.mask(&e));
+                                report.error = Some(self.masked(StepError::capture(e)));
                                 Flow::Stop
                             }
                         };
@@ -413,7 +424,7 @@ impl<'t> Session<'t> {
                     clause: self.defaults.clause.clone(),
                     exchanges: Vec::new(),
                 };
-                self.stop(report, e)
+                self.stop(report, StepError::scenario(e))
             }
         }
     }
