@@ -1,8 +1,9 @@
 //! `authproof schema`: JSON Schemas for editors.
 //!
 //! Each schema is generated (schemars) from the type the file is deserialized into:
-//! `scenario` from the scenario model, `proxy` from [`crate::proxy::ProxyConfig`] and `idp`
-//! from [`mock_idp::IdpConfig`]. Like those types, the schemas reject unknown keys.
+//! `scenario` from the scenario model, `proxy` from [`crate::proxy::ProxyConfig`], `idp`
+//! from [`mock_idp::IdpConfig`] and `profile` from [`crate::scenario::profile::Profile`] (an
+//! external target's `--profile`). Like those types, the schemas reject unknown keys.
 
 use clap::{Args, ValueEnum};
 use std::process::ExitCode;
@@ -22,6 +23,9 @@ pub enum Which {
     Proxy,
     /// A mock IdP configuration file.
     Idp,
+    /// A target profile (`authproof test --profile`): what an external target is configured
+    /// like.
+    Profile,
 }
 
 /// The JSON Schema of the scenario format.
@@ -39,12 +43,18 @@ pub fn idp_schema() -> serde_json::Value {
     schemars::schema_for!(mock_idp::IdpConfig).to_value()
 }
 
+/// The JSON Schema of a target profile (`authproof test --profile FILE`).
+pub fn profile_schema() -> serde_json::Value {
+    schemars::schema_for!(crate::scenario::profile::Profile).to_value()
+}
+
 /// The schema of one format.
 pub fn schema(which: Which) -> serde_json::Value {
     match which {
         Which::Scenario => scenario_schema(),
         Which::Proxy => proxy_schema(),
         Which::Idp => idp_schema(),
+        Which::Profile => profile_schema(),
     }
 }
 
@@ -506,8 +516,39 @@ mod tests {
     }
 
     #[test]
+    fn the_bundled_target_profiles_are_valid() {
+        let s = profile_schema();
+        assert_eq!(s["title"], "authproof target profile");
+        assert_eq!(s["additionalProperties"], false);
+        let props = property_names(&s);
+        for key in [
+            "consent",
+            "allowed_redirect_uris",
+            "architecture",
+            "scopes",
+            "settings",
+        ] {
+            assert!(props.contains(&key), "{key} missing from {props:?}");
+        }
+        for name in ["fastmcp", "ts-sdk"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/targets")
+                .join(name)
+                .join("profile.yaml");
+            let doc = read_yaml(&path);
+            if let Err(e) = check(&s, &doc) {
+                panic!("{}: {e:#?}", path.display());
+            }
+            crate::scenario::profile::Profile::load(&path).unwrap();
+            let mut bad = doc.clone();
+            bad["scopes"] = json!("openid");
+            assert!(check(&s, &bad).is_err(), "scopes must be a list");
+        }
+    }
+
+    #[test]
     fn run_prints_every_schema() {
-        for which in [Which::Scenario, Which::Proxy, Which::Idp] {
+        for which in [Which::Scenario, Which::Proxy, Which::Idp, Which::Profile] {
             assert_eq!(run(SchemaArgs { which }), ExitCode::SUCCESS);
         }
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 /// What an external target is configured like (`--profile FILE`, YAML).
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "authproof target profile")]
 pub struct Profile {
     /// `always`, `remember` or `off`.
     #[serde(default)]
