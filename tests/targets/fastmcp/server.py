@@ -6,15 +6,17 @@ tests/third_party.rs (and for `authproof test --target` by hand).
 Binds 127.0.0.1 (port 0 by default: the OS picks one), then prints one line
 `listening on http://127.0.0.1:PORT` on stdout once it accepts connections.
 
-The configuration is the one tests/targets/fastmcp/profile.yaml describes: consent on
-(FastMCP's default: a consent page on every authorization), the redirect allow-list
-ALLOWED_REDIRECT_URIS, `client_secret_basic` toward the IdP's client `upstream-app`,
-callback at /auth/callback, MCP endpoint at /mcp.
+The configuration is read from profile.yaml beside this file, the profile the suite judges
+the target by, so the two cannot disagree: the consent mode (`always`: a consent page on every
+authorization, FastMCP's default), the redirect allow-list, the scopes offered, the upstream
+auth method toward the IdP's client `upstream-app`, the callback and MCP paths, and
+`forward_resource`.
 State is kept in memory, so every start is a fresh server.
 """
 
 import argparse
 import asyncio
+import pathlib
 import socket
 import sys
 
@@ -22,35 +24,32 @@ from fastmcp import FastMCP
 from fastmcp.server.auth.oidc_proxy import OIDCProxy
 from key_value.aio.stores.memory import MemoryStore
 import uvicorn
+import yaml
 
 UPSTREAM_CLIENT_ID = "upstream-app"
 UPSTREAM_CLIENT_SECRET = "upstream-s3cret"
-# Loopback on any port for native clients, and the callbacks of the suite's other clients
-# (web, Cursor, a private-use scheme), as an operator lists the clients they serve.
-ALLOWED_REDIRECT_URIS = [
-    "http://localhost:*",
-    "http://127.0.0.1:*",
-    "http://[::1]:*",
-    "https://*.example.com/oauth/cb",
-    "https://tools.example.org/mcp/*/callback",
-    "https://app.example.com/oauth/callback",
-    "https://app.example.com/cb",
-    "cursor://anysphere.cursor-retrieval/oauth/callback",
-    "com.example.app:/oauth2redirect",
-]
+# The profile's consent modes, as OIDCProxy's `require_authorization_consent`.
+CONSENT = {"always": True, "remember": "remember", "off": False}
 
 
-def build_app(base_url: str, idp: str):
+def load_profile() -> dict:
+    path = pathlib.Path(__file__).with_name("profile.yaml")
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def build_app(base_url: str, idp: str, profile: dict):
     auth = OIDCProxy(
         config_url=f"{idp.rstrip('/')}/.well-known/openid-configuration",
         client_id=UPSTREAM_CLIENT_ID,
         client_secret=UPSTREAM_CLIENT_SECRET,
-        token_endpoint_auth_method="client_secret_basic",
+        token_endpoint_auth_method=profile["upstream_auth_method"],
         base_url=base_url,
-        redirect_path="/auth/callback",
-        allowed_client_redirect_uris=ALLOWED_REDIRECT_URIS,
-        valid_scopes=["openid", "email"],
-        require_authorization_consent=True,  # FastMCP's default
+        redirect_path=profile["redirect_path"],
+        allowed_client_redirect_uris=profile["allowed_redirect_uris"],
+        valid_scopes=profile["scopes"],
+        require_authorization_consent=CONSENT[profile["consent"]],
+        forward_resource=profile["settings"]["forward_resource"],
         client_storage=MemoryStore(),
         jwt_signing_key="authproof-third-party-fastmcp-key",
     )
@@ -63,7 +62,7 @@ def build_app(base_url: str, idp: str):
 
     # Stateless HTTP: every request stands alone, so an authorized `tools/list` needs no
     # prior `initialize` (the suite checks authorization, not MCP sessions).
-    return mcp.http_app(path="/mcp", stateless_http=True)
+    return mcp.http_app(path=profile["mcp_path"], stateless_http=True)
 
 
 async def serve(sock: socket.socket, app) -> None:
@@ -89,7 +88,7 @@ def main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]
-    app = build_app(f"http://127.0.0.1:{port}", args.idp)
+    app = build_app(f"http://127.0.0.1:{port}", args.idp, load_profile())
     asyncio.run(serve(sock, app))
     return 0
 
