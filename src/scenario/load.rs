@@ -477,15 +477,9 @@ fn check_expect(
     is_journal: bool,
 ) -> Result<(), LoadError> {
     // An error points at the field when the loader knows its place, else at the step.
-    let place = |what: &str, message: String| match at
-        .fields
-        .iter()
-        .find(|(w, _)| w == what)
-        .map(|(_, l)| *l)
-        .or(at.at)
-    {
-        Some(l) if l.line() > 0 => LoadError::new(file, l.line(), l.column(), message),
-        _ => LoadError::at(file, step, message),
+    let place = |what: &str, message: String| match at.place_of(what) {
+        Some(l) => LoadError::new(file, l.line(), l.column(), message),
+        None => LoadError::at(file, step, message),
     };
     if let Some(clause) = &e.clause
         && !is_template(&clause.value)

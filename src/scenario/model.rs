@@ -450,13 +450,19 @@ impl ExpectAt {
     /// The line of the field behind a check named `what` (`json $.error`, `header x`), else
     /// the expectation's own line.
     pub fn line_of(&self, what: &str) -> Option<u64> {
+        self.place_of(what).map(|l| l.line())
+    }
+
+    /// The place of the field behind a check named `what` (the field itself, or a check
+    /// under it: `json $.a` for `json $.a`, `header x` for `header x value`), else the
+    /// expectation's own place; `None` when neither is known.
+    pub fn place_of(&self, what: &str) -> Option<Location> {
         self.fields
             .iter()
             .find(|(w, _)| what == w || what.starts_with(&format!("{w} ")))
             .map(|(_, l)| *l)
             .or(self.at)
-            .map(|l| l.line())
-            .filter(|l| *l > 0)
+            .filter(|l| l.line() > 0)
     }
 }
 

@@ -64,14 +64,12 @@ impl Profile {
     /// the reason to skip.
     pub fn unsatisfied(&self, requires: &Requires, implicit: &[&str]) -> Option<String> {
         let check = |what: &str, want: &Option<Tmpl<String>>, have: &Option<String>| {
-            let want = want.as_ref()?.lit()?;
-            match have {
-                Some(h) if h == want => None,
-                Some(h) => Some(format!("requires {what}: {want} (the target has {h})")),
-                None => Some(format!(
-                    "requires {what}: {want} (the profile does not say)"
-                )),
-            }
+            differs(
+                what,
+                want.as_ref()?.lit()?,
+                have.as_deref(),
+                "the profile does not say",
+            )
         };
         // The architecture first: it says most about why a scenario does not fit.
         if let Some(have) = &self.architecture {
@@ -115,17 +113,10 @@ impl Profile {
             return Some(r);
         }
         for (name, want) in &requires.settings {
-            let want = setting_text(want);
-            match self.settings.get(name).map(setting_text) {
-                Some(have) if have == want => {}
-                Some(have) => {
-                    return Some(format!("requires {name}: {want} (the target has {have})"));
-                }
-                None => {
-                    return Some(format!(
-                        "requires {name}: {want} (the profile's settings do not say)"
-                    ));
-                }
+            let have = self.settings.get(name).map(setting_text);
+            let unstated = "the profile's settings do not say";
+            if let Some(r) = differs(name, &setting_text(want), have.as_deref(), unstated) {
+                return Some(r);
             }
         }
         for f in requires
@@ -222,6 +213,16 @@ impl Profile {
                 })
             })
         })
+    }
+}
+
+/// Why the target's `have` does not satisfy a requirement `what: want` (`unstated` when the
+/// profile does not give it), or `None` when it does.
+fn differs(what: &str, want: &str, have: Option<&str>, unstated: &str) -> Option<String> {
+    match have {
+        Some(h) if h == want => None,
+        Some(h) => Some(format!("requires {what}: {want} (the target has {h})")),
+        None => Some(format!("requires {what}: {want} ({unstated})")),
     }
 }
 
