@@ -436,6 +436,7 @@ fn check_step(file: &Path, step: &Located<Step>) -> Result<(), LoadError> {
             step,
             expect,
             at,
+            "",
             matches!(s.action, Action::IdpJournal(_)),
         )?;
     }
@@ -469,15 +470,18 @@ fn check_step(file: &Path, step: &Located<Step>) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// One expectation's static checks; `prefix` names an `any_of` alternative's fields
+/// (`any_of[0] `) as [`ExpectAt`] records them.
 fn check_expect(
     file: &Path,
     step: &Located<Step>,
     e: &Expect,
     at: &ExpectAt,
+    prefix: &str,
     is_journal: bool,
 ) -> Result<(), LoadError> {
     // An error points at the field when the loader knows its place, else at the step.
-    let place = |what: &str, message: String| match at.place_of(what) {
+    let place = |what: &str, message: String| match at.place_of(&format!("{prefix}{what}")) {
         Some(l) => LoadError::new(file, l.line(), l.column(), message),
         None => LoadError::at(file, step, message),
     };
@@ -514,6 +518,19 @@ fn check_expect(
                 )
             })?;
         }
+    }
+    for (i, alt) in e.any_of.iter().enumerate() {
+        let inner = format!("{prefix}any_of[{i}] ");
+        if alt.level.is_some() || alt.clause.is_some() {
+            return Err(place(
+                &format!("any_of[{i}]"),
+                format!(
+                    "expect.any_of[{i}]: an alternative takes the level and clause of its \
+                     expectation; give `level` and `clause` next to `any_of`"
+                ),
+            ));
+        }
+        check_expect(file, step, alt, at, &inner, is_journal)?;
     }
     Ok(())
 }
@@ -738,6 +755,25 @@ mod tests {
         assert_eq!(list[0].line_of("header x-one"), Some(10));
         assert_eq!(list[1].line_of("json $.b"), Some(13));
         assert_eq!(list[1].line_of("html contains"), Some(11));
+    }
+
+    #[test]
+    fn any_of_alternatives_are_checked_when_loaded() {
+        let e = err(
+            "name: x\nsteps:\n  - discover: {}\n    expect:\n      any_of:\n        \
+             - status: 200\n        - status: 2x0\n",
+        );
+        assert_eq!((e.line, e.column), (7, 19), "{e}");
+        assert!(e.message.contains("is not a status"), "{e}");
+        let e = err(
+            "name: x\nsteps:\n  - discover: {}\n    expect:\n      any_of:\n        \
+             - { level: should, status: 200 }\n",
+        );
+        assert!(
+            e.message
+                .contains("takes the level and clause of its expectation"),
+            "{e}"
+        );
     }
 
     #[test]

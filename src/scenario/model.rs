@@ -536,7 +536,20 @@ impl Expect<Located<Value>> {
             query: self.query,
             client_auth: self.client_auth,
             count: self.count,
-            any_of: self.any_of.into_iter().map(|e| e.unplace().0).collect(),
+            any_of: self
+                .any_of
+                .into_iter()
+                .enumerate()
+                .map(|(i, alt)| {
+                    let (alt, places) = alt.unplace();
+                    fields.extend(
+                        places
+                            .into_iter()
+                            .map(|(w, l)| (format!("any_of[{i}] {w}"), l)),
+                    );
+                    alt
+                })
+                .collect(),
         };
         (plain, fields)
     }
