@@ -6,7 +6,7 @@
 use authproof::scenario::conformance;
 use authproof::scenario::load;
 use authproof::scenario::model::Level;
-use authproof::scenario::report::Summary;
+use authproof::scenario::report::{Outcome, Summary};
 use authproof::scenario::run::{self, TargetConfig};
 use authproof::scenario::spec;
 use std::path::PathBuf;
@@ -175,4 +175,61 @@ fn a_browser_renders_the_matrix() {
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("<table id=\"matrix\">"), "{dom}");
     assert!(dom.contains("authproof conformance report"), "{dom}");
+}
+
+/// `expect.assumes`: against a target whose profile lacks the architecture, the expectation
+/// is listed as not checked with the reason, and the trial passes on its other checks; the
+/// embedded target (authproof's architecture) makes the check, which fails here on purpose.
+#[test]
+fn an_expectation_for_another_architecture_is_not_checked() {
+    let dir = std::env::temp_dir().join(format!("authproof-assumes-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("area")).unwrap();
+    let file = dir.join("area/assumes.yaml");
+    std::fs::write(
+        &file,
+        "name: an expectation for another architecture\n\
+         spec: [RFC8414-3]\n\
+         steps:\n  \
+         - http: { url: /.well-known/openid-configuration }\n    \
+         expect:\n      \
+         - status: 200\n      \
+         - assumes: [own_tokens]\n        \
+         status: 418\n",
+    )
+    .unwrap();
+    let loaded = load::load_paths(std::slice::from_ref(&file)).expect("the file loads");
+    let trials = run::plan(&loaded);
+    assert_eq!(trials.len(), 1);
+
+    // The mock IdP stands in for a running server: it answers the discovery request.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let idp = rt
+        .block_on(authproof::mock_idp::MockIdp::builder().spawn())
+        .expect("the mock IdP starts");
+    let profile: authproof::scenario::profile::Profile =
+        foundations::yaml::from_str("architecture: [own_callback]\n", "<profile>").unwrap();
+    let external = TargetConfig::External(Box::new(run::ExternalTarget {
+        target: idp.url(),
+        idp: None,
+        profile,
+    }));
+    let r = run::execute(&trials[0], &external);
+    assert!(matches!(r.outcome, Outcome::Passed), "{:?}", r.outcome);
+    assert_eq!(r.not_checked.len(), 1, "{:?}", r.not_checked);
+    assert!(
+        r.not_checked[0].reason.contains(
+            "assumes a target with own_tokens (the profile's architecture: own_callback)"
+        ),
+        "{:?}",
+        r.not_checked
+    );
+
+    // Embedded, the check is made (and fails: the mock IdP answers 200, not 418).
+    let r = run::execute(&trials[0], &TargetConfig::Embedded);
+    match &r.outcome {
+        Outcome::Failed { message, .. } => assert!(message.contains("418"), "{message}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(r.not_checked.is_empty(), "{:?}", r.not_checked);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -254,6 +254,10 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, LoadError> {
         super::spec::check_id(&id.value).map_err(|m| LoadError::at(path, id, m))?;
     }
     let r = &scenario.requires;
+    for a in &r.architecture {
+        super::profile::check_architecture_term(a)
+            .map_err(|m| LoadError::new(path, 0, 0, format!("requires.architecture: {m}")))?;
+    }
     let own_config = r.features.iter().any(|f| f == "own_config");
     if own_config && r.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
         return Err(LoadError::new(
@@ -490,6 +494,10 @@ fn check_expect(
     {
         super::spec::check_id(&clause.value).map_err(|m| LoadError::at(file, clause, m))?;
     }
+    for a in &e.assumes {
+        super::profile::check_architecture_term(&a.value)
+            .map_err(|m| LoadError::at(file, a, format!("expect.assumes: {m}")))?;
+    }
     if !is_journal
         && (!e.form.is_empty()
             || !e.query.is_empty()
@@ -521,12 +529,12 @@ fn check_expect(
     }
     for (i, alt) in e.any_of.iter().enumerate() {
         let inner = format!("{prefix}any_of[{i}] ");
-        if alt.level.is_some() || alt.clause.is_some() {
+        if alt.level.is_some() || alt.clause.is_some() || !alt.assumes.is_empty() {
             return Err(place(
                 &format!("any_of[{i}]"),
                 format!(
-                    "expect.any_of[{i}]: an alternative takes the level and clause of its \
-                     expectation; give `level` and `clause` next to `any_of`"
+                    "expect.any_of[{i}]: an alternative takes the level, clause and assumptions \
+                     of its expectation; give `level`, `clause` and `assumes` next to `any_of`"
                 ),
             ));
         }
@@ -771,9 +779,19 @@ mod tests {
         );
         assert!(
             e.message
-                .contains("takes the level and clause of its expectation"),
+                .contains("takes the level, clause and assumptions of its expectation"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn architecture_terms_are_checked_when_loaded() {
+        let e = err("name: x\nsteps:\n  - discover: {}\n    expect:\n      \
+             assumes: [own_tokens, own_keys]\n      status: 200\n");
+        assert_eq!((e.line, e.column), (5, 29), "{e}");
+        assert!(e.message.contains("unknown architecture `own_keys`"), "{e}");
+        let e = err("name: x\nrequires: { architecture: [confidential] }\nsteps: []\n");
+        assert!(e.message.contains("requires.architecture"), "{e}");
     }
 
     #[test]

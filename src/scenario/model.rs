@@ -484,6 +484,7 @@ impl<V> Default for Expect<V> {
         Expect {
             level: None,
             clause: None,
+            assumes: Vec::new(),
             status: None,
             headers: OrderedMap::default(),
             json: OrderedMap::default(),
@@ -524,6 +525,7 @@ impl Expect<Located<Value>> {
         let plain = Expect {
             level: self.level,
             clause: self.clause,
+            assumes: self.assumes,
             status,
             headers,
             json,
@@ -1046,6 +1048,13 @@ pub struct Expect<V = Value> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub clause: Option<Located<String>>,
+    /// The architecture this expectation's checks assume of the target (`own_tokens`,
+    /// `own_callback`, `public_clients`, as in `requires.architecture`). Against a target
+    /// whose profile lacks one, the checks are listed as not checked, with the reason, and
+    /// the rest of the scenario still runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub assumes: Vec<Located<String>>,
     /// A status (`200`), a class (`4xx`), or a list of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Value>")]

@@ -282,6 +282,23 @@ pub fn unportable_idp(s: &Scenario, profile: &Profile) -> Option<String> {
     }
 }
 
+/// The architecture terms (`requires.architecture`, `expect.assumes`, a profile's
+/// `architecture`), which are also authproof's own architecture: a proxy that mints its own
+/// tokens, redeems the IdP's code at its own callback, and registers public clients.
+pub const ARCHITECTURE: [&str; 3] = ["own_tokens", "own_callback", "public_clients"];
+
+/// An error for an architecture term that is not one of [`ARCHITECTURE`].
+pub fn check_architecture_term(term: &str) -> Result<(), String> {
+    if ARCHITECTURE.contains(&term) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown architecture `{term}` (expected one of: {})",
+            ARCHITECTURE.join(", ")
+        ))
+    }
+}
+
 /// Architecture a scenario assumes without saying so: a `callback` step delivers an IdP
 /// response to the target's own callback.
 pub fn implicit_architecture(s: &Scenario) -> Vec<&'static str> {

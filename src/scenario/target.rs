@@ -51,6 +51,17 @@ pub struct Facts {
     /// Whether the target advertises `authorization_response_iss_parameter_supported`
     /// (RFC 9207 binds only a server that supports it).
     pub iss_parameter_supported: bool,
+    /// The target's architecture (`own_tokens`, `own_callback`, `public_clients`): the
+    /// profile's, or authproof's when the profile does not say.
+    pub architecture: Vec<String>,
+}
+
+/// Authproof's own architecture, as facts.
+fn authproof_architecture() -> Vec<String> {
+    super::profile::ARCHITECTURE
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
 }
 
 impl Facts {
@@ -63,6 +74,7 @@ impl Facts {
             "redirect_path": self.redirect_path,
             "callback": format!("{}{}", self.proxy_url, self.redirect_path),
             "iss_parameter_supported": self.iss_parameter_supported,
+            "architecture": self.architecture,
         })
     }
 
@@ -429,6 +441,7 @@ impl Target {
             idp_url: facts_idp.idp_url,
             idp_issuer: facts_idp.idp_issuer,
             iss_parameter_supported: crate::proxy::metadata::ISS_PARAMETER_SUPPORTED,
+            architecture: authproof_architecture(),
         };
         let hmac = signing.map(|s| {
             (
@@ -503,6 +516,11 @@ impl Target {
                 .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            architecture: ext
+                .profile
+                .architecture
+                .clone()
+                .unwrap_or_else(authproof_architecture),
         };
         let idp = match &ext.idp {
             None => Idp::Absent,

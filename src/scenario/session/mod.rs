@@ -357,6 +357,31 @@ impl<'t> Session<'t> {
             .map(Some)
             .chain(std::iter::repeat(None));
         for ((expect, (level, clause)), at) in step.expect.iter().zip(levels).zip(places) {
+            let have = &self.target.facts.architecture;
+            if let Some(missing) = expect.assumes.iter().find(|a| !have.contains(&a.value)) {
+                // Not a check the runner failed to make: these checks do not apply to this
+                // target, so even the strict embedded run lists them as not checked.
+                out.push(LeveledCheck {
+                    level,
+                    clause: clause.clone(),
+                    line: Some(missing.referenced.line()).filter(|l| *l > 0),
+                    check: expect::Check {
+                        what: "expectation".into(),
+                        status: CheckStatus::NotChecked {
+                            reason: format!(
+                                "assumes a target with {} (the profile's architecture: {})",
+                                missing.value,
+                                if have.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    have.join(", ")
+                                }
+                            ),
+                        },
+                    },
+                });
+                continue;
+            }
             let mut raw = expect.clone();
             raw.level = None;
             raw.clause = None;
