@@ -4,11 +4,11 @@
 mod proxy_common;
 
 use authproof::client::{ClientAuth, Param, RefreshRequest, TokenCodeRequest};
-use authproof::proxy::store::{Collection, Held, Store, StoreFuture};
+use authproof::proxy::store::{Collection, Held, Store, StoreError, StoreFuture};
 use proxy_common::*;
 use serde_json::Value;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 fn err(ex: &authproof::client::Exchange) -> String {
@@ -522,19 +522,37 @@ async fn revoke_rules() {
     env.stop().await;
 }
 
-/// A store that counts the writes made to one collection (and otherwise is a memory store).
+/// A store that counts the writes made to one collection and, when `failing` is set, fails
+/// them (and otherwise is a memory store).
 struct CountingWrites {
     inner: authproof::proxy::store::MemoryStore,
     watched: Collection,
     writes: AtomicU64,
+    failing: AtomicBool,
 }
 
 impl CountingWrites {
-    fn count(&self, c: Collection) {
-        if c == self.watched {
-            self.writes.fetch_add(1, Ordering::Relaxed);
+    fn new(clock: authproof::mock_idp::Clock, watched: Collection) -> CountingWrites {
+        CountingWrites {
+            inner: authproof::proxy::store::MemoryStore::new(clock),
+            watched,
+            writes: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
         }
     }
+
+    /// Count a write; `true` when it must fail.
+    fn count(&self, c: Collection) -> bool {
+        if c == self.watched {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            return self.failing.load(Ordering::Relaxed);
+        }
+        false
+    }
+}
+
+fn unavailable<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
+    Box::pin(async { Err(StoreError::Unavailable("switched off by the test".into())) })
 }
 
 impl Store for CountingWrites {
@@ -548,7 +566,9 @@ impl Store for CountingWrites {
         v: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.put(c, key, v, ttl)
     }
     fn put_if_absent<'a>(
@@ -558,15 +578,21 @@ impl Store for CountingWrites {
         v: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.put_if_absent(c, key, v, ttl)
     }
     fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.take(c, key)
     }
     fn delete<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, bool> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.delete(c, key)
     }
     fn compare_and_swap<'a>(
@@ -577,7 +603,9 @@ impl Store for CountingWrites {
         new: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.compare_and_swap(c, key, expected, new, ttl)
     }
     fn delete_if<'a>(
@@ -586,7 +614,9 @@ impl Store for CountingWrites {
         key: &'a str,
         expected: &'a [u8],
     ) -> StoreFuture<'a, bool> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.delete_if(c, key, expected)
     }
     fn put_capped<'a>(
@@ -597,7 +627,9 @@ impl Store for CountingWrites {
         ttl: Duration,
         cap: authproof::proxy::store::Cap<'a>,
     ) -> StoreFuture<'a, u64> {
-        self.count(c);
+        if self.count(c) {
+            return unavailable();
+        }
         self.inner.put_capped(c, key, v, ttl, cap)
     }
     fn held(&self) -> StoreFuture<'_, Held> {
@@ -610,11 +642,7 @@ impl Store for CountingWrites {
 #[tokio::test]
 async fn a_made_up_code_costs_no_write() {
     let clock = authproof::mock_idp::Clock::system();
-    let store = Arc::new(CountingWrites {
-        inner: authproof::proxy::store::MemoryStore::new(clock.clone()),
-        watched: Collection::Codes,
-        writes: AtomicU64::new(0),
-    });
+    let store = Arc::new(CountingWrites::new(clock.clone(), Collection::Codes));
     let env = start_on_store("client_secret_basic", clock, store.clone(), |_| {}).await;
     let (fc, _) = env.authorized().await;
     let issued = store.writes.load(Ordering::Relaxed);
@@ -641,6 +669,62 @@ async fn a_made_up_code_costs_no_write() {
         store.writes.load(Ordering::Relaxed),
         issued + 1,
         "the real one is taken"
+    );
+    env.stop().await;
+}
+
+/// A refresh whose access token cannot be stored fails with 503, and puts the family back:
+/// the same refresh token still works once the store does (it was not rotated away, so the
+/// retry is not taken for a replay).
+#[tokio::test]
+async fn a_refresh_that_cannot_store_its_access_token_leaves_the_refresh_token_usable() {
+    let clock = authproof::mock_idp::Clock::system();
+    let store = Arc::new(CountingWrites::new(
+        clock.clone(),
+        Collection::TokenMappings,
+    ));
+    let env = start_on_store("client_secret_basic", clock, store.clone(), |c| {
+        // Without a grace window a rotated-away token would be a replay.
+        c.refresh_grace_window = authproof::proxy::config::HumanDuration::secs(0);
+    })
+    .await;
+    let (fc, tokens) = env.with_tokens().await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+    let again = || RefreshRequest {
+        refresh_token: refresh_token.clone().into(),
+        ..Default::default()
+    };
+    store.failing.store(true, Ordering::Relaxed);
+    let r = fc.refresh(again()).await.unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(err(&r), "temporarily_unavailable");
+    store.failing.store(false, Ordering::Relaxed);
+    let r = fc.refresh(again()).await.unwrap();
+    assert_eq!(r.status, 200, "the same refresh token works: {}", r.body);
+    let access = r.json_str("access_token").unwrap().to_string();
+    assert_eq!(fc.mcp(&access, &mcp_init()).await.unwrap().status, 200);
+    env.stop().await;
+}
+
+/// A code exchange whose refresh family cannot be stored issues nothing: 503, and no access
+/// token mapping is left behind for the token that was never handed out.
+#[tokio::test]
+async fn a_code_exchange_that_cannot_store_its_family_leaves_no_access_token() {
+    let clock = authproof::mock_idp::Clock::system();
+    let store = Arc::new(CountingWrites::new(
+        clock.clone(),
+        Collection::RefreshFamilies,
+    ));
+    let env = start_on_store("client_secret_basic", clock, store.clone(), |_| {}).await;
+    let (fc, _) = env.authorized().await;
+    store.failing.store(true, Ordering::Relaxed);
+    let r = fc.token_code(TokenCodeRequest::default()).await.unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(err(&r), "temporarily_unavailable");
+    assert_eq!(
+        store.held().await.unwrap().get(Collection::TokenMappings),
+        0,
+        "the access token's mapping was removed"
     );
     env.stop().await;
 }

@@ -232,13 +232,6 @@ async fn complete(
         .get()
         .max(st.config.access_token_ttl.get())
         .saturating_add(st.config.code_ttl.get());
-    if let Err(e) = st
-        .records
-        .put_grant(&grant.grant_id, &grant, grant_ttl)
-        .await
-    {
-        return fail("temporarily_unavailable", &e.to_string());
-    }
     let our_code = random_token(32);
     let rec = CodeRecord {
         client_id: txn.client_id.clone(),
@@ -251,16 +244,19 @@ async fn complete(
         subject: grant.subject.clone(),
         expires_at: now + st.config.code_ttl.as_secs() as i64,
     };
-    if let Err(e) = st
-        .records
-        .put_code(
-            &sha256_hex(our_code.as_bytes()),
-            &rec,
-            st.config.code_ttl.get(),
-        )
-        .await
-    {
-        let _ = st.records.delete_grant(&grant.grant_id).await;
+    // The grant and its code go to the store together (with the file store, usually one
+    // commit): the code is only handed out once both are stored.
+    let code_key = sha256_hex(our_code.as_bytes());
+    let (grant_stored, code_stored) = tokio::join!(
+        st.records.put_grant(&grant.grant_id, &grant, grant_ttl),
+        st.records
+            .put_code(&code_key, &rec, st.config.code_ttl.get())
+    );
+    if let Err(e) = grant_stored.and(code_stored) {
+        let _ = tokio::join!(
+            st.records.delete_grant(&grant.grant_id),
+            st.records.delete_code(&code_key)
+        );
         return fail("temporarily_unavailable", &e.to_string());
     }
     tracing::info!(client_id = %txn.client_id, subject = %grant.subject, "authorization completed upstream");

@@ -309,18 +309,20 @@ async fn submit(
     // Leave a tombstone so that a second submission is told what happened. Best effort: without
     // it the page says the form expired, which is still safe.
     let cap = st.bounds.authorizations();
-    if let Ok(evicted) = st
-        .records
-        .put_csrf_capped(
-            &used_key(&token_hash),
-            &csrf,
-            st.transaction_ttl(),
-            cap.cap(),
-        )
-        .await
-    {
-        cap.evicted(evicted);
-    }
+    let tombstone = async {
+        if let Ok(evicted) = st
+            .records
+            .put_csrf_capped(
+                &used_key(&token_hash),
+                &csrf,
+                st.transaction_ttl(),
+                cap.cap(),
+            )
+            .await
+        {
+            cap.evicted(evicted);
+        }
+    };
     let cookie_ok = st.cookies.get(headers, CSRF).is_some_and(|c| {
         crate::oauth::constant_time_eq(
             sha256_hex(c.as_bytes()).as_bytes(),
@@ -328,16 +330,16 @@ async fn submit(
         )
     });
     if csrf.txn_id != txn_id || !cookie_ok {
+        tombstone.await;
         return Err(PageError::forbidden(
             "Authorization session mismatch",
             "This consent form was not shown to this browser. Start again from your application.",
         ));
     }
-    let txn = st
-        .records
-        .take_transaction(txn_id)
-        .await?
-        .ok_or_else(PageError::expired)?;
+    // The tombstone and the transaction's consumption are independent writes: sent together
+    // (with the file store, usually one commit).
+    let ((), txn) = tokio::join!(tombstone, st.records.take_transaction(txn_id));
+    let txn = txn?.ok_or_else(PageError::expired)?;
     // The allow-list may have changed since: re-check before any redirect to the client.
     let client = client_or_page(st, &txn.client_id).await?;
     check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow)

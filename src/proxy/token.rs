@@ -206,21 +206,25 @@ async fn authorization_code(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| reject("the authorization was revoked"))?;
-    let issued = issue_first(
-        st,
-        client,
-        &grant,
-        &rec.scopes,
-        wants_refresh(client, &grant),
-    )
-    .await?;
-    make_durable(st, client).await;
-    Ok(issued)
+    // The code passed every check: the registration becomes durable while the tokens are
+    // issued (independent writes, sent together).
+    let (issued, ()) = tokio::join!(
+        issue_first(
+            st,
+            client,
+            &grant,
+            &rec.scopes,
+            wants_refresh(client, &grant),
+        ),
+        make_durable(st, client)
+    );
+    issued
 }
 
-/// A provisional registration's first successful token exchange makes it durable: from now
-/// on it lives `client_ttl`. (Failing to store that is logged, not fatal: the tokens are
-/// already issued, and the client can register again when the registration lapses.)
+/// A provisional registration's first token exchange that passes every check (a real code,
+/// its client, redirect URI and verifier) makes it durable: from now on it lives
+/// `client_ttl`. (Failing to store that is logged, not fatal: the client can register again
+/// when the registration lapses.)
 async fn make_durable(st: &ProxyState, client: &ClientRecord) {
     if !client.provisional {
         return;
@@ -282,28 +286,48 @@ async fn issue_first(
             max_expires_at: cap,
             access_until,
         };
-        st.records
-            .put_family(&fid, &f, family::ttl_until(expires_at, now))
-            .await
-            .map_err(unavailable)?;
         fam = Some(f);
         refresh_token = Some(refresh.token);
     }
     // The grant lives exactly as long as the longest token it backs.
     let keep = family::ttl_until(family::grant_keep_until(fam.as_ref(), access_until), now);
-    if let Err(e) = st.records.swap_grant(grant, grant, keep).await {
+    let fid = fam.as_ref().map(|f| f.family_id.as_str());
+    // Three independent writes, sent together (with the file store, usually one commit; with
+    // Redis, one round trip): the refresh family, the grant's lifetime, the access token's
+    // mapping. Each of the first and last undoes the other when it alone fails.
+    let put_family = async {
+        match &fam {
+            Some(f) => st
+                .records
+                .put_family(&f.family_id, f, family::ttl_until(f.expires_at, now))
+                .await
+                .map_err(unavailable),
+            None => Ok(()),
+        }
+    };
+    let (family_stored, lifetime, access) = tokio::join!(
+        put_family,
+        st.records.swap_grant(grant, grant, keep),
+        issue_access(st, client, grant, scopes, fid, ttl)
+    );
+    if let Err(e) = lifetime {
         tracing::warn!(error = %e, "cannot set the grant's lifetime");
     }
-    let fid = fam.as_ref().map(|f| f.family_id.as_str());
-    match issue_access(st, client, grant, scopes, fid, ttl).await {
-        Ok(access) => Ok(TokenResponse {
+    match (family_stored, access) {
+        (Ok(()), Ok(access)) => Ok(TokenResponse {
             access_token: access.token,
             token_type: "Bearer",
             expires_in: ttl.as_secs(),
             refresh_token,
             scope: granted_scope(scopes),
         }),
-        Err(e) => {
+        (Err(e), access) => {
+            if let Ok(access) = access {
+                let _ = st.records.delete_token(&access.claims.jti).await;
+            }
+            Err(e)
+        }
+        (Ok(()), Err(e)) => {
             if let Some(fid) = fid {
                 let _ = st.records.delete_family(fid).await;
             }

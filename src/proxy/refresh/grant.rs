@@ -214,27 +214,43 @@ impl Job {
         store_grant(st, &r, Some(&next), access_until)
             .await
             .map_err(|e| e.to_token_error())?;
-        let access = issue_access(
-            st,
-            &self.client,
-            grant,
-            &self.scopes,
-            Some(&self.family_id),
-            ttl,
-        )
-        .await?;
+        // The access token's mapping and the family's rotation are independent writes: they
+        // go to the store together (with the file store, usually one commit; with Redis, one
+        // round trip), and each undoes the other when it alone fails.
         next.swapped_at_us = st.clock.now_micros();
-        let swapped = st
-            .records
-            .swap_family(&fam, &next, family::ttl_until(expires_at, now))
-            .await
-            .map_err(unavailable)?;
-        if !swapped {
-            let _ = st.records.delete_token(&access.claims.jti).await;
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was revoked meanwhile",
-            ));
-        }
+        let family_ttl = family::ttl_until(expires_at, now);
+        let (access, swapped) = tokio::join!(
+            issue_access(
+                st,
+                &self.client,
+                grant,
+                &self.scopes,
+                Some(&self.family_id),
+                ttl,
+            ),
+            st.records.swap_family(&fam, &next, family_ttl)
+        );
+        let revoked = || OAuthError::invalid_grant("the refresh token was revoked meanwhile");
+        let access = match (access, swapped) {
+            (Ok(access), Ok(true)) => access,
+            (Ok(access), other) => {
+                let _ = st.records.delete_token(&access.claims.jti).await;
+                return Err(match other {
+                    Err(e) => unavailable(e),
+                    _ => revoked(),
+                });
+            }
+            (Err(e), Ok(true)) => {
+                // No access token to hand out: put the family back, so that the client's
+                // refresh token is still the current one when it tries again.
+                if let Err(undo) = st.records.swap_family(&next, &fam, family_ttl).await {
+                    tracing::warn!(error = %undo, "cannot undo a refresh token's rotation");
+                }
+                return Err(e);
+            }
+            (Err(_), Ok(false)) => return Err(revoked()),
+            (Err(e), Err(_)) => return Err(e),
+        };
         Ok(TokenResponse {
             access_token: access.token,
             token_type: "Bearer",
