@@ -17,17 +17,17 @@
 //! The locked part runs in its own task, so a client that disconnects cannot interrupt it.
 
 use super::family::{self, Presented};
-use super::upstream::{Need, lock_ttl, refresh_locked, store_grant};
+use super::upstream::{Need, RefreshError, lock_ttl, refresh_locked, store_grant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::sha256_hex;
 use crate::proxy::grants::{
     TokenResponse, access_ttl, granted_scope, issue_access, revoke_family, sign_refresh,
     token_error, unavailable,
 };
-use crate::proxy::jwt::TokenUse;
+use crate::proxy::jwt::{Issued, TokenUse};
 use crate::proxy::params::Params;
 use crate::proxy::state::ProxyState;
-use crate::proxy::store::{ClientRecord, Grant, RefreshFamily};
+use crate::proxy::store::{ClientRecord, Grant, RefreshFamily, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,15 +211,13 @@ impl Job {
         } else {
             family::grace_successor(&fam, new_hash, expires_at, access_until)
         };
-        store_grant(st, &r, Some(&next), access_until)
-            .await
-            .map_err(|e| e.to_token_error())?;
-        // The access token's mapping and the family's rotation are independent writes: they
-        // go to the store together (with the file store, usually one commit; with Redis, one
-        // round trip), and each undoes the other when it alone fails.
+        // Three independent writes go to the store together (with the file store, usually one
+        // commit; with Redis, one round trip): the grant's new upstream tokens, the access
+        // token's mapping and the family's rotation. When any fails, the others are undone.
         next.swapped_at_us = st.clock.now_micros();
         let family_ttl = family::ttl_until(expires_at, now);
-        let (access, swapped) = tokio::join!(
+        let (stored, access, swapped) = tokio::join!(
+            store_grant(st, &r, Some(&next), access_until),
             issue_access(
                 st,
                 &self.client,
@@ -230,26 +228,9 @@ impl Job {
             ),
             st.records.swap_family(&fam, &next, family_ttl)
         );
-        let revoked = || OAuthError::invalid_grant("the refresh token was revoked meanwhile");
-        let access = match (access, swapped) {
-            (Ok(access), Ok(true)) => access,
-            (Ok(access), other) => {
-                let _ = st.records.delete_token(&access.claims.jti).await;
-                return Err(match other {
-                    Err(e) => unavailable(e),
-                    _ => revoked(),
-                });
-            }
-            (Err(e), Ok(true)) => {
-                // No access token to hand out: put the family back, so that the client's
-                // refresh token is still the current one when it tries again.
-                if let Err(undo) = st.records.swap_family(&next, &fam, family_ttl).await {
-                    tracing::warn!(error = %undo, "cannot undo a refresh token's rotation");
-                }
-                return Err(e);
-            }
-            (Err(_), Ok(false)) => return Err(revoked()),
-            (Err(e), Err(_)) => return Err(e),
+        let access = match (stored, access, swapped) {
+            (Ok(()), Ok(access), Ok(true)) => access,
+            outcome => return Err(self.undo(st, &fam, &next, family_ttl, outcome).await),
         };
         Ok(TokenResponse {
             access_token: access.token,
@@ -258,6 +239,50 @@ impl Job {
             refresh_token: Some(refresh.token),
             scope: granted_scope(&self.scopes),
         })
+    }
+
+    /// After one of a refresh's writes failed (`outcome`: the grant's, the access token's and
+    /// the family's): undo the others, and say why it failed.
+    async fn undo(
+        &self,
+        st: &ProxyState,
+        fam: &RefreshFamily,
+        next: &RefreshFamily,
+        family_ttl: Duration,
+        outcome: (
+            Result<(), RefreshError>,
+            Result<Issued, OAuthError>,
+            Result<bool, StoreError>,
+        ),
+    ) -> OAuthError {
+        let (stored, access, swapped) = outcome;
+        if let Ok(access) = &access {
+            let _ = st.records.delete_token(&access.claims.jti).await;
+        }
+        if let Ok(true) = swapped {
+            let undone = match &stored {
+                // The grant is gone: so is its family.
+                Err(RefreshError::Revoked) => st.records.delete_family(&self.family_id).await,
+                // Put the family back, so that the client's refresh token is still the
+                // current one when it tries again.
+                _ => st.records.swap_family(next, fam, family_ttl).await,
+            };
+            if let Err(e) = undone {
+                tracing::warn!(error = %e, "cannot undo a refresh token's rotation");
+            }
+        }
+        match (stored, access, swapped) {
+            (Err(e), _, _) => e.to_token_error(),
+            (_, _, Ok(false)) => {
+                OAuthError::invalid_grant("the refresh token was revoked meanwhile")
+            }
+            (_, Err(e), _) => e,
+            (_, _, Err(e)) => unavailable(e),
+            // Nothing failed (not called then): the most cautious answer.
+            (Ok(()), Ok(_), Ok(true)) => {
+                OAuthError::temporarily_unavailable("the refresh could not be completed")
+            }
+        }
     }
 }
 
