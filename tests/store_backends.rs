@@ -167,7 +167,7 @@ async fn file_store_stays_bounded() {
         for i in 0..300 {
             store
                 .put(
-                    Collection::Transactions,
+                    Collection::Codes,
                     &format!("r{round}-t{i}"),
                     vec![1; 256],
                     Duration::from_secs(30),
@@ -179,16 +179,11 @@ async fn file_store_stays_bounded() {
         clock.advance(Duration::from_millis(file::PURGE_EVERY_MS as u64 + 1));
     }
     store
-        .put(
-            Collection::Transactions,
-            "last",
-            vec![1],
-            Duration::from_secs(30),
-        )
+        .put(Collection::Codes, "last", vec![1], Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(
-        store.stored(Collection::Transactions).await.unwrap(),
+        store.stored(Collection::Codes).await.unwrap(),
         1,
         "expired entries are purged, not kept"
     );

@@ -168,14 +168,17 @@ async fn authorization_code(
             ));
         }
     };
-    // The code is consumed now. Whatever happens next, remember it as used.
+    // The code is consumed now. Whatever happens next, it is remembered as used (so that a
+    // replay revokes what it issued): on the way out of a refused exchange, or together with
+    // the tokens of a successful one.
     let used = UsedCode {
         grant_id: rec.grant_id.clone(),
     };
-    st.records
-        .put_used_code(&key, &used, used_ttl)
-        .await
-        .map_err(unavailable)?;
+    let remember_used = || async {
+        if let Err(e) = st.records.put_used_code(&key, &used, used_ttl).await {
+            tracing::warn!(error = %e, "cannot remember a redeemed authorization code");
+        }
+    };
     let reject = |msg: &str| OAuthError::invalid_grant(msg);
     let redirect_ok = match params.get("redirect_uri") {
         Some(sent) => sent == rec.redirect_uri,
@@ -197,18 +200,24 @@ async fn authorization_code(
         None
     };
     if let Some(e) = problem {
+        remember_used().await;
         revoke_grant(st, &rec.grant_id).await;
         return Err(e);
     }
-    let grant = st
-        .records
-        .get_grant(&rec.grant_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| reject("the authorization was revoked"))?;
-    // The code passed every check: the registration becomes durable while the tokens are
-    // issued (independent writes, sent together).
-    let (issued, ()) = tokio::join!(
+    let grant = match st.records.get_grant(&rec.grant_id).await {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            remember_used().await;
+            return Err(reject("the authorization was revoked"));
+        }
+        Err(e) => {
+            remember_used().await;
+            return Err(unavailable(e));
+        }
+    };
+    // The code passed every check: the used-code record, the tokens and the durable
+    // registration are independent writes, sent together.
+    let (issued, (), ()) = tokio::join!(
         issue_first(
             st,
             client,
@@ -216,6 +225,7 @@ async fn authorization_code(
             &rec.scopes,
             wants_refresh(client, &grant),
         ),
+        remember_used(),
         make_durable(st, client)
     );
     issued

@@ -24,14 +24,33 @@
 //!   capped keys by write sequence (`cap.<name>`: sequence → key and companion) and the
 //!   reverse (`capkey.<name>`). A capped write evicts the oldest and inserts in the same
 //!   transaction; a plain write or removal of a key takes it out of both.
-//! - **Locks** ([`Collection::Locks`]) live in memory ([`MemoryStore`]), not in the file: the
-//!   file store serves one process, a lock only orders that process's own tasks, and a lock
-//!   must not outlive a crash of its holder. This keeps the two lock operations of every
-//!   single-flight upstream refresh free of disk commits.
+//! - **In memory, not in the file** ([`IN_MEMORY`], a [`MemoryStore`] with the same caps):
+//!   - locks ([`Collection::Locks`]): the file store serves one process, a lock only orders
+//!     that process's own tasks, and a lock must not outlive a crash of its holder. This keeps
+//!     the two lock operations of every single-flight upstream refresh free of disk commits;
+//!   - the state of logins in progress: pending authorizations, their consent forms, and
+//!     approved flows waiting for the upstream login ([`Collection::Transactions`],
+//!     [`Collection::ConsentCsrf`], [`Collection::UpstreamStates`]). They live minutes, and a
+//!     restart only asks a person who was logging in at that moment to start again. Kept in
+//!     the file, every `GET /authorize` (which anyone can send) was a disk commit, and a
+//!     flood of them made every legitimate write wait. Registrations, codes, grants, tokens,
+//!     refresh families and remembered consents stay in the file and survive a restart.
 //! - **One process**: redb locks the file; a second process (or a second store in this one)
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
 use super::decoded::DecodedCache;
+
+/// The collections a file store keeps in memory (see the module docs).
+pub const IN_MEMORY: [Collection; 4] = [
+    Collection::Locks,
+    Collection::Transactions,
+    Collection::ConsentCsrf,
+    Collection::UpstreamStates,
+];
+
+fn in_memory(c: Collection) -> bool {
+    IN_MEMORY.contains(&c)
+}
 use super::{Cap, Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
@@ -185,7 +204,7 @@ pub struct FileStore {
     db: Arc<Database>,
     decoded: Arc<DecodedCache>,
     clock: Clock,
-    locks: MemoryStore,
+    memory: MemoryStore,
     path: PathBuf,
     tx: Option<mpsc::Sender<Msg>>,
     writer: Option<JoinHandle<()>>,
@@ -303,7 +322,7 @@ impl FileStore {
         Ok(FileStore {
             db,
             decoded,
-            locks: MemoryStore::with_limit(clock.clone(), max_entries as usize),
+            memory: MemoryStore::with_limit(clock.clone(), max_entries as usize),
             clock,
             path: path.to_path_buf(),
             tx: Some(tx),
@@ -318,8 +337,8 @@ impl FileStore {
 
     /// Live entries in a collection (expired ones are not counted).
     pub async fn len(&self, c: Collection) -> Result<u64, StoreError> {
-        if c == Collection::Locks {
-            return Ok(self.locks.len(c) as u64);
+        if in_memory(c) {
+            return Ok(self.memory.len(c) as u64);
         }
         let db = self.db.clone();
         let now = self.clock.now_millis();
@@ -340,7 +359,7 @@ impl FileStore {
     }
 
     /// Entries stored in the file for a collection, expired ones not yet purged included
-    /// (always 0 for [`Collection::Locks`], which live in memory).
+    /// (0 for the collections kept in memory, [`IN_MEMORY`]).
     pub async fn stored(&self, c: Collection) -> Result<u64, StoreError> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
@@ -355,6 +374,8 @@ impl FileStore {
     /// Drop every expired entry now (also happens on its own as writes come in); returns how
     /// many were removed.
     pub async fn purge(&self) -> Result<u64, StoreError> {
+        // What is kept in memory is swept there (not counted: the answer is about the file).
+        self.memory.sweep();
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Purge(reply))?;
         rx.await
@@ -740,8 +761,8 @@ impl FileStore {
 
 impl Store for FileStore {
     fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if c == Collection::Locks {
-            return self.locks.get(c, key);
+        if in_memory(c) {
+            return self.memory.get(c, key);
         }
         let now = self.clock.now_millis();
         Box::pin(async move { Ok(self.read(c, key, now).await?.map(|(_, v)| v)) })
@@ -753,8 +774,8 @@ impl Store for FileStore {
         key: &'a str,
         decode: Decoder<'a>,
     ) -> StoreFuture<'a, Option<Decoded>> {
-        if c == Collection::Locks {
-            return self.locks.get_decoded(c, key, decode);
+        if in_memory(c) {
+            return self.memory.get_decoded(c, key, decode);
         }
         let now = self.clock.now_millis();
         let miss = match self.decoded.get(c, key, now) {
@@ -778,8 +799,8 @@ impl Store for FileStore {
         value: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        if c == Collection::Locks {
-            return self.locks.put(c, key, value, ttl);
+        if in_memory(c) {
+            return self.memory.put(c, key, value, ttl);
         }
         let f = self.write(c, key, Kind::Put { value, ttl });
         Box::pin(async move { f.await.map(|_| ()) })
@@ -792,24 +813,24 @@ impl Store for FileStore {
         value: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        if c == Collection::Locks {
-            return self.locks.put_if_absent(c, key, value, ttl);
+        if in_memory(c) {
+            return self.memory.put_if_absent(c, key, value, ttl);
         }
         let f = self.write(c, key, Kind::PutIfAbsent { value, ttl });
         Box::pin(async move { f.await.map(as_bool) })
     }
 
     fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if c == Collection::Locks {
-            return self.locks.take(c, key);
+        if in_memory(c) {
+            return self.memory.take(c, key);
         }
         let f = self.write(c, key, Kind::Take);
         Box::pin(async move { f.await.map(as_value) })
     }
 
     fn delete<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, bool> {
-        if c == Collection::Locks {
-            return self.locks.delete(c, key);
+        if in_memory(c) {
+            return self.memory.delete(c, key);
         }
         let f = self.write(c, key, Kind::Delete);
         Box::pin(async move { f.await.map(as_bool) })
@@ -823,8 +844,8 @@ impl Store for FileStore {
         new: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        if c == Collection::Locks {
-            return self.locks.compare_and_swap(c, key, expected, new, ttl);
+        if in_memory(c) {
+            return self.memory.compare_and_swap(c, key, expected, new, ttl);
         }
         let f = self.write(
             c,
@@ -844,8 +865,8 @@ impl Store for FileStore {
         key: &'a str,
         expected: &'a [u8],
     ) -> StoreFuture<'a, bool> {
-        if c == Collection::Locks {
-            return self.locks.delete_if(c, key, expected);
+        if in_memory(c) {
+            return self.memory.delete_if(c, key, expected);
         }
         let f = self.write(
             c,
@@ -865,6 +886,9 @@ impl Store for FileStore {
         ttl: Duration,
         cap: Cap<'a>,
     ) -> StoreFuture<'a, u64> {
+        if in_memory(c) {
+            return self.memory.put_capped(c, key, value, ttl, cap);
+        }
         if cap_tables(c).is_none() {
             let f = self.put(c, key, value, ttl);
             return Box::pin(async move { f.await.map(|()| 0) });
@@ -879,23 +903,26 @@ impl Store for FileStore {
         Box::pin(async move { f.await.map(as_count) })
     }
 
-    /// Every table's length (redb keeps it: no walk over the entries), and the locks held
-    /// in memory.
+    /// Every table's length (redb keeps it: no walk over the entries), and for the
+    /// collections kept in memory, what memory holds.
     fn held(&self) -> StoreFuture<'_, Held> {
         let db = self.db.clone();
-        let locks = self.locks.held_now().get(Collection::Locks);
+        let memory = self.memory.held_now();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let txn = db.begin_read().map_err(unavailable)?;
                 let mut held = Held::default();
                 for c in Collection::ALL {
+                    if in_memory(c) {
+                        held.set(c, memory.get(c));
+                        continue;
+                    }
                     let t = txn.open_table(table(c)).map_err(unavailable)?;
                     held.set(
                         c,
                         redb::ReadableTableMetadata::len(&t).map_err(unavailable)?,
                     );
                 }
-                held.add(Collection::Locks, locks);
                 Ok(held)
             })
             .await
@@ -946,6 +973,19 @@ mod tests {
             "locks stay in memory"
         );
         assert_eq!(s.len(Collection::Locks).await.unwrap(), 1);
+        // A login in progress lives in memory too, capped like the others, and is counted.
+        let cap = Cap::new(10).with_companion(Collection::ConsentCsrf, "csrf-t1");
+        s.put(Collection::ConsentCsrf, "csrf-t1", b"form".to_vec(), ttl)
+            .await
+            .unwrap();
+        s.put_capped(Collection::Transactions, "t1", b"txn".to_vec(), ttl, cap)
+            .await
+            .unwrap();
+        assert_eq!(s.stored(Collection::Transactions).await.unwrap(), 0);
+        let held = s.held().await.unwrap();
+        assert_eq!(held.get(Collection::Transactions), 1);
+        assert_eq!(held.get(Collection::ConsentCsrf), 1);
+        assert_eq!(held.get(Collection::Clients), 1);
         match FileStore::open(&path, clock.clone()) {
             Err(e @ OpenError::InUse(_)) => {
                 let msg = e.to_string();
@@ -968,6 +1008,11 @@ mod tests {
             "a lock does not outlive its process"
         );
         assert_eq!(
+            s.get(Collection::Transactions, "t1").await.unwrap(),
+            None,
+            "a login in progress does not outlive its process"
+        );
+        assert_eq!(
             s.stored(Collection::Codes).await.unwrap(),
             0,
             "expired entries are purged on open"
@@ -983,7 +1028,7 @@ mod tests {
         let s = FileStore::open(&path, clock.clone()).unwrap();
         for i in 0..200 {
             s.put(
-                Collection::Transactions,
+                Collection::Codes,
                 &format!("t{i}"),
                 vec![7; 64],
                 Duration::from_secs(10),
@@ -991,11 +1036,11 @@ mod tests {
             .await
             .unwrap();
         }
-        assert_eq!(s.stored(Collection::Transactions).await.unwrap(), 200);
+        assert_eq!(s.stored(Collection::Codes).await.unwrap(), 200);
         clock.advance(Duration::from_secs(11));
-        assert_eq!(s.len(Collection::Transactions).await.unwrap(), 0);
+        assert_eq!(s.len(Collection::Codes).await.unwrap(), 0);
         assert_eq!(s.purge().await.unwrap(), 200);
-        assert_eq!(s.stored(Collection::Transactions).await.unwrap(), 0);
+        assert_eq!(s.stored(Collection::Codes).await.unwrap(), 0);
         // The opportunistic purge: a write after PURGE_EVERY_MS drops what expired.
         s.put(
             Collection::Codes,
