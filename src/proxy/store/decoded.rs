@@ -8,14 +8,8 @@
 //! when the epoch is unchanged, under the shard's lock, so a value read before a write can
 //! never be inserted after the write's invalidation.
 //!
-//! **Written values.** The writer may leave the bytes it has just committed for a key
-//! ([`DecodedCache::written`]), in place of the decoded form it invalidates: the next read
-//! decodes them instead of reading the store. A record that is rewritten on every use (a
-//! refresh family, its grant) is then never read back from the file.
-//!
-//! **Bounded.** At most about `max` entries per collection (spread over shards), decoded and
-//! written each; a full shard first drops what expired, then everything (it is a cache: a
-//! miss only costs a store read).
+//! **Bounded.** At most about `max` entries per collection (spread over shards); a full shard
+//! first drops what expired, then everything (it is a cache: a miss only costs a store read).
 
 use super::{Collection, Decoded};
 use parking_lot::Mutex;
@@ -27,20 +21,8 @@ const SHARDS: usize = 16;
 #[derive(Default)]
 struct Shard {
     map: HashMap<String, (i64, Decoded)>,
-    /// Bytes just committed for a key, not decoded yet.
-    written: HashMap<String, (i64, Vec<u8>)>,
     /// Bumped by every invalidation of a key of this shard.
     epoch: u64,
-}
-
-/// Make room in `map` for one more entry: drop what expired, then everything if still full.
-fn make_room<V>(map: &mut HashMap<String, (i64, V)>, key: &str, max: usize, now_ms: i64) {
-    if map.len() >= max && !map.contains_key(key) {
-        map.retain(|_, (exp, _)| *exp > now_ms);
-        if map.len() >= max {
-            map.clear();
-        }
-    }
 }
 
 /// Decoded values by collection and key, each with its expiry (clock milliseconds).
@@ -98,7 +80,12 @@ impl DecodedCache {
         if s.epoch != miss.epoch || expires_ms <= now_ms {
             return;
         }
-        make_room(&mut s.map, key, self.max_per_shard, now_ms);
+        if s.map.len() >= self.max_per_shard && !s.map.contains_key(key) {
+            s.map.retain(|_, (exp, _)| *exp > now_ms);
+            if s.map.len() >= self.max_per_shard {
+                s.map.clear();
+            }
+        }
         s.map.insert(key.to_string(), (expires_ms, value));
     }
 
@@ -107,43 +94,12 @@ impl DecodedCache {
         let mut s = self.shards[self.shard_of(c, key)].lock();
         s.epoch = s.epoch.wrapping_add(1);
         s.map.remove(key);
-        s.written.remove(key);
     }
 
-    /// `key` was just committed with `value` (live until `expires_ms`): forget its decoded
-    /// form, and keep the bytes for the next read to decode.
-    pub fn written(&self, c: Collection, key: &str, expires_ms: i64, value: Vec<u8>, now_ms: i64) {
-        let mut s = self.shards[self.shard_of(c, key)].lock();
-        s.epoch = s.epoch.wrapping_add(1);
-        s.map.remove(key);
-        if expires_ms <= now_ms {
-            s.written.remove(key);
-            return;
-        }
-        make_room(&mut s.written, key, self.max_per_shard, now_ms);
-        s.written.insert(key.to_string(), (expires_ms, value));
-    }
-
-    /// The bytes last committed for `key`, if the writer left them and they are live (taken
-    /// out: once decoded they go to the decoded map through [`DecodedCache::fill`]).
-    pub fn take_written(&self, c: Collection, key: &str, now_ms: i64) -> Option<(i64, Vec<u8>)> {
-        let mut s = self.shards[self.shard_of(c, key)].lock();
-        match s.written.remove(key) {
-            Some((exp, v)) if exp > now_ms => Some((exp, v)),
-            _ => None,
-        }
-    }
-
-    /// How many entries are held (decoded and written).
+    /// How many entries are held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                let s = s.lock();
-                s.map.len() + s.written.len()
-            })
-            .sum()
+        self.shards.iter().map(|s| s.lock().map.len()).sum()
     }
 
     /// Whether nothing is held.
@@ -201,34 +157,6 @@ mod tests {
     }
 
     #[test]
-    fn written_bytes_are_read_once_then_decoded() {
-        let c = DecodedCache::new(1000);
-        let miss = c.get(Collection::Grants, "g", 0).unwrap_err();
-        c.fill(miss, "g", 100, 0, d(1));
-        // A write replaces the decoded form with the committed bytes.
-        c.written(Collection::Grants, "g", 200, b"new".to_vec(), 0);
-        let miss = c.get(Collection::Grants, "g", 0).unwrap_err();
-        assert_eq!(
-            c.take_written(Collection::Grants, "g", 0),
-            Some((200, b"new".to_vec()))
-        );
-        assert_eq!(
-            c.take_written(Collection::Grants, "g", 0),
-            None,
-            "taken once"
-        );
-        c.fill(miss, "g", 200, 0, d(2));
-        assert_eq!(value(c.get(Collection::Grants, "g", 150)), Some(2));
-        // Removed: no bytes are left to answer with.
-        c.written(Collection::Grants, "g", 200, b"newer".to_vec(), 0);
-        c.invalidate(Collection::Grants, "g");
-        assert_eq!(c.take_written(Collection::Grants, "g", 0), None);
-        // Expired bytes are not answered.
-        c.written(Collection::Grants, "h", 10, b"x".to_vec(), 0);
-        assert_eq!(c.take_written(Collection::Grants, "h", 10), None);
-    }
-
-    #[test]
     fn bounded() {
         let c = DecodedCache::new(SHARDS * 4);
         for i in 0..10_000 {
@@ -237,9 +165,5 @@ mod tests {
             c.fill(miss, &key, 100, 0, d(i));
         }
         assert!(c.len() <= SHARDS * 4, "{}", c.len());
-        for i in 0..10_000 {
-            c.written(Collection::Grants, &format!("w{i}"), 100, vec![0; 8], 0);
-        }
-        assert!(c.len() <= SHARDS * 8, "{}", c.len());
     }
 }

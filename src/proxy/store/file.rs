@@ -39,45 +39,6 @@
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
 use super::decoded::DecodedCache;
-use super::{Cap, Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
-use foundations::Clock;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::Duration;
-use tokio::sync::oneshot;
-
-/// The collections whose committed values the decoded cache keeps for the next read: records
-/// rewritten on every use (a refresh rewrites its family and grant, each token issued has
-/// its mapping) and read right after.
-const WRITE_THROUGH: [Collection; 3] = [
-    Collection::Grants,
-    Collection::TokenMappings,
-    Collection::RefreshFamilies,
-];
-
-/// The value (and its expiry) a write left in its key, when the write says for sure.
-fn left_by<'a>(
-    kind: &'a Kind,
-    answer: &Result<Answer, StoreError>,
-    now: i64,
-) -> Option<(i64, &'a [u8])> {
-    match (kind, answer) {
-        (Kind::Put { value, ttl }, Ok(_)) | (Kind::PutCapped { value, ttl, .. }, Ok(_)) => {
-            Some((super::expiry(now, *ttl), value))
-        }
-        (Kind::PutIfAbsent { value, ttl }, Ok(Answer::Bool(true))) => {
-            Some((super::expiry(now, *ttl), value))
-        }
-        (Kind::Cas { new, ttl, .. }, Ok(Answer::Bool(true))) => {
-            Some((super::expiry(now, *ttl), new))
-        }
-        _ => None,
-    }
-}
 
 /// The collections a file store keeps in memory (see the module docs).
 pub const IN_MEMORY: [Collection; 4] = [
@@ -90,6 +51,15 @@ pub const IN_MEMORY: [Collection; 4] = [
 fn in_memory(c: Collection) -> bool {
     IN_MEMORY.contains(&c)
 }
+use super::{Cap, Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
+use foundations::Clock;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// How often (in clock time) the writer drops expired entries.
 pub const PURGE_EVERY_MS: i64 = 60_000;
@@ -480,24 +450,10 @@ impl Writer {
         let result = self.transact(&group, now);
         match result {
             Ok(answers) => {
-                // Committed: no decoded value older than it may be answered from now on. What
-                // a write left in a key that is read back often, the cache keeps as bytes.
-                let mut written: HashMap<(Collection, &str), Option<(i64, &[u8])>> = HashMap::new();
-                for (msg, answer) in group.iter().zip(&answers) {
-                    if let (Msg::Op(op), Reply::Op(answer)) = (msg, answer) {
-                        let left = WRITE_THROUGH
-                            .contains(&op.c)
-                            .then(|| left_by(&op.kind, answer, now))
-                            .flatten();
-                        written.insert((op.c, op.key.as_str()), left);
-                    }
-                }
-                for ((c, key), left) in written {
-                    match left {
-                        Some((expires, value)) => {
-                            self.decoded.written(c, key, expires, value.to_vec(), now)
-                        }
-                        None => self.decoded.invalidate(c, key),
+                // Committed: no decoded value older than it may be answered from now on.
+                for msg in &group {
+                    if let Msg::Op(op) = msg {
+                        self.decoded.invalidate(op.c, &op.key);
                     }
                 }
                 for (c, key) in self.evicted.drain(..) {
@@ -826,14 +782,6 @@ impl Store for FileStore {
             Ok(d) => return Box::pin(std::future::ready(Ok(Some(d)))),
             Err(miss) => miss,
         };
-        // Just written: decode the committed bytes instead of reading them back.
-        if let Some((expires, raw)) = self.decoded.take_written(c, key, now) {
-            let d = decode(&raw);
-            if let Ok(d) = &d {
-                self.decoded.fill(miss, key, expires, now, d.clone());
-            }
-            return Box::pin(std::future::ready(d.map(Some)));
-        }
         Box::pin(async move {
             let Some((expires, raw)) = self.read(c, key, now).await? else {
                 return Ok(None);
