@@ -299,3 +299,43 @@ fn fail_on_sets_the_exit_code_and_reports_carry_levels() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("expected must, should or profile"));
 }
+
+/// `when:` runs a step only when it renders to `true`: a step whose condition is false is
+/// left out (its failing expectation is never checked), one whose condition is true runs
+/// (its failing expectation fails the trial), and anything but `true`/`false` is an error
+/// in the scenario that names the step.
+#[test]
+fn when_runs_a_step_only_if_true() {
+    let d = Dir::new();
+    let scenario = |cond: &str| {
+        format!(
+            "name: conditional\nsteps:\n  \
+             - register: {{ redirect_uris: [http://localhost:3000/cb] }}\n    \
+             save: {{ registered: status }}\n  \
+             - register: {{ redirect_uris: [http://localhost:3000/cb] }}\n    \
+             when: \"{cond}\"\n    \
+             expect: {{ status: 418 }}\n"
+        )
+    };
+    d.write("skip/dcr/when.yaml", &scenario("{{ registered == 400 }}"));
+    d.write("run/dcr/when.yaml", &scenario("{{ registered == 201 }}"));
+    d.write("bad/dcr/when.yaml", &scenario("{{ registered }}"));
+    let o = authproof(&["test", "skip"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.lines().any(|l| l == "1 passed, 0 failed, 0 skipped"),
+        "{t}"
+    );
+    let o = authproof(&["test", "run"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("step 2 `register`") && t.contains("418"), "{t}");
+    let o = authproof(&["test", "bad"], &d.0);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("rendered to `201`, not `true` or `false`") && t.contains("step 2 `register`"),
+        "{t}"
+    );
+}

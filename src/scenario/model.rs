@@ -322,6 +322,12 @@ pub struct StepFile {
     /// Run the step again until its expectations hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// Run the step only when this template renders to `true` (`"{{ registered == 201 }}"`,
+    /// with a status saved earlier); when it renders to `false` the step is left out and the
+    /// scenario goes on. For what a spec lets a server decline: the steps that use what it
+    /// declined are not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
 }
 
 /// The action keys of a step, in the order they are listed in errors.
@@ -435,6 +441,8 @@ pub struct Step {
     pub expect_at: Vec<ExpectAt>,
     pub save: OrderedMap<String>,
     pub retry: Option<Retry>,
+    /// Run only when this template renders to `true`.
+    pub when: Option<String>,
 }
 
 /// Where an expectation and its checks were written: the expectation itself, and the field
@@ -610,6 +618,7 @@ impl TryFrom<StepFile> for Step {
             expect_at,
             save: f.save,
             retry: f.retry,
+            when: f.when,
         })
     }
 }

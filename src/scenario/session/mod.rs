@@ -167,12 +167,53 @@ impl<'t> Session<'t> {
     ) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
             for (i, step) in steps.iter().enumerate() {
+                match self.wanted(step) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        let report = self.report(&self.place(file, i + 1, step, kind), &step.value);
+                        return self.stop(report, StepError::scenario(e));
+                    }
+                }
                 if self.run_step(file, i + 1, step, kind).await == Flow::Stop {
                     return Flow::Stop;
                 }
             }
             Flow::Continue
         })
+    }
+
+    /// Where a step is, as reports name it (`step 3 `token` at FILE:LINE:COL`, within the
+    /// including step when it runs from an included file).
+    fn place(&self, file: &Path, index: usize, located: &Located<Step>, kind: &str) -> String {
+        let place = format!(
+            "{kind} {index} `{}` at {}:{}:{}",
+            located.value.label(),
+            file.display(),
+            located.referenced.line(),
+            located.referenced.column()
+        );
+        match self.within.last() {
+            Some(outer) => format!("{outer}\n  in the included file: {place}"),
+            None => place,
+        }
+    }
+
+    /// Whether a step runs: its `when`, rendered now, says `true` or `false` (anything else
+    /// is an error in the scenario).
+    fn wanted(&self, step: &Located<Step>) -> Result<bool, String> {
+        let Some(when) = &step.value.when else {
+            return Ok(true);
+        };
+        let rendered =
+            template::render_string(when, &self.context()).map_err(|e| format!("when: {e}"))?;
+        match rendered.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!(
+                "when: `{when}` rendered to `{other}`, not `true` or `false`"
+            )),
+        }
     }
 
     /// The level and clause of each expectation of a step (a templated level is rendered
@@ -244,16 +285,7 @@ impl<'t> Session<'t> {
     ) -> Flow {
         let step = &located.value;
         self.steps_run += 1;
-        let mut place = format!(
-            "{kind} {index} `{}` at {}:{}:{}",
-            step.label(),
-            file.display(),
-            located.referenced.line(),
-            located.referenced.column()
-        );
-        if let Some(outer) = self.within.last() {
-            place = format!("{outer}\n  in the included file: {place}");
-        }
+        let place = self.place(file, index, located, kind);
         if let Action::Include(inc) = &step.action {
             return self.run_include(file, inc, &place).await;
         }
