@@ -487,6 +487,49 @@ fn place_expect(e: Located<Expect<Located<Value>>>) -> (Expect, ExpectAt) {
     (plain, at)
 }
 
+impl<V> Expect<V> {
+    /// What the expectation checks, named as reports name checks (`status`, `json $.a`,
+    /// `jwt access_token`, …), for a report that lists it without making it.
+    pub fn fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let named = |out: &mut Vec<String>, prefix: &str, keys: Vec<&String>| {
+            out.extend(keys.into_iter().map(|k| format!("{prefix} {k}")));
+        };
+        if self.status.is_some() {
+            out.push("status".to_string());
+        }
+        named(
+            &mut out,
+            "header",
+            self.headers.iter().map(|(k, _)| k).collect(),
+        );
+        named(&mut out, "json", self.json.iter().map(|(k, _)| k).collect());
+        named(&mut out, "jwt", self.jwt.iter().map(|(k, _)| k).collect());
+        let present = [
+            ("redirect", self.redirect.is_some()),
+            ("html", self.html.is_some()),
+            ("body", self.body.is_some()),
+            ("journal", self.journal.is_some()),
+            ("client_auth", self.client_auth.is_some()),
+            ("count", self.count.is_some()),
+            ("any_of", !self.any_of.is_empty()),
+        ];
+        named(&mut out, "form", self.form.iter().map(|(k, _)| k).collect());
+        named(
+            &mut out,
+            "query",
+            self.query.iter().map(|(k, _)| k).collect(),
+        );
+        out.extend(
+            present
+                .iter()
+                .filter(|(_, p)| *p)
+                .map(|(n, _)| n.to_string()),
+        );
+        out
+    }
+}
+
 impl<V> Default for Expect<V> {
     fn default() -> Self {
         Expect {

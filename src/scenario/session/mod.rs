@@ -398,7 +398,10 @@ impl<'t> Session<'t> {
                     clause: clause.clone(),
                     line: Some(missing.referenced.line()).filter(|l| *l > 0),
                     check: expect::Check {
-                        what: "expectation".into(),
+                        what: match expect.fields() {
+                            f if f.is_empty() => "expectation".into(),
+                            f => f.join(", "),
+                        },
                         status: CheckStatus::NotChecked {
                             reason: format!(
                                 "assumes a target with {} (the profile's architecture: {})",
