@@ -216,7 +216,10 @@ fn an_expectation_for_another_architecture_is_not_checked() {
     let r = run::execute(&trials[0], &external);
     assert!(matches!(r.outcome, Outcome::Passed), "{:?}", r.outcome);
     assert_eq!(r.not_checked.len(), 1, "{:?}", r.not_checked);
-    assert_eq!(r.not_checked[0].what, "status", "names what was not checked");
+    assert_eq!(
+        r.not_checked[0].what, "status",
+        "names what was not checked"
+    );
     assert!(
         r.not_checked[0].reason.contains(
             "assumes a target with own_tokens (the profile's architecture: own_callback)"
