@@ -255,8 +255,8 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, LoadError> {
     }
     let r = &scenario.requires;
     for a in &r.architecture {
-        super::profile::check_architecture_term(a)
-            .map_err(|m| LoadError::new(path, 0, 0, format!("requires.architecture: {m}")))?;
+        super::profile::check_architecture_term(&a.value)
+            .map_err(|m| LoadError::at(path, a, format!("requires.architecture: {m}")))?;
     }
     let own_config = r.features.iter().any(|f| f == "own_config");
     if own_config && r.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
@@ -792,6 +792,7 @@ mod tests {
         assert!(e.message.contains("unknown architecture `own_keys`"), "{e}");
         let e = err("name: x\nrequires: { architecture: [confidential] }\nsteps: []\n");
         assert!(e.message.contains("requires.architecture"), "{e}");
+        assert_eq!((e.line, e.column), (2, 28), "{e}");
     }
 
     #[test]

@@ -156,7 +156,8 @@ pub struct Requires {
     /// than passing the authorization through), `public_clients` (registrations get no
     /// secret). Steps imply some of them (a `callback` step: `own_callback`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub architecture: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub architecture: Vec<Located<String>>,
     /// Redirect URIs the scenario registers and expects to be admitted: against an external
     /// target the profile's `allowed_redirect_uris` must admit each one, else the trial is
     /// skipped (the target's allow-list, not the spec, would refuse it).

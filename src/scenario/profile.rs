@@ -1,7 +1,7 @@
 //! External targets: the profile that describes a target's configuration (which scenarios
 //! apply), and the expected-failures file (known failures; the run fails when they change).
 
-use super::model::{Action, Requires, Scenario, Tmpl};
+use super::model::{Action, Located, Requires, Scenario, Tmpl};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -29,7 +29,8 @@ pub struct Profile {
     /// The target's architecture (see `requires.architecture`): `own_tokens`,
     /// `own_callback`, `public_clients`. Unstated: authproof's, all three.
     #[serde(default)]
-    pub architecture: Option<Vec<String>>,
+    #[schemars(with = "Option<Vec<String>>")]
+    pub architecture: Option<Vec<Located<String>>>,
     /// The scopes the target offers (its valid scopes): what a registration or an
     /// authorization request may ask for. Unstated: scenarios that name scopes are skipped.
     #[serde(default)]
@@ -57,7 +58,27 @@ pub struct Profile {
 
 impl Profile {
     pub fn load(path: &Path) -> Result<Profile, String> {
-        foundations::yaml::from_file(path).map_err(|e| e.to_string())
+        let p: Profile = foundations::yaml::from_file(path).map_err(|e| e.to_string())?;
+        for a in p.architecture.iter().flatten() {
+            check_architecture_term(&a.value).map_err(|m| {
+                let at = a.referenced;
+                format!(
+                    "{}:{}:{}: architecture: {m}",
+                    path.display(),
+                    at.line(),
+                    at.column()
+                )
+            })?;
+        }
+        Ok(p)
+    }
+
+    /// The target's architecture: the profile's, or authproof's when it does not say.
+    pub fn architecture(&self) -> Vec<String> {
+        match &self.architecture {
+            Some(have) => have.iter().map(|a| a.value.clone()).collect(),
+            None => ARCHITECTURE.iter().map(|a| a.to_string()).collect(),
+        }
     }
 
     /// `None` when the profile satisfies `requires` (already rendered for the variant), else
@@ -72,19 +93,9 @@ impl Profile {
             )
         };
         // The architecture first: it says most about why a scenario does not fit.
-        if let Some(have) = &self.architecture {
-            for a in &requires.architecture {
-                if !have.iter().any(|h| h == a) {
-                    return Some(format!(
-                        "assumes a target with {a} (the profile's architecture: {})",
-                        if have.is_empty() {
-                            "none of own_tokens, own_callback, public_clients".to_string()
-                        } else {
-                            have.join(", ")
-                        }
-                    ));
-                }
-            }
+        let wanted = requires.architecture.iter().map(|a| a.value.as_str());
+        if let Some(r) = lacks_architecture(&self.architecture(), wanted) {
+            return Some(r);
         }
         if let Some(r) = check("consent", &requires.consent, &self.consent) {
             return Some(r);
@@ -286,6 +297,24 @@ pub fn unportable_idp(s: &Scenario, profile: &Profile) -> Option<String> {
 /// `architecture`), which are also authproof's own architecture: a proxy that mints its own
 /// tokens, redeems the IdP's code at its own callback, and registers public clients.
 pub const ARCHITECTURE: [&str; 3] = ["own_tokens", "own_callback", "public_clients"];
+
+/// Why a target of architecture `have` does not fit what is `wanted` of it (the first term
+/// it lacks), or `None` when it has all of it. A skipped scenario and an expectation left
+/// unchecked say it the same way.
+pub fn lacks_architecture<'a>(
+    have: &[String],
+    wanted: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let missing = wanted.into_iter().find(|w| !have.iter().any(|h| h == w))?;
+    Some(format!(
+        "assumes a target with {missing} (the profile's architecture: {})",
+        if have.is_empty() {
+            format!("none of {}", ARCHITECTURE.join(", "))
+        } else {
+            have.join(", ")
+        }
+    ))
+}
 
 /// An error for an architecture term that is not one of [`ARCHITECTURE`].
 pub fn check_architecture_term(term: &str) -> Result<(), String> {
@@ -541,18 +570,52 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_architecture_in_a_profile_is_an_error_with_its_place() {
+        let path = std::env::temp_dir().join(format!(
+            "authproof-profile-{}.yaml",
+            crate::oauth::random_token(6)
+        ));
+        std::fs::write(
+            &path,
+            "consent: always\narchitecture: [own_tokens, own_token]\n",
+        )
+        .unwrap();
+        let e = Profile::load(&path).unwrap_err();
+        std::fs::remove_file(&path).ok();
+        assert!(
+            e.ends_with(":2:28: architecture: unknown architecture `own_token` (expected one of: own_tokens, own_callback, public_clients)"),
+            "{e}"
+        );
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+    }
+
+    #[test]
     fn architecture_assumptions() {
+        let terms = |t: &[&str]| -> Vec<Located<String>> {
+            t.iter()
+                .map(|a| {
+                    let u = serde_saphyr::Location::UNKNOWN;
+                    Located::new(a.to_string(), u, u)
+                })
+                .collect()
+        };
         let r = Requires {
-            architecture: vec!["own_callback".into()],
+            architecture: terms(&["own_callback"]),
             ..Default::default()
         };
         // Unstated: authproof's architecture.
         let mut p = Profile::default();
         assert_eq!(p.unsatisfied(&r, &[]), None);
-        p.architecture = Some(vec!["own_tokens".into()]);
+        p.architecture = Some(terms(&["own_tokens"]));
         let why = p.unsatisfied(&r, &[]).unwrap();
         assert!(why.contains("assumes a target with own_callback"), "{why}");
-        p.architecture = Some(vec!["own_tokens".into(), "own_callback".into()]);
+        p.architecture = Some(terms(&[]));
+        let why = p.unsatisfied(&r, &[]).unwrap();
+        assert!(
+            why.contains("(the profile's architecture: none of own_tokens, own_callback"),
+            "{why}"
+        );
+        p.architecture = Some(terms(&["own_tokens", "own_callback"]));
         assert_eq!(p.unsatisfied(&r, &[]), None);
     }
 

@@ -56,14 +56,6 @@ pub struct Facts {
     pub architecture: Vec<String>,
 }
 
-/// Authproof's own architecture, as facts.
-fn authproof_architecture() -> Vec<String> {
-    super::profile::ARCHITECTURE
-        .iter()
-        .map(|a| a.to_string())
-        .collect()
-}
-
 impl Facts {
     pub fn proxy_value(&self) -> Value {
         json!({
@@ -441,7 +433,7 @@ impl Target {
             idp_url: facts_idp.idp_url,
             idp_issuer: facts_idp.idp_issuer,
             iss_parameter_supported: crate::proxy::metadata::ISS_PARAMETER_SUPPORTED,
-            architecture: authproof_architecture(),
+            architecture: super::profile::Profile::default().architecture(),
         };
         let hmac = signing.map(|s| {
             (
@@ -516,11 +508,7 @@ impl Target {
                 .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            architecture: ext
-                .profile
-                .architecture
-                .clone()
-                .unwrap_or_else(authproof_architecture),
+            architecture: ext.profile.architecture(),
         };
         let idp = match &ext.idp {
             None => Idp::Absent,

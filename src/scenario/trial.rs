@@ -4,13 +4,14 @@
 
 use super::fixtures::Fixtures;
 use super::load::{LoadedScenario, Variant};
-use super::model::{Level, Requires};
+use super::model::{Level, Located, Requires};
 use super::profile::{implicit_architecture, implicit_features, unportable_idp};
 use super::report::{Outcome, TrialResult, ms};
 use super::session::{Defaults, Flow, Session, base_context, render_typed};
 use super::target::{Target, TargetConfig};
 use super::verdict::{self, StepReport};
 use serde_json::Value;
+use serde_saphyr::Location;
 use std::time::Instant;
 
 /// Run one scenario variant against the target.
@@ -55,8 +56,12 @@ async fn run_phases(
     )
     .map_err(|e| Stop::Error(format!("{}: {e}", sc.path.display())))?;
     for a in implicit_architecture(&sc.scenario) {
-        if !requires.architecture.iter().any(|x| x == a) {
-            requires.architecture.push(a.to_string());
+        if !requires.architecture.iter().any(|x| x.value == a) {
+            requires.architecture.push(Located::new(
+                a.to_string(),
+                Location::UNKNOWN,
+                Location::UNKNOWN,
+            ));
         }
     }
     if let TargetConfig::External(ext) = target_cfg

@@ -9,6 +9,7 @@ use super::expect::{self, CheckStatus, Observation};
 use super::jwt::JwtKeys;
 use super::load::{LoadedScenario, Variant, parse_duration, resolve_include};
 use super::model::{Action, Expect, IncludeFile, Level, Located, OrderedMap, Step, Tmpl};
+use super::profile::lacks_architecture;
 use super::record::Masker;
 use super::save;
 use super::target::Target;
@@ -389,30 +390,24 @@ impl<'t> Session<'t> {
             .map(Some)
             .chain(std::iter::repeat(None));
         for ((expect, (level, clause)), at) in step.expect.iter().zip(levels).zip(places) {
-            let have = &self.target.facts.architecture;
-            if let Some(missing) = expect.assumes.iter().find(|a| !have.contains(&a.value)) {
+            let wanted = expect.assumes.iter().map(|a| a.value.as_str());
+            if let Some(reason) = lacks_architecture(&self.target.facts.architecture, wanted) {
                 // Not a check the runner failed to make: these checks do not apply to this
                 // target, so even the strict embedded run lists them as not checked.
                 out.push(LeveledCheck {
                     level,
                     clause: clause.clone(),
-                    line: Some(missing.referenced.line()).filter(|l| *l > 0),
+                    line: expect
+                        .assumes
+                        .first()
+                        .map(|a| a.referenced.line())
+                        .filter(|l| *l > 0),
                     check: expect::Check {
                         what: match expect.fields() {
                             f if f.is_empty() => "expectation".into(),
                             f => f.join(", "),
                         },
-                        status: CheckStatus::NotChecked {
-                            reason: format!(
-                                "assumes a target with {} (the profile's architecture: {})",
-                                missing.value,
-                                if have.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    have.join(", ")
-                                }
-                            ),
-                        },
+                        status: CheckStatus::NotChecked { reason },
                     },
                 });
                 continue;
