@@ -88,7 +88,7 @@ async fn file_state_survives_reopen_and_is_sealed_at_rest() {
             .await
             .unwrap();
         s.put(
-            Collection::Codes,
+            Collection::UsedCodes,
             "short",
             b"code".to_vec(),
             Duration::from_secs(60),
@@ -123,7 +123,7 @@ async fn file_state_survives_reopen_and_is_sealed_at_rest() {
         Some(b"client".to_vec())
     );
     assert_eq!(
-        s.get(Collection::Codes, "short").await.unwrap(),
+        s.get(Collection::UsedCodes, "short").await.unwrap(),
         None,
         "TTLs hold across restarts"
     );
@@ -167,7 +167,7 @@ async fn file_store_stays_bounded() {
         for i in 0..300 {
             store
                 .put(
-                    Collection::Codes,
+                    Collection::UsedCodes,
                     &format!("r{round}-t{i}"),
                     vec![1; 256],
                     Duration::from_secs(30),
@@ -179,11 +179,16 @@ async fn file_store_stays_bounded() {
         clock.advance(Duration::from_millis(file::PURGE_EVERY_MS as u64 + 1));
     }
     store
-        .put(Collection::Codes, "last", vec![1], Duration::from_secs(30))
+        .put(
+            Collection::UsedCodes,
+            "last",
+            vec![1],
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.stored(Collection::Codes).await.unwrap(),
+        store.stored(Collection::UsedCodes).await.unwrap(),
         1,
         "expired entries are purged, not kept"
     );

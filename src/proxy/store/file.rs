@@ -28,29 +28,43 @@
 //!   - locks ([`Collection::Locks`]): the file store serves one process, a lock only orders
 //!     that process's own tasks, and a lock must not outlive a crash of its holder. This keeps
 //!     the two lock operations of every single-flight upstream refresh free of disk commits;
-//!   - the state of logins in progress: pending authorizations, their consent forms, and
-//!     approved flows waiting for the upstream login ([`Collection::Transactions`],
-//!     [`Collection::ConsentCsrf`], [`Collection::UpstreamStates`]). They live minutes, and a
-//!     restart only asks a person who was logging in at that moment to start again. Kept in
-//!     the file, every `GET /authorize` (which anyone can send) was a disk commit, and a
-//!     flood of them made every legitimate write wait. Registrations, codes, grants, tokens,
-//!     refresh families and remembered consents stay in the file and survive a restart.
+//!   - the state of logins in progress: pending authorizations, their consent forms,
+//!     approved flows waiting for the upstream login, and authorization codes not yet
+//!     redeemed ([`Collection::Transactions`], [`Collection::ConsentCsrf`],
+//!     [`Collection::UpstreamStates`], [`Collection::Codes`]). They live minutes, and a
+//!     restart only asks a person who was logging in at that moment to start again;
+//!   - provisional registrations: a DCR client is written by a capped write
+//!     ([`Store::put_capped`]) and lives in memory until its first token exchange writes it
+//!     again with a plain [`Store::put`], to the file, and drops the copy in memory. A
+//!     restart forgets the registrations that never completed a flow, as the cap's eviction
+//!     may at any time, and their clients register again.
+//!
+//!   So nothing an unauthenticated request can create costs a disk commit: kept in the file,
+//!   every `POST /register` and `GET /authorize` (which anyone can send) was one, and a flood
+//!   of them made every legitimate write wait. Durable registrations, grants, tokens,
+//!   refresh families, used codes and remembered consents stay in the file and survive a
+//!   restart.
 //! - **One process**: redb locks the file; a second process (or a second store in this one)
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
 use super::decoded::DecodedCache;
 
 /// The collections a file store keeps in memory (see the module docs).
-pub const IN_MEMORY: [Collection; 4] = [
+pub const IN_MEMORY: [Collection; 5] = [
     Collection::Locks,
     Collection::Transactions,
     Collection::ConsentCsrf,
     Collection::UpstreamStates,
+    Collection::Codes,
 ];
 
 fn in_memory(c: Collection) -> bool {
     IN_MEMORY.contains(&c)
 }
+
+/// The collection whose capped (provisional) entries live in memory and whose plain
+/// (durable) writes go to the file (see the module docs).
+const PROVISIONAL: Collection = Collection::Clients;
 use super::{Cap, Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
 use foundations::Clock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
@@ -340,12 +354,17 @@ impl FileStore {
         if in_memory(c) {
             return Ok(self.memory.len(c) as u64);
         }
+        let provisional = if c == PROVISIONAL {
+            self.memory.len(c) as u64
+        } else {
+            0
+        };
         let db = self.db.clone();
         let now = self.clock.now_millis();
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(unavailable)?;
             let t = txn.open_table(table(c)).map_err(unavailable)?;
-            let mut n = 0;
+            let mut n = provisional;
             for entry in t.iter().map_err(unavailable)? {
                 let (_, v) = entry.map_err(unavailable)?;
                 if decode(v.value()).0 > now {
@@ -380,6 +399,11 @@ impl FileStore {
         self.send(Msg::Purge(reply))?;
         rx.await
             .map_err(|_| unavailable("the writer thread stopped"))?
+    }
+
+    /// Whether `key` is a provisional entry of `c`, held in memory.
+    fn provisional(&self, c: Collection, key: &str) -> bool {
+        c == PROVISIONAL && self.memory.contains(c, key)
     }
 
     fn send(&self, msg: Msg) -> Result<(), StoreError> {
@@ -761,7 +785,7 @@ impl FileStore {
 
 impl Store for FileStore {
     fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if in_memory(c) {
+        if in_memory(c) || self.provisional(c, key) {
             return self.memory.get(c, key);
         }
         let now = self.clock.now_millis();
@@ -774,7 +798,7 @@ impl Store for FileStore {
         key: &'a str,
         decode: Decoder<'a>,
     ) -> StoreFuture<'a, Option<Decoded>> {
-        if in_memory(c) {
+        if in_memory(c) || self.provisional(c, key) {
             return self.memory.get_decoded(c, key, decode);
         }
         let now = self.clock.now_millis();
@@ -803,7 +827,14 @@ impl Store for FileStore {
             return self.memory.put(c, key, value, ttl);
         }
         let f = self.write(c, key, Kind::Put { value, ttl });
-        Box::pin(async move { f.await.map(|_| ()) })
+        Box::pin(async move {
+            f.await?;
+            if c == PROVISIONAL {
+                // Durable now: the file's copy is the one read from here on.
+                self.memory.delete(c, key).await?;
+            }
+            Ok(())
+        })
     }
 
     fn put_if_absent<'a>(
@@ -813,7 +844,7 @@ impl Store for FileStore {
         value: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        if in_memory(c) {
+        if in_memory(c) || self.provisional(c, key) {
             return self.memory.put_if_absent(c, key, value, ttl);
         }
         let f = self.write(c, key, Kind::PutIfAbsent { value, ttl });
@@ -821,7 +852,7 @@ impl Store for FileStore {
     }
 
     fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if in_memory(c) {
+        if in_memory(c) || self.provisional(c, key) {
             return self.memory.take(c, key);
         }
         let f = self.write(c, key, Kind::Take);
@@ -833,7 +864,11 @@ impl Store for FileStore {
             return self.memory.delete(c, key);
         }
         let f = self.write(c, key, Kind::Delete);
-        Box::pin(async move { f.await.map(as_bool) })
+        Box::pin(async move {
+            let in_file = f.await.map(as_bool)?;
+            let provisional = c == PROVISIONAL && self.memory.delete(c, key).await?;
+            Ok(in_file || provisional)
+        })
     }
 
     fn compare_and_swap<'a>(
@@ -844,7 +879,7 @@ impl Store for FileStore {
         new: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        if in_memory(c) {
+        if in_memory(c) || self.provisional(c, key) {
             return self.memory.compare_and_swap(c, key, expected, new, ttl);
         }
         let f = self.write(
@@ -865,7 +900,7 @@ impl Store for FileStore {
         key: &'a str,
         expected: &'a [u8],
     ) -> StoreFuture<'a, bool> {
-        if in_memory(c) {
+        if in_memory(c) || self.provisional(c, key) {
             return self.memory.delete_if(c, key, expected);
         }
         let f = self.write(
@@ -886,7 +921,7 @@ impl Store for FileStore {
         ttl: Duration,
         cap: Cap<'a>,
     ) -> StoreFuture<'a, u64> {
-        if in_memory(c) {
+        if in_memory(c) || c == PROVISIONAL {
             return self.memory.put_capped(c, key, value, ttl, cap);
         }
         if cap_tables(c).is_none() {
@@ -918,10 +953,9 @@ impl Store for FileStore {
                         continue;
                     }
                     let t = txn.open_table(table(c)).map_err(unavailable)?;
-                    held.set(
-                        c,
-                        redb::ReadableTableMetadata::len(&t).map_err(unavailable)?,
-                    );
+                    let in_file = redb::ReadableTableMetadata::len(&t).map_err(unavailable)?;
+                    let provisional = if c == PROVISIONAL { memory.get(c) } else { 0 };
+                    held.set(c, in_file + provisional);
                 }
                 Ok(held)
             })
@@ -955,7 +989,7 @@ mod tests {
             .await
             .unwrap();
         s.put(
-            Collection::Codes,
+            Collection::UsedCodes,
             "short",
             b"x".to_vec(),
             Duration::from_secs(1),
@@ -1001,7 +1035,7 @@ mod tests {
             s.get(Collection::Clients, "c1").await.unwrap(),
             Some(b"client".to_vec())
         );
-        assert_eq!(s.get(Collection::Codes, "short").await.unwrap(), None);
+        assert_eq!(s.get(Collection::UsedCodes, "short").await.unwrap(), None);
         assert_eq!(
             s.get(Collection::Locks, "l").await.unwrap(),
             None,
@@ -1013,9 +1047,66 @@ mod tests {
             "a login in progress does not outlive its process"
         );
         assert_eq!(
-            s.stored(Collection::Codes).await.unwrap(),
+            s.stored(Collection::UsedCodes).await.unwrap(),
             0,
             "expired entries are purged on open"
+        );
+        drop(s);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn provisional_registrations_live_in_memory_until_made_durable() {
+        let clock = Clock::frozen_at(1_000);
+        let path = temp_path("p.redb");
+        let s = FileStore::open(&path, clock.clone()).unwrap();
+        let ttl = Duration::from_secs(100);
+        let c = Collection::Clients;
+        for k in ["p1", "p2", "p3"] {
+            s.put_capped(c, k, k.as_bytes().to_vec(), ttl, Cap::new(2))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.stored(c).await.unwrap(),
+            0,
+            "no disk commit for a registration"
+        );
+        assert_eq!(
+            s.get(c, "p1").await.unwrap(),
+            None,
+            "the cap evicted the oldest"
+        );
+        assert_eq!(s.get(c, "p2").await.unwrap(), Some(b"p2".to_vec()));
+        assert_eq!(s.len(c).await.unwrap(), 2);
+        // The first token exchange writes it durably: the file holds it, memory no more.
+        s.put(c, "p2", b"durable".to_vec(), ttl).await.unwrap();
+        assert_eq!(s.stored(c).await.unwrap(), 1);
+        assert_eq!(s.get(c, "p2").await.unwrap(), Some(b"durable".to_vec()));
+        assert_eq!(
+            s.held().await.unwrap().get(c),
+            2,
+            "one durable, one provisional"
+        );
+        // A durable registration is no candidate for the cap's eviction.
+        for k in ["p4", "p5"] {
+            s.put_capped(c, k, vec![1], ttl, Cap::new(2)).await.unwrap();
+        }
+        assert_eq!(s.get(c, "p2").await.unwrap(), Some(b"durable".to_vec()));
+        assert_eq!(s.get(c, "p3").await.unwrap(), None);
+        // Deleting finds either kind.
+        assert!(s.delete(c, "p4").await.unwrap());
+        assert!(s.take(c, "p5").await.unwrap().is_some());
+        s.put_capped(c, "p6", vec![1], ttl, Cap::new(2))
+            .await
+            .unwrap();
+        drop(s);
+        let s = FileStore::open(&path, clock.clone()).unwrap();
+        assert_eq!(s.get(c, "p2").await.unwrap(), Some(b"durable".to_vec()));
+        assert_eq!(
+            s.get(c, "p6").await.unwrap(),
+            None,
+            "a restart forgets provisional registrations"
         );
         drop(s);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -1028,7 +1119,7 @@ mod tests {
         let s = FileStore::open(&path, clock.clone()).unwrap();
         for i in 0..200 {
             s.put(
-                Collection::Codes,
+                Collection::UsedCodes,
                 &format!("t{i}"),
                 vec![7; 64],
                 Duration::from_secs(10),
@@ -1036,14 +1127,14 @@ mod tests {
             .await
             .unwrap();
         }
-        assert_eq!(s.stored(Collection::Codes).await.unwrap(), 200);
+        assert_eq!(s.stored(Collection::UsedCodes).await.unwrap(), 200);
         clock.advance(Duration::from_secs(11));
-        assert_eq!(s.len(Collection::Codes).await.unwrap(), 0);
+        assert_eq!(s.len(Collection::UsedCodes).await.unwrap(), 0);
         assert_eq!(s.purge().await.unwrap(), 200);
-        assert_eq!(s.stored(Collection::Codes).await.unwrap(), 0);
+        assert_eq!(s.stored(Collection::UsedCodes).await.unwrap(), 0);
         // The opportunistic purge: a write after PURGE_EVERY_MS drops what expired.
         s.put(
-            Collection::Codes,
+            Collection::UsedCodes,
             "a",
             b"1".to_vec(),
             Duration::from_secs(1),
@@ -1052,14 +1143,14 @@ mod tests {
         .unwrap();
         clock.advance(Duration::from_millis(PURGE_EVERY_MS as u64 + 1));
         s.put(
-            Collection::Codes,
+            Collection::UsedCodes,
             "b",
             b"2".to_vec(),
             Duration::from_secs(600),
         )
         .await
         .unwrap();
-        assert_eq!(s.stored(Collection::Codes).await.unwrap(), 1);
+        assert_eq!(s.stored(Collection::UsedCodes).await.unwrap(), 1);
         drop(s);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }

@@ -225,6 +225,12 @@ impl MemoryStore {
         held
     }
 
+    /// Whether `key` is a live entry of `c`.
+    pub fn contains(&self, c: Collection, key: &str) -> bool {
+        let now = self.now();
+        self.shard(c, key).lock().live(key, now).is_some()
+    }
+
     /// Whether a collection holds no live entries.
     pub fn is_empty(&self, c: Collection) -> bool {
         self.len(c) == 0
