@@ -25,7 +25,7 @@ use crate::proxy::grants::{
 use crate::proxy::params::{OAuthForm, Params};
 use crate::proxy::refresh::family;
 use crate::proxy::state::{ClientLookupError, ProxyState};
-use crate::proxy::store::{ClientRecord, Grant, RefreshFamily, UsedCode};
+use crate::proxy::store::{ClientRecord, Grant, Read, RefreshFamily, UsedCode};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -145,15 +145,10 @@ async fn authorization_code(
         .access_token_ttl
         .get()
         .max(st.config.code_ttl.get());
-    // A made-up code (what a flood sends) costs a read, not a write (with the file store, a
-    // disk commit): only a code that exists is taken, atomically, so that of two concurrent
-    // redemptions one gets it.
-    let exists = st.records.get_code(&key).await.map_err(unavailable)?;
-    let taken = match exists {
-        Some(_) => st.records.take_code(&key).await.map_err(unavailable)?,
-        None => None,
-    };
-    let rec = match taken {
+    // Taken atomically, so that of two concurrent redemptions one gets it. A made-up code
+    // (what a flood sends) takes nothing, and costs no disk commit: no store keeps codes in a
+    // file (see `store::file`).
+    let rec = match st.records.take_code(&key).await.map_err(unavailable)? {
         Some(r) => r,
         None => {
             if let Some(used) = st.records.get_used_code(&key).await.map_err(unavailable)? {
@@ -204,7 +199,7 @@ async fn authorization_code(
         revoke_grant(st, &rec.grant_id).await;
         return Err(e);
     }
-    let grant = match st.records.get_grant(&rec.grant_id).await {
+    let grant = match st.records.read_grant(&rec.grant_id).await {
         Ok(Some(g)) => g,
         Ok(None) => {
             remember_used().await;
@@ -262,7 +257,7 @@ fn wants_refresh(client: &ClientRecord, grant: &Grant) -> bool {
 async fn issue_first(
     st: &ProxyState,
     client: &ClientRecord,
-    grant: &Grant,
+    grant: &Read<Grant>,
     scopes: &[String],
     with_refresh: bool,
 ) -> Result<TokenResponse, OAuthError> {

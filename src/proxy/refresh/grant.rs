@@ -17,7 +17,7 @@
 //! The locked part runs in its own task, so a client that disconnects cannot interrupt it.
 
 use super::family::{self, Presented};
-use super::upstream::{Need, RefreshError, lock_ttl, refresh_locked, store_grant};
+use super::upstream::{Need, RefreshError, lock_ttl, refresh_read, store_grant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::sha256_hex;
 use crate::proxy::grants::{
@@ -163,12 +163,16 @@ impl Job {
     }
 
     async fn locked(&self, st: &ProxyState) -> Result<TokenResponse, OAuthError> {
-        let fam = st
-            .records
-            .get_family(&self.family_id)
-            .await
+        // Under the flight, the family and the grant are read again, together, each for a
+        // compare-and-swap over the bytes read.
+        let (fam, stored) = tokio::join!(
+            st.records.read_family(&self.family_id),
+            st.records.read_grant(&self.grant.grant_id)
+        );
+        let fam = fam
             .map_err(unavailable)?
             .ok_or_else(|| OAuthError::invalid_grant("the refresh token was revoked"))?;
+        let stored = stored.map_err(unavailable)?;
         let now_ms = st.clock.now_millis();
         let presented = family::classify(&fam, &self.hash, now_ms, grace(st));
         let need = match presented {
@@ -184,7 +188,7 @@ impl Job {
                 );
             }
         };
-        let r = refresh_locked(st, &self.grant, need, Some(&self.family_id))
+        let r = refresh_read(st, &self.grant, stored, need, Some(&self.family_id))
             .await
             .map_err(|e| e.to_token_error())?;
         let grant = &r.grant;
@@ -226,7 +230,7 @@ impl Job {
                 Some(&self.family_id),
                 ttl,
             ),
-            st.records.swap_family(&fam, &next, family_ttl)
+            st.records.rotate_family(&fam, &next, family_ttl)
         );
         let access = match (stored, access, swapped) {
             (Ok(()), Ok(access), Ok(true)) => access,

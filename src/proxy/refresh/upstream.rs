@@ -16,7 +16,7 @@ use super::flight::FlightError;
 use crate::oauth::error::OAuthError;
 use crate::proxy::outbound::UpstreamError;
 use crate::proxy::state::ProxyState;
-use crate::proxy::store::{Grant, RefreshFamily, StoreError, UpstreamTokens};
+use crate::proxy::store::{Grant, Read, RefreshFamily, StoreError, UpstreamTokens};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,8 +83,8 @@ pub fn lock_ttl(st: &ProxyState) -> Duration {
 /// A grant as stored before a refresh, and as it must be stored after it.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
-    /// The stored value (the expected value of the compare-and-swap).
-    pub stored: Grant,
+    /// The stored value, as read (the expected value of the compare-and-swap).
+    pub stored: Read<Grant>,
     /// The value to store (equal to `stored` when nothing was refreshed).
     pub grant: Grant,
 }
@@ -105,14 +105,23 @@ pub async fn refresh_locked(
     need: Need,
     family_id: Option<&str>,
 ) -> Result<Refreshed, RefreshError> {
-    let stored = st
-        .records
-        .get_grant(&seen.grant_id)
-        .await?
-        .ok_or(RefreshError::Revoked)?;
-    let unchanged = |grant: Grant| Refreshed {
-        stored: grant.clone(),
-        grant,
+    let stored = st.records.read_grant(&seen.grant_id).await?;
+    refresh_read(st, seen, stored, need, family_id).await
+}
+
+/// [`refresh_locked`] with the grant already read under the flight (`stored`, `None` when it
+/// is gone).
+pub async fn refresh_read(
+    st: &ProxyState,
+    seen: &Grant,
+    stored: Option<Read<Grant>>,
+    need: Need,
+    family_id: Option<&str>,
+) -> Result<Refreshed, RefreshError> {
+    let stored = stored.ok_or(RefreshError::Revoked)?;
+    let unchanged = |stored: Read<Grant>| Refreshed {
+        grant: (*stored).clone(),
+        stored,
     };
     if stored.upstream != seen.upstream {
         tracing::debug!("upstream tokens were refreshed by another request; using them");
@@ -135,7 +144,7 @@ pub async fn refresh_locked(
         Ok(tokens) => {
             let grant = Grant {
                 upstream: tokens,
-                ..stored.clone()
+                ..(*stored).clone()
             };
             Ok(Refreshed { stored, grant })
         }
@@ -166,7 +175,7 @@ pub async fn store_grant(
         if st.records.swap_grant(&expected, &r.grant, ttl).await? {
             return Ok(());
         }
-        match st.records.get_grant(&r.grant.grant_id).await? {
+        match st.records.read_grant(&r.grant.grant_id).await? {
             // Only its lifetime was rewritten meanwhile: try again over it.
             Some(g) if g.upstream == r.stored.upstream => expected = g,
             // Written by something else: keep it.

@@ -292,6 +292,28 @@ fn decode<T: DeserializeOwned>(
     }
 }
 
+/// A record as it was read, with the bytes it was read from: a compare-and-swap over it
+/// ([`Records::swap_grant`]) needs no second read.
+#[derive(Clone, Debug)]
+pub struct Read<T> {
+    value: T,
+    raw: Vec<u8>,
+}
+
+impl<T> Read<T> {
+    /// The record.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> std::ops::Deref for Read<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
 /// What [`Store::get_decoded`] is given for records of type `T` in `c`.
 fn decoder<T: DeserializeOwned + Send + Sync + 'static>(
     c: Collection,
@@ -534,7 +556,7 @@ impl Records {
         self.store.delete_if(c, key, &stored).await
     }
 
-    /// Rotate a refresh family: replace `old` with `new` only if `old` is still current.
+    /// Replace a refresh family `old` (as decoded) with `new` only if it is still current.
     pub async fn swap_family(
         &self,
         old: &RefreshFamily,
@@ -592,14 +614,65 @@ impl Records {
         Ok(())
     }
 
-    /// Replace a grant's upstream tokens only if the grant is unchanged since it was read.
+    /// Read a record with the bytes it was read from, for a later swap over it.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        c: Collection,
+        key: &str,
+    ) -> Result<Option<Read<T>>, StoreError> {
+        let Some(raw) = self.store.get(c, key).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&raw)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", c.name())))?;
+        Ok(Some(Read { value, raw }))
+    }
+
+    /// Replace the record under `key` with `new` only if it is still what `old` read: one
+    /// compare-and-swap on the bytes read, no second read.
+    async fn swap_read<T: Serialize>(
+        &self,
+        c: Collection,
+        key: &str,
+        old: &Read<T>,
+        new: &T,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .compare_and_swap(c, key, &old.raw, encode(new), ttl)
+            .await
+    }
+
+    /// Read a grant for a later [`Records::swap_grant`].
+    pub async fn read_grant(&self, id: &str) -> Result<Option<Read<Grant>>, StoreError> {
+        self.read(Collection::Grants, id).await
+    }
+
+    /// Replace a grant only if it is unchanged since it was read (`old`).
     pub async fn swap_grant(
         &self,
-        old: &Grant,
+        old: &Read<Grant>,
         new: &Grant,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.swap(Collection::Grants, &old.grant_id, old, new, ttl)
+        self.swap_read(Collection::Grants, &old.grant_id, old, new, ttl)
+            .await
+    }
+
+    /// Read a refresh family for a later [`Records::rotate_family`].
+    pub async fn read_family(&self, id: &str) -> Result<Option<Read<RefreshFamily>>, StoreError> {
+        self.read(Collection::RefreshFamilies, id).await
+    }
+
+    /// Rotate a refresh family: replace it with `new` only if it is unchanged since it was
+    /// read (`old`).
+    pub async fn rotate_family(
+        &self,
+        old: &Read<RefreshFamily>,
+        new: &RefreshFamily,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.swap_read(Collection::RefreshFamilies, &old.family_id, old, new, ttl)
             .await
     }
 }
