@@ -49,7 +49,7 @@ mod support;
 use authproof::client::FlowClient;
 use authproof::proxy::config::CapsConfig;
 use authproof::proxy::store::{Collection, Held};
-use flows::{REDIRECT, idp_config, one_flow, proxy_yaml};
+use flows::{REDIRECT, idp_config, one_flow, one_flow_timed, proxy_yaml};
 use load::{percentile, read_response, write_all};
 use mock_idp::MockIdp;
 use parking_lot::Mutex;
@@ -401,6 +401,9 @@ impl Attack {
 #[derive(Default)]
 struct Legit {
     latency_ms: Vec<f64>,
+    /// Each request of the flows that succeeded during the flood, in the flow's order: how
+    /// long each took (ms).
+    steps: Vec<(String, Vec<f64>)>,
     failed: u64,
     /// Why flows failed (first line, shortened), and how often.
     reasons: BTreeMap<String, u64>,
@@ -413,6 +416,9 @@ struct Legit {
 impl Legit {
     fn merge(&mut self, other: Legit) {
         self.latency_ms.extend(other.latency_ms);
+        for (name, ms) in other.steps {
+            self.step(&name).extend(ms);
+        }
         self.failed += other.failed;
         for (r, n) in other.reasons {
             *self.reasons.entry(r).or_default() += n;
@@ -423,6 +429,17 @@ impl Legit {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+    }
+
+    fn step(&mut self, name: &str) -> &mut Vec<f64> {
+        let i = match self.steps.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.steps.push((name.to_string(), Vec::new()));
+                self.steps.len() - 1
+            }
+        };
+        &mut self.steps[i].1
     }
 
     fn fail(&mut self, e: &str) {
@@ -450,8 +467,13 @@ async fn legit_client(
     let mut legit = Legit::default();
     while !done.load(Ordering::Relaxed) {
         let t = Instant::now();
-        match one_flow(&http, &base, &resource).await {
-            Ok(_) => legit.latency_ms.push(t.elapsed().as_secs_f64() * 1e3),
+        match one_flow_timed(&http, &base, &resource).await {
+            Ok((_, steps)) => {
+                legit.latency_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                for (name, took) in steps {
+                    legit.step(&name).push(took.as_secs_f64() * 1e3);
+                }
+            }
             Err(e) => {
                 legit.fail(&e);
                 legit
@@ -788,6 +810,27 @@ async fn run(knobs: Knobs) {
         );
         if let Some(s) = r.legit.first_failure_s {
             println!("- the first legitimate flow failed {s:.1} s into the flood");
+        }
+        let steps: Vec<String> = r
+            .legit
+            .steps
+            .iter()
+            .map(|(name, ms)| {
+                let mut ms = ms.clone();
+                ms.sort_by(f64::total_cmp);
+                let ms = &ms;
+                format!(
+                    "{name} {:.0} / {:.0}",
+                    percentile(ms, 0.5),
+                    percentile(ms, 0.99)
+                )
+            })
+            .collect();
+        if !steps.is_empty() {
+            println!(
+                "- the legitimate flows' requests, p50 / p99 ms: {}",
+                steps.join(", ")
+            );
         }
         for (reason, n) in &r.legit.reasons {
             println!("- legitimate flow failed {n}×: {reason}");

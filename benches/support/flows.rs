@@ -64,8 +64,22 @@ pub async fn one_flow(
     proxy: &str,
     resource: &str,
 ) -> Result<String, String> {
+    one_flow_timed(http, proxy, resource).await.map(|(t, _)| t)
+}
+
+/// The requests of a flow, each named by its method and path (`idp` in front for the IdP's),
+/// with how long each took.
+pub type Steps = Vec<(String, std::time::Duration)>;
+
+/// [`one_flow`], also answering how long each request took.
+pub async fn one_flow_timed(
+    http: &reqwest::Client,
+    proxy: &str,
+    resource: &str,
+) -> Result<(String, Steps), String> {
     let fc = FlowClient::with_http(proxy, http.clone()).map_err(|e| e.to_string())?;
     fc.set_mcp_url(resource);
+    let mut steps = Steps::new();
     let reg = fc
         .register(&json!({"redirect_uris": [REDIRECT], "client_name": "bench"}))
         .await
@@ -73,6 +87,7 @@ pub async fn one_flow(
     if reg.status != 201 {
         return Err(format!("register answered {}: {}", reg.status, reg.body));
     }
+    steps.push(("POST /register".into(), reg.elapsed));
     let out = fc
         .authorize(AuthorizeRequest {
             as_user: Some("alice".into()),
@@ -86,12 +101,24 @@ pub async fn one_flow(
     if !(out.reached_redirect_uri && out.code.is_some()) {
         return Err(format!("authorization did not produce a code:\n{out}"));
     }
+    for hop in &out.hops {
+        let Ok(url) = url::Url::parse(&hop.url) else {
+            continue;
+        };
+        let at = if hop.url.starts_with(proxy) {
+            ""
+        } else {
+            "idp "
+        };
+        steps.push((format!("{at}{} {}", hop.method, url.path()), hop.elapsed));
+    }
     let tok = fc
         .token_code(TokenCodeRequest::default())
         .await
         .map_err(|e| e.to_string())?;
+    steps.push(("POST /token".into(), tok.elapsed));
     match tok.json_str("access_token") {
-        Some(t) if tok.status == 200 => Ok(t.to_owned()),
+        Some(t) if tok.status == 200 => Ok((t.to_owned(), steps)),
         _ => Err(format!("token answered {}: {}", tok.status, tok.body)),
     }
 }

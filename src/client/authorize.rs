@@ -350,6 +350,7 @@ impl FlowClient {
                 status: ex.status,
                 location: location.as_ref().map(Url::to_string),
                 headers: ex.headers.clone(),
+                elapsed: ex.elapsed,
             });
             if is_redirect(ex.status)
                 && let Some(next) = location

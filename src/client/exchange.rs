@@ -201,6 +201,8 @@ pub struct Exchange {
     pub body: String,
     /// The body parsed as JSON (for SSE: the first event's data), when it parses.
     pub json: Option<Value>,
+    /// From sending the request to the end of the body read.
+    pub elapsed: std::time::Duration,
 }
 
 impl Exchange {
@@ -240,6 +242,7 @@ impl Exchange {
                 .collect(),
             body: mask_body(&self.body, content_type.as_deref()),
             json: self.json.as_ref().map(mask_json),
+            elapsed: self.elapsed,
         }
     }
 }
@@ -300,6 +303,8 @@ pub struct Hop {
     pub location: Option<String>,
     /// Response headers, lower-case names, raw.
     pub headers: Headers,
+    /// From sending the request to the end of the body read.
+    pub elapsed: std::time::Duration,
 }
 
 impl fmt::Display for Hop {
@@ -396,6 +401,7 @@ mod tests {
             ],
             body: r#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.sig","token_type":"Bearer"}"#.into(),
             json: Some(json!({"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.sig"})),
+            elapsed: std::time::Duration::ZERO,
         };
         let text = ex.to_string();
         assert!(text.contains("> POST http://p/token?code=0123…"), "{text}");

@@ -482,6 +482,7 @@ impl FlowClient {
                 source: e,
             }
         };
+        let started = std::time::Instant::now();
         let mut response = builder.send().await.map_err(transport)?;
         let mut set_cookies = response
             .headers()
@@ -540,6 +541,7 @@ impl FlowClient {
             headers: response_headers,
             body: body_text,
             json,
+            elapsed: started.elapsed(),
         })
     }
 }

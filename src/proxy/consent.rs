@@ -297,15 +297,31 @@ async fn submit(
     // belong to this browser.
     let token_hash = sha256_hex(csrf_token.as_bytes());
     let key = csrf_key(txn_id);
-    let current =
-        st.records.get_csrf(&key).await?.filter(|c| {
-            crate::oauth::constant_time_eq(c.token_hash.as_bytes(), token_hash.as_bytes())
-        });
-    // Gone, used by a concurrent submission, or replaced by the page shown again: say which.
-    let csrf = match current {
-        Some(c) if st.records.take_csrf_if(&key, &c).await? => c,
-        _ => return Err(submitted_or_expired(st, &token_hash).await),
+    // Independent reads go together: the form's CSRF record and the transaction, then the
+    // CSRF record's consumption and the transaction's client. Nothing is decided on them
+    // before the CSRF token is checked.
+    let (current, pending) = tokio::join!(
+        st.records.read_csrf(&key),
+        st.records.get_transaction(txn_id)
+    );
+    let current = current?
+        .filter(|c| crate::oauth::constant_time_eq(c.token_hash.as_bytes(), token_hash.as_bytes()));
+    let Some(current) = current else {
+        return Err(submitted_or_expired(st, &token_hash).await);
     };
+    let client_of_pending = async {
+        match pending {
+            Ok(Some(t)) => Some(client_or_page(st, &t.client_id).await),
+            _ => None,
+        }
+    };
+    let (taken, client_of_pending) =
+        tokio::join!(st.records.take_csrf_read(&key, &current), client_of_pending);
+    // Gone, used by a concurrent submission, or replaced by the page shown again: say which.
+    if !taken? {
+        return Err(submitted_or_expired(st, &token_hash).await);
+    }
+    let csrf = current.into_inner();
     // Leave a tombstone so that a second submission is told what happened. Best effort: without
     // it the page says the form expired, which is still safe.
     let cap = st.bounds.authorizations();
@@ -340,8 +356,11 @@ async fn submit(
     // (with the file store, usually one commit).
     let ((), txn) = tokio::join!(tombstone, st.records.take_transaction(txn_id));
     let txn = txn?.ok_or_else(PageError::expired)?;
+    let client = match client_of_pending {
+        Some(Ok(c)) if c.client_id == txn.client_id => c,
+        _ => client_or_page(st, &txn.client_id).await?,
+    };
     // The allow-list may have changed since: re-check before any redirect to the client.
-    let client = client_or_page(st, &txn.client_id).await?;
     check_authorization(&txn.redirect_uri, &client.redirect_uris, &st.allow)
         .map_err(|why| PageError::bad_request("Invalid redirect URI", why.to_string()))?;
     if !approve_it {

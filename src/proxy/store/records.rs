@@ -543,17 +543,21 @@ impl Records {
             .await
     }
 
-    /// Remove the CSRF record under `key` only if it is still `expected` (a page shown again
-    /// since, or a concurrent submission, leaves it alone); `true` when it was removed.
-    pub async fn take_csrf_if(&self, key: &str, expected: &CsrfRecord) -> Result<bool, StoreError> {
-        let c = Collection::ConsentCsrf;
-        let Some(stored) = self.store.get(c, key).await? else {
-            return Ok(false);
-        };
-        if decode::<CsrfRecord>(c, Some(stored.clone()))?.as_ref() != Some(expected) {
-            return Ok(false);
-        }
-        self.store.delete_if(c, key, &stored).await
+    /// Read a CSRF record for a later [`Records::take_csrf_read`].
+    pub async fn read_csrf(&self, key: &str) -> Result<Option<Read<CsrfRecord>>, StoreError> {
+        self.read(Collection::ConsentCsrf, key).await
+    }
+
+    /// Remove the CSRF record under `key` only if it is still what `read` read (a page shown
+    /// again since, or a concurrent submission, leaves it alone); `true` when it was removed.
+    pub async fn take_csrf_read(
+        &self,
+        key: &str,
+        read: &Read<CsrfRecord>,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .delete_if(Collection::ConsentCsrf, key, &read.raw)
+            .await
     }
 
     /// Replace a refresh family `old` (as decoded) with `new` only if it is still current.

@@ -313,13 +313,63 @@ impl Sealer {
 pub struct SealedStore {
     inner: Arc<dyn Store>,
     sealer: Sealer,
+    last_read: LastRead,
+}
+
+/// The most entries [`LastRead`] holds before it starts again empty.
+const LAST_READ_ENTRIES: usize = 4096;
+
+/// For each sealed value read lately: the ciphertext read and the SHA-256 of what it opened
+/// to. A compare-and-swap whose expected plaintext is what a read answered swaps over that
+/// ciphertext at once, without reading it again (the inner swap is on the exact ciphertext,
+/// so a value changed since fails it, and the swap reads as before).
+#[derive(Default)]
+struct LastRead(parking_lot::Mutex<std::collections::HashMap<(Collection, String), Seen>>);
+
+struct Seen {
+    ciphertext: Vec<u8>,
+    plaintext_sha256: [u8; 32],
+}
+
+fn digest(plaintext: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, plaintext);
+    let mut out = [0; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+impl LastRead {
+    fn remember(&self, c: Collection, key: &str, ciphertext: &[u8], plaintext: &[u8]) {
+        let mut map = self.0.lock();
+        if map.len() >= LAST_READ_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            (c, key.to_string()),
+            Seen {
+                ciphertext: ciphertext.to_vec(),
+                plaintext_sha256: digest(plaintext),
+            },
+        );
+    }
+
+    /// The ciphertext `expected` was read from, if a read of `key` answered it lately (the
+    /// entry is used once).
+    fn ciphertext_of(&self, c: Collection, key: &str, expected: &[u8]) -> Option<Vec<u8>> {
+        let seen = self.0.lock().remove(&(c, key.to_string()))?;
+        (seen.plaintext_sha256 == digest(expected)).then_some(seen.ciphertext)
+    }
 }
 
 impl SealedStore {
     /// Wrap `inner` without checking the stored key check value (tests; prefer
     /// [`SealedStore::open`]).
     pub fn new(inner: Arc<dyn Store>, sealer: Sealer) -> SealedStore {
-        SealedStore { inner, sealer }
+        SealedStore {
+            inner,
+            sealer,
+            last_read: LastRead::default(),
+        }
     }
 
     /// Wrap `inner` after checking that the configured keys open what it holds: writes the
@@ -450,7 +500,14 @@ impl Store for SealedStore {
     fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let v = self.inner.get(c, key).await?;
-            self.open_value(c, key, v)
+            match v {
+                Some(raw) if is_sealed(c) => {
+                    let plain = self.sealer.open(c, key, &raw)?;
+                    self.last_read.remember(c, key, &raw, &plain);
+                    Ok(Some(plain))
+                }
+                other => Ok(other),
+            }
         })
     }
 
@@ -516,6 +573,17 @@ impl Store for SealedStore {
             return self.inner.compare_and_swap(c, key, expected, new, ttl);
         }
         Box::pin(async move {
+            // What a read answered lately: swap over the ciphertext it came from.
+            if let Some(raw) = self.last_read.ciphertext_of(c, key, expected) {
+                let sealed = self.sealer.seal(c, key, &new);
+                if self
+                    .inner
+                    .compare_and_swap(c, key, &raw, sealed, ttl)
+                    .await?
+                {
+                    return Ok(true);
+                }
+            }
             // Compare plaintexts, swap ciphertexts: the inner CAS on the exact ciphertext read
             // keeps it atomic. A ciphertext that changed in between is read again.
             for _ in 0..CAS_RETRIES {
@@ -734,6 +802,64 @@ mod tests {
             inner.get(Collection::Clients, "c").await.unwrap(),
             Some(b"meta".to_vec())
         );
+    }
+
+    /// A swap over what a read answered uses the ciphertext read (no second read), and is
+    /// still refused when the value changed after that read, whoever changed it.
+    #[tokio::test]
+    async fn a_swap_after_a_read_is_still_a_compare_and_swap() {
+        let clock = Clock::frozen_at(1_000);
+        let inner: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
+        let sealer = || {
+            Sealer::new(
+                key("k-0123456789abcdef0123456789abcdef", "storage_key"),
+                vec![],
+            )
+        };
+        let s = SealedStore::new(inner.clone(), sealer());
+        // Another instance over the same inner store.
+        let other = SealedStore::new(inner.clone(), sealer());
+        let (c, ttl) = (Collection::Grants, Duration::from_secs(60));
+        s.put(c, "g", b"v1".to_vec(), ttl).await.unwrap();
+        let read = s.get(c, "g").await.unwrap().unwrap();
+        assert!(
+            s.compare_and_swap(c, "g", &read, b"v2".to_vec(), ttl)
+                .await
+                .unwrap()
+        );
+        // Read, then changed by the other instance: the swap over the old read fails.
+        let read = s.get(c, "g").await.unwrap().unwrap();
+        assert_eq!(read, b"v2");
+        assert!(
+            other
+                .compare_and_swap(c, "g", b"v2", b"v3".to_vec(), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.compare_and_swap(c, "g", &read, b"v4".to_vec(), ttl)
+                .await
+                .unwrap()
+        );
+        // Read, then deleted and written again with the same plaintext: a new ciphertext, the
+        // swap reads it again and succeeds (the plaintexts are equal).
+        let read = s.get(c, "g").await.unwrap().unwrap();
+        other.delete(c, "g").await.unwrap();
+        other.put(c, "g", read.clone(), ttl).await.unwrap();
+        assert!(
+            s.compare_and_swap(c, "g", &read, b"v5".to_vec(), ttl)
+                .await
+                .unwrap()
+        );
+        assert_eq!(other.get(c, "g").await.unwrap(), Some(b"v5".to_vec()));
+        // A swap expecting something else than what was read fails.
+        let _ = s.get(c, "g").await.unwrap();
+        assert!(
+            !s.compare_and_swap(c, "g", b"v1", b"v6".to_vec(), ttl)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.get(c, "g").await.unwrap(), Some(b"v5".to_vec()));
     }
 
     #[tokio::test]
