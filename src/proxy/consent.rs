@@ -94,20 +94,25 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<Re
         .get_transaction(txn_id)
         .await?
         .ok_or_else(PageError::expired)?;
-    let client = client_or_page(st, &txn.client_id).await?;
-    if st.consent() == ConsentMode::Remember
-        && fetch_is_not_cross_site(headers)
-        && let Some(secret) = st.cookies.get(headers, BROWSER)
-        && let Ok(Some(rec)) = st.records.get_consent(&remember_key(&secret, &txn)).await
-        && rec.client_id == txn.client_id
-    {
-        // Remembered: consume the transaction and go upstream.
-        let txn = st
-            .records
-            .take_transaction(txn_id)
-            .await?
-            .ok_or_else(PageError::expired)?;
-        return Ok(approve(st, headers, txn).await);
+    // With remembered consents, the client must be known before the transaction goes
+    // upstream without a page; otherwise it is looked up while the form's record is stored.
+    let mut known = None;
+    if st.consent() == ConsentMode::Remember {
+        let client = client_or_page(st, &txn.client_id).await?;
+        if fetch_is_not_cross_site(headers)
+            && let Some(secret) = st.cookies.get(headers, BROWSER)
+            && let Ok(Some(rec)) = st.records.get_consent(&remember_key(&secret, &txn)).await
+            && rec.client_id == txn.client_id
+        {
+            // Remembered: consume the transaction and go upstream.
+            let txn = st
+                .records
+                .take_transaction(txn_id)
+                .await?
+                .ok_or_else(PageError::expired)?;
+            return Ok(approve(st, headers, txn).await);
+        }
+        known = Some(client);
     }
     let csrf_token = random_token(32);
     let cookie = st
@@ -119,9 +124,14 @@ async fn show(st: &ProxyState, headers: &HeaderMap, params: Params) -> Result<Re
         cookie_hash: sha256_hex(cookie.as_bytes()),
         token_hash: sha256_hex(csrf_token.as_bytes()),
     };
-    st.records
-        .put_csrf(&csrf_key(&txn.txn_id), &rec, st.transaction_ttl())
-        .await?;
+    let form_key = csrf_key(&txn.txn_id);
+    let store_form = st.records.put_csrf(&form_key, &rec, st.transaction_ttl());
+    let (client, stored) = match known {
+        Some(c) => (Ok(c), store_form.await),
+        None => tokio::join!(client_or_page(st, &txn.client_id), store_form),
+    };
+    let client = client?;
+    stored?;
     let mut resp = page(
         StatusCode::OK,
         "Authorize access",
