@@ -21,7 +21,7 @@
 //!   that thread serves nothing else meanwhile.
 //! - **Reads** (`get`) run a read transaction on the calling task. A redb read takes no lock
 //!   that a writer holds (it sees the last commit), and finds a key in redb's page cache
-//!   ([`CACHE_BYTES`]) or the OS's in microseconds. Handing each read to the blocking pool, as
+//!   (64 MiB) or the OS's in microseconds. Handing each read to the blocking pool, as
 //!   reads did before, cost more than the read itself: under load, the hand-offs were a large
 //!   share of a refresh's time (it reads twice under its lock). The cost of reading inline is
 //!   that a read of a page that neither cache holds waits for the disk on a runtime thread.
