@@ -1,7 +1,8 @@
 //! The conformance report for people, in Markdown and in self-contained HTML: a matrix of
 //! areas × levels first, then every failure with the clause it breaks, the requirement quoted
 //! from the spec index, expected vs actual, and the HTTP exchange (secrets already masked).
-//! Both are written from the same [`Document`], so they always say the same thing.
+//! Both are written from the same [`matrix`] and the same findings per failed step, so they
+//! always say the same thing.
 
 use super::expect::CheckStatus;
 use super::model::Level;

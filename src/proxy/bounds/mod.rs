@@ -6,7 +6,7 @@
 //!   `/token`, `/revoke`), GCRA through `governor`: 429 with `Retry-After`.
 //! - **Caps** on the live state unauthenticated requests create: provisional registrations
 //!   and pending authorizations, per client address (429 with `Retry-After`) and in total
-//!   ([`total`]: the store evicts the oldest to make room, so the newest always get in and
+//!   (`total`: the store evicts the oldest to make room, so the newest always get in and
 //!   many abusers together cannot lock the rest out).
 //! - **Host and Origin** ([`crate::proxy::net`]): every route refuses a foreign `Host` (DNS rebinding);
 //!   the MCP endpoint refuses a foreign browser `Origin`. Both 403.

@@ -25,7 +25,7 @@
 //!   reads did before, cost more than the read itself: under load, the hand-offs were a large
 //!   share of a refresh's time (it reads twice under its lock). The cost of reading inline is
 //!   that a read of a page that neither cache holds waits for the disk on a runtime thread.
-//! - **Decoded values**: [`Store::get_decoded`] answers from a [`DecodedCache`] when it can
+//! - **Decoded values**: [`Store::get_decoded`] answers from a `DecodedCache` when it can
 //!   (the file is this process's alone, so every write passes through the writer, which
 //!   invalidates the written keys once committed, before it answers): a token's mapping and
 //!   grant are read from the file and decoded once, not on every guarded request.

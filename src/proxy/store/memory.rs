@@ -122,7 +122,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store reading time from `clock`, with [`DEFAULT_MAX_ENTRIES`] per collection.
+    /// A store reading time from `clock`, with `DEFAULT_MAX_ENTRIES` per collection.
     pub fn new(clock: Clock) -> Self {
         Self::with_limit(clock, DEFAULT_MAX_ENTRIES)
     }

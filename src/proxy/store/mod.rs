@@ -3,7 +3,7 @@
 //!
 //! - [`MemoryStore`] (`storage: memory`): one instance, lost on restart; the default of an
 //!   in-process [`crate::proxy::Proxy::spawn`].
-//! - [`FileStore`] (`storage: file:PATH`, [`file`]): an embedded redb database, one process;
+//! - [`FileStore`] (`storage: file:PATH`, [`file`](mod@file)): an embedded redb database, one process;
 //!   the default of `authproof serve`.
 //! - [`RedisStore`] (`storage: redis://HOST:PORT/DB`, [`redis`]): shared by several instances.
 //! - [`SealedStore`] ([`seal`]) wraps each of them and seals upstream tokens and secrets at
