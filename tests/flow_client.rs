@@ -641,13 +641,22 @@ async fn authorize_walks_consent_upstream_login_and_callback() {
     let (base, proxy) = fake_proxy(&idp).await;
     let client = FlowClient::new(&base).unwrap();
 
+    let started = std::time::Instant::now();
     let outcome = client
         .authorize(authorize_as("alice", Consent::Approve))
         .await
         .unwrap();
+    let wall = started.elapsed();
     assert!(outcome.reached_redirect_uri, "{outcome}");
     let statuses: Vec<u16> = outcome.hops.iter().map(|h| h.status).collect();
     assert_eq!(statuses, [302, 200, 303, 302, 302], "{outcome}");
+    // Each request is timed, and the requests took no longer than the walk.
+    assert!(
+        outcome.hops.iter().all(|h| !h.elapsed.is_zero()),
+        "{outcome}"
+    );
+    let timed: std::time::Duration = outcome.hops.iter().map(|h| h.elapsed).sum();
+    assert!(timed <= wall, "{timed:?} > {wall:?}");
     assert!(
         outcome.hops[1]
             .url
