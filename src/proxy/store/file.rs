@@ -61,6 +61,13 @@
 //!   opening it gets a clear error naming the path. Use Redis to run several instances.
 
 use super::decoded::DecodedCache;
+use super::{Cap, Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
+use foundations::Clock;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The collections a file store keeps in memory (see the module docs).
 pub const IN_MEMORY: [Collection; 5] = [
@@ -78,13 +85,6 @@ fn in_memory(c: Collection) -> bool {
 /// The collection whose capped (provisional) entries live in memory and whose plain
 /// (durable) writes go to the file (see the module docs).
 const PROVISIONAL: Collection = Collection::Clients;
-use super::{Cap, Collection, Decoded, Decoder, Held, MemoryStore, Store, StoreError, StoreFuture};
-use foundations::Clock;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// How often (in clock time) the writer drops expired entries.
 pub const PURGE_EVERY_MS: i64 = 60_000;
@@ -447,9 +447,10 @@ impl FileStore {
             .map_err(|_| unavailable("the purge was not applied"))?
     }
 
-    /// Whether `key` is a provisional entry of `c`, held in memory.
-    fn provisional(&self, c: Collection, key: &str) -> bool {
-        c == PROVISIONAL && self.memory.contains(c, key)
+    /// Whether `key` of `c` is held in memory: its collection is, or it is a provisional
+    /// registration.
+    fn in_memory_key(&self, c: Collection, key: &str) -> bool {
+        in_memory(c) || (c == PROVISIONAL && self.memory.contains(c, key))
     }
 
     fn write<'a>(&'a self, c: Collection, key: &'a str, kind: Kind) -> StoreFuture<'a, Answer> {
@@ -804,7 +805,7 @@ impl FileStore {
 
 impl Store for FileStore {
     fn get<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if in_memory(c) || self.provisional(c, key) {
+        if self.in_memory_key(c, key) {
             return self.memory.get(c, key);
         }
         let now = self.clock.now_millis();
@@ -817,7 +818,7 @@ impl Store for FileStore {
         key: &'a str,
         decode: Decoder<'a>,
     ) -> StoreFuture<'a, Option<Decoded>> {
-        if in_memory(c) || self.provisional(c, key) {
+        if self.in_memory_key(c, key) {
             return self.memory.get_decoded(c, key, decode);
         }
         let now = self.clock.now_millis();
@@ -863,7 +864,7 @@ impl Store for FileStore {
         value: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        if in_memory(c) || self.provisional(c, key) {
+        if self.in_memory_key(c, key) {
             return self.memory.put_if_absent(c, key, value, ttl);
         }
         let f = self.write(c, key, Kind::PutIfAbsent { value, ttl });
@@ -871,7 +872,7 @@ impl Store for FileStore {
     }
 
     fn take<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if in_memory(c) || self.provisional(c, key) {
+        if self.in_memory_key(c, key) {
             return self.memory.take(c, key);
         }
         let f = self.write(c, key, Kind::Take);
@@ -898,7 +899,7 @@ impl Store for FileStore {
         new: Vec<u8>,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        if in_memory(c) || self.provisional(c, key) {
+        if self.in_memory_key(c, key) {
             return self.memory.compare_and_swap(c, key, expected, new, ttl);
         }
         let f = self.write(
@@ -919,7 +920,7 @@ impl Store for FileStore {
         key: &'a str,
         expected: &'a [u8],
     ) -> StoreFuture<'a, bool> {
-        if in_memory(c) || self.provisional(c, key) {
+        if self.in_memory_key(c, key) {
             return self.memory.delete_if(c, key, expected);
         }
         let f = self.write(

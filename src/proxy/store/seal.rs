@@ -475,6 +475,20 @@ impl SealedStore {
         &self.sealer
     }
 
+    /// Replace the ciphertext `raw` of `key` with `new` sealed, if `raw` is still what the
+    /// inner store holds.
+    async fn swap_sealed(
+        &self,
+        c: Collection,
+        key: &str,
+        raw: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let sealed = self.sealer.seal(c, key, new);
+        self.inner.compare_and_swap(c, key, raw, sealed, ttl).await
+    }
+
     fn open_value(
         &self,
         c: Collection,
@@ -574,15 +588,10 @@ impl Store for SealedStore {
         }
         Box::pin(async move {
             // What a read answered lately: swap over the ciphertext it came from.
-            if let Some(raw) = self.last_read.ciphertext_of(c, key, expected) {
-                let sealed = self.sealer.seal(c, key, &new);
-                if self
-                    .inner
-                    .compare_and_swap(c, key, &raw, sealed, ttl)
-                    .await?
-                {
-                    return Ok(true);
-                }
+            if let Some(raw) = self.last_read.ciphertext_of(c, key, expected)
+                && self.swap_sealed(c, key, &raw, &new, ttl).await?
+            {
+                return Ok(true);
             }
             // Compare plaintexts, swap ciphertexts: the inner CAS on the exact ciphertext read
             // keeps it atomic. A ciphertext that changed in between is read again.
@@ -593,12 +602,7 @@ impl Store for SealedStore {
                 if self.sealer.open(c, key, &raw)? != expected {
                     return Ok(false);
                 }
-                let sealed = self.sealer.seal(c, key, &new);
-                if self
-                    .inner
-                    .compare_and_swap(c, key, &raw, sealed, ttl)
-                    .await?
-                {
+                if self.swap_sealed(c, key, &raw, &new, ttl).await? {
                     return Ok(true);
                 }
             }
