@@ -33,10 +33,10 @@
 //!   expired entries are purged on open and then, opportunistically, by the writer once every
 //!   [`PURGE_EVERY_MS`] of clock time, so the file stays bounded by the live data. Each
 //!   collection also holds at most `max_entries` live entries ([`StoreError::Full`] beyond).
-//! - **Caps** ([`Store::put_capped`]): each cappable collection has two more tables, its
-//!   capped keys by write sequence (`cap.<name>`: sequence → key and companion) and the
-//!   reverse (`capkey.<name>`). A capped write evicts the oldest and inserts in the same
-//!   transaction; a plain write or removal of a key takes it out of both.
+//! - **Caps** ([`Store::put_capped`]): every capped write is of state kept in memory (below),
+//!   so the memory store keeps the caps and the file holds no cap index. The index tables
+//!   that older versions kept in the file (`cap.<name>`, `capkey.<name>`) are dropped on open;
+//!   the provisional registrations such a file holds expire with their TTL.
 //! - **In memory, not in the file** ([`IN_MEMORY`], a [`MemoryStore`] with the same caps):
 //!   - locks ([`Collection::Locks`]): the file store serves one process, a lock only orders
 //!     that process's own tasks, and a lock must not outlive a crash of its holder. This keeps
@@ -115,48 +115,10 @@ fn table(c: Collection) -> Table {
     TABLES[c.index()]
 }
 
-type CapOrder = TableDefinition<'static, u64, &'static [u8]>;
-type CapKeys = TableDefinition<'static, &'static str, u64>;
-
-/// The index tables of a cappable collection.
-fn cap_tables(c: Collection) -> Option<(CapOrder, CapKeys)> {
-    let (order, keys) = match c {
-        Collection::Clients => ("cap.clients", "capkey.clients"),
-        Collection::Transactions => ("cap.transactions", "capkey.transactions"),
-        Collection::ConsentCsrf => ("cap.consent_csrf", "capkey.consent_csrf"),
-        Collection::UpstreamStates => ("cap.upstream_states", "capkey.upstream_states"),
-        _ => return None,
-    };
-    Some((TableDefinition::new(order), TableDefinition::new(keys)))
-}
-
-/// A capped entry in `cap.<name>`: the key's length (4 bytes), the key, then the companion's
-/// collection index (1 byte) and key when it has one.
-fn encode_member(key: &str, companion: Option<&(Collection, String)>) -> Vec<u8> {
-    let mut v = Vec::with_capacity(5 + key.len());
-    v.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    v.extend_from_slice(key.as_bytes());
-    if let Some((c, k)) = companion {
-        v.push(c.index() as u8);
-        v.extend_from_slice(k.as_bytes());
-    }
-    v
-}
-
-/// `(key, companion)`; `None` for bytes this version did not write.
-fn decode_member(raw: &[u8]) -> Option<(String, Option<(Collection, String)>)> {
-    let (len, rest) = raw.split_first_chunk::<4>()?;
-    let len = u32::from_be_bytes(*len) as usize;
-    let key = std::str::from_utf8(rest.get(..len)?).ok()?.to_string();
-    let companion = match rest.get(len..)? {
-        [] => None,
-        [c, k @ ..] => Some((
-            *Collection::ALL.get(usize::from(*c))?,
-            std::str::from_utf8(k).ok()?.to_string(),
-        )),
-    };
-    Some((key, companion))
-}
+/// The cap index tables older versions kept in the file (sequence → key, key → sequence)
+/// for provisional registrations and logins in progress, which now live in memory: dropped
+/// on open.
+const LEGACY_CAP_TABLES: [&str; 4] = ["clients", "transactions", "consent_csrf", "upstream_states"];
 
 fn encode(expires_at_ms: i64, value: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER + value.len());
@@ -181,7 +143,6 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 enum Answer {
     Bool(bool),
     Value(Option<Vec<u8>>),
-    Count(u64),
 }
 
 enum Kind {
@@ -202,12 +163,6 @@ enum Kind {
         expected: Vec<u8>,
         new: Vec<u8>,
         ttl: Duration,
-    },
-    PutCapped {
-        value: Vec<u8>,
-        ttl: Duration,
-        limit: u64,
-        companion: Option<(Collection, String)>,
     },
 }
 
@@ -357,11 +312,12 @@ impl FileStore {
                     .map_err(|e| other(format!("table {}: {e}", c.name())))?;
                 counts[c.index()] = redb::ReadableTableMetadata::len(&t)
                     .map_err(|e| other(format!("table {}: {e}", c.name())))?;
-                if let Some((order, keys)) = cap_tables(c) {
-                    txn.open_table(order)
-                        .and_then(|_| txn.open_table(keys))
-                        .map_err(|e| other(format!("cap tables of {}: {e}", c.name())))?;
-                }
+            }
+            for name in LEGACY_CAP_TABLES {
+                let (order, keys) = (format!("cap.{name}"), format!("capkey.{name}"));
+                txn.delete_table(TableDefinition::<u64, &[u8]>::new(&order))
+                    .and_then(|_| txn.delete_table(TableDefinition::<&str, u64>::new(&keys)))
+                    .map_err(|e| other(format!("cap tables of {name}: {e}")))?;
             }
             txn.commit()
                 .map_err(|e| other(format!("cannot commit: {e}")))?;
@@ -374,7 +330,6 @@ impl FileStore {
             counts,
             max_entries,
             next_purge_ms: now.saturating_add(PURGE_EVERY_MS),
-            evicted: Vec::new(),
         };
         Ok(FileStore {
             db,
@@ -487,8 +442,6 @@ struct Writer {
     counts: [u64; Collection::ALL.len()],
     max_entries: u64,
     next_purge_ms: i64,
-    /// Keys evicted by the group being applied (their decoded forms are dropped on commit).
-    evicted: Vec<(Collection, String)>,
 }
 
 impl Writer {
@@ -496,7 +449,6 @@ impl Writer {
     fn apply(&mut self, group: Vec<Msg>) {
         let now = self.clock.now_millis();
         let saved = self.counts;
-        self.evicted.clear();
         let result = self.transact(&group, now);
         match result {
             Ok(answers) => {
@@ -505,9 +457,6 @@ impl Writer {
                     if let Msg::Op(op) = msg {
                         self.decoded.invalidate(op.c, &op.key);
                     }
-                }
-                for (c, key) in self.evicted.drain(..) {
-                    self.decoded.invalidate(c, &key);
                 }
                 for (msg, answer) in group.into_iter().zip(answers) {
                     match (msg, answer) {
@@ -582,18 +531,6 @@ impl Writer {
         now: i64,
     ) -> Result<Answer, StoreError> {
         let key = op.key.as_str();
-        let capped = cap_tables(op.c);
-        // A capped write makes room first; any other write takes the key out of the index.
-        let mut evicted = 0;
-        if let Some((order, keys)) = capped {
-            match &op.kind {
-                Kind::PutCapped { limit, .. } => {
-                    evicted = self.make_room(txn, op.c, key, *limit, now)?;
-                }
-                Kind::Cas { .. } => {}
-                _ => uncap(txn, order, keys, key)?,
-            }
-        }
         let mut t = txn.open_table(table(op.c)).map_err(unavailable)?;
         // The current live value, and whether an entry (live or not) is stored.
         let (live, present) = match t.get(key).map_err(unavailable)? {
@@ -663,99 +600,8 @@ impl Writer {
                 insert(&mut t, count, new, *ttl)?;
                 Ok(Answer::Bool(true))
             }
-            Kind::PutCapped {
-                value,
-                ttl,
-                companion,
-                ..
-            } => {
-                insert(&mut t, count, value, *ttl)?;
-                drop(t);
-                if let Some((order, keys)) = capped {
-                    let mut order = txn.open_table(order).map_err(unavailable)?;
-                    let seq = order
-                        .last()
-                        .map_err(unavailable)?
-                        .map_or(0, |(k, _)| k.value() + 1);
-                    order
-                        .insert(seq, encode_member(key, companion.as_ref()).as_slice())
-                        .map_err(unavailable)?;
-                    let mut keys = txn.open_table(keys).map_err(unavailable)?;
-                    keys.insert(key, seq).map_err(unavailable)?;
-                }
-                Ok(Answer::Count(evicted))
-            }
         }
     }
-
-    /// Make room for `key` in `c`'s cap of `limit`: the oldest capped entries are removed
-    /// (with their companions) until fewer than `limit` remain; `key` itself, when capped
-    /// already, is taken out first (it is written again as the newest). Answers how many live
-    /// entries were evicted.
-    fn make_room(
-        &mut self,
-        txn: &redb::WriteTransaction,
-        c: Collection,
-        key: &str,
-        limit: u64,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let Some((order_def, keys_def)) = cap_tables(c) else {
-            return Ok(0);
-        };
-        uncap(txn, order_def, keys_def, key)?;
-        let mut order = txn.open_table(order_def).map_err(unavailable)?;
-        let mut keys = txn.open_table(keys_def).map_err(unavailable)?;
-        let mut t = txn.open_table(table(c)).map_err(unavailable)?;
-        let mut evicted = 0;
-        let mut companions = Vec::new();
-        while redb::ReadableTableMetadata::len(&order).map_err(unavailable)? >= limit.max(1) {
-            let Some((_, member)) = order.pop_first().map_err(unavailable)? else {
-                break;
-            };
-            let Some((old, companion)) = decode_member(member.value()) else {
-                continue;
-            };
-            keys.remove(old.as_str()).map_err(unavailable)?;
-            if let Some(v) = t.remove(old.as_str()).map_err(unavailable)? {
-                let count = &mut self.counts[c.index()];
-                *count = count.saturating_sub(1);
-                if decode(v.value()).0 > now {
-                    evicted += 1;
-                }
-            }
-            companions.extend(companion);
-            self.evicted.push((c, old));
-        }
-        drop((order, keys, t));
-        for (cc, ck) in companions {
-            let mut t = txn.open_table(table(cc)).map_err(unavailable)?;
-            if t.remove(ck.as_str()).map_err(unavailable)?.is_some() {
-                let count = &mut self.counts[cc.index()];
-                *count = count.saturating_sub(1);
-            }
-            self.evicted.push((cc, ck));
-        }
-        Ok(evicted)
-    }
-}
-
-/// Take `key` out of a cap's index (a plain write or a removal).
-fn uncap(
-    txn: &redb::WriteTransaction,
-    order: CapOrder,
-    keys: CapKeys,
-    key: &str,
-) -> Result<(), StoreError> {
-    let mut keys = txn.open_table(keys).map_err(unavailable)?;
-    let seq = keys.remove(key).map_err(unavailable)?.map(|g| g.value());
-    if let Some(seq) = seq {
-        txn.open_table(order)
-            .map_err(unavailable)?
-            .remove(seq)
-            .map_err(unavailable)?;
-    }
-    Ok(())
 }
 
 enum Reply {
@@ -767,27 +613,18 @@ fn as_bool(a: Answer) -> bool {
     match a {
         Answer::Bool(b) => b,
         Answer::Value(v) => v.is_some(),
-        Answer::Count(n) => n > 0,
     }
 }
 
 fn as_value(a: Answer) -> Option<Vec<u8>> {
     match a {
         Answer::Value(v) => v,
-        Answer::Bool(_) | Answer::Count(_) => None,
-    }
-}
-
-fn as_count(a: Answer) -> u64 {
-    match a {
-        Answer::Count(n) => n,
-        Answer::Bool(_) | Answer::Value(_) => 0,
+        Answer::Bool(_) => None,
     }
 }
 
 impl FileStore {
-    /// The live value under `key` with its expiry (clock milliseconds), read on the blocking
-    /// pool.
+    /// The live value under `key` with its expiry (clock milliseconds).
     async fn read(
         &self,
         c: Collection,
@@ -944,18 +781,9 @@ impl Store for FileStore {
         if in_memory(c) || c == PROVISIONAL {
             return self.memory.put_capped(c, key, value, ttl, cap);
         }
-        if cap_tables(c).is_none() {
-            let f = self.put(c, key, value, ttl);
-            return Box::pin(async move { f.await.map(|()| 0) });
-        }
-        let kind = Kind::PutCapped {
-            value,
-            ttl,
-            limit: cap.limit,
-            companion: cap.companion.map(|(cc, k)| (cc, k.to_string())),
-        };
-        let f = self.write(c, key, kind);
-        Box::pin(async move { f.await.map(as_count) })
+        // No other collection is capped: a plain write.
+        let f = self.put(c, key, value, ttl);
+        Box::pin(async move { f.await.map(|()| 0) })
     }
 
     /// Every table's length (redb keeps it: no walk over the entries), and for the
