@@ -551,6 +551,17 @@ impl CountingWrites {
     }
 }
 
+/// A proxy over a store that counts (and on demand fails) the writes to `watched`.
+async fn start_counting(
+    watched: Collection,
+    tweak: impl FnOnce(&mut authproof::proxy::config::ProxyConfig),
+) -> (Env, Arc<CountingWrites>) {
+    let clock = authproof::mock_idp::Clock::system();
+    let store = Arc::new(CountingWrites::new(clock.clone(), watched));
+    let env = start_on_store("client_secret_basic", clock, store.clone(), tweak).await;
+    (env, store)
+}
+
 fn unavailable<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
     Box::pin(async { Err(StoreError::Unavailable("switched off by the test".into())) })
 }
@@ -642,9 +653,7 @@ impl Store for CountingWrites {
 /// remembered as used.
 #[tokio::test]
 async fn a_made_up_code_leaves_nothing_behind() {
-    let clock = authproof::mock_idp::Clock::system();
-    let store = Arc::new(CountingWrites::new(clock.clone(), Collection::UsedCodes));
-    let env = start_on_store("client_secret_basic", clock, store.clone(), |_| {}).await;
+    let (env, store) = start_counting(Collection::UsedCodes, |_| {}).await;
     let (fc, _) = env.authorized().await;
     for _ in 0..3 {
         let r = fc
@@ -681,12 +690,7 @@ async fn a_made_up_code_leaves_nothing_behind() {
 /// retry is not taken for a replay).
 #[tokio::test]
 async fn a_refresh_that_cannot_store_its_access_token_leaves_the_refresh_token_usable() {
-    let clock = authproof::mock_idp::Clock::system();
-    let store = Arc::new(CountingWrites::new(
-        clock.clone(),
-        Collection::TokenMappings,
-    ));
-    let env = start_on_store("client_secret_basic", clock, store.clone(), |c| {
+    let (env, store) = start_counting(Collection::TokenMappings, |c| {
         // Without a grace window a rotated-away token would be a replay.
         c.refresh_grace_window = authproof::proxy::config::HumanDuration::secs(0);
     })
@@ -713,12 +717,7 @@ async fn a_refresh_that_cannot_store_its_access_token_leaves_the_refresh_token_u
 /// token mapping is left behind for the token that was never handed out.
 #[tokio::test]
 async fn a_code_exchange_that_cannot_store_its_family_leaves_no_access_token() {
-    let clock = authproof::mock_idp::Clock::system();
-    let store = Arc::new(CountingWrites::new(
-        clock.clone(),
-        Collection::RefreshFamilies,
-    ));
-    let env = start_on_store("client_secret_basic", clock, store.clone(), |_| {}).await;
+    let (env, store) = start_counting(Collection::RefreshFamilies, |_| {}).await;
     let (fc, _) = env.authorized().await;
     store.failing.store(true, Ordering::Relaxed);
     let r = fc.token_code(TokenCodeRequest::default()).await.unwrap();
