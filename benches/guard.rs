@@ -38,6 +38,9 @@
 //! (default 3), `BENCH_ROUNDS=N` the rounds; `BENCH_STAGE=N` runs only stage N's load (for a
 //! profiler).
 
+#[allow(dead_code)] // the proxy bench uses the rest
+#[path = "support/cpu.rs"]
+mod cpu;
 #[allow(dead_code)] // the other benches use the rest
 #[path = "support/flows.rs"]
 mod flows;
@@ -148,25 +151,6 @@ fn rounds() -> usize {
         .unwrap_or(3)
 }
 
-/// CPU time (user + system) this process has used, in seconds.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / USER_HZ
-}
-
-/// Clock ticks per second in `/proc` (USER_HZ, 100 on every Linux architecture).
-const USER_HZ: f64 = 100.0;
-
 /// A router served through the proxy's own server function and connection bounds.
 struct Served {
     addr: SocketAddr,
@@ -248,9 +232,9 @@ struct Measured {
 }
 
 async fn measure(phase: &Phase, token: &str, secs: f64) -> Measured {
-    let cpu = cpu_secs();
+    let cpu = cpu::this_process();
     let requests = guarded_requests(phase.addr, &phase.path, token, secs, CONNECTIONS).await;
-    let cpu = cpu_secs() - cpu;
+    let cpu = cpu::this_process() - cpu;
     assert_eq!(
         requests.bad, 0,
         "{}: {} failed requests, first: {:?}",

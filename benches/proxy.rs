@@ -14,17 +14,22 @@
 //! 3. memory: VmRSS of this process (proxy + mock IdP + load generator) after the flows, the
 //!    proxy's store sizes, the store after every TTL has passed, and VmRSS of the `authproof
 //!    serve` binary, run as its own process, idle and after flows and guarded MCP requests
-//!    (`tools/list` on the echo endpoint at 64 keep-alive connections, `support/load.rs`).
+//!    (`tools/list` on the echo endpoint at 64 keep-alive connections, `support/load.rs`);
+//! 4. CPU time per flow and per guarded request in those phases, split between `authproof
+//!    serve` and this process (the mock IdP and the load generator), and the flow rate the
+//!    proxy's own CPU time would allow on this machine's cores.
 //!
 //! Guarded requests against the bare-handler limit, with the breakdown of their cost, are
 //! `benches/guard.rs`; the cost as the store grows is `benches/state_growth.rs`.
 //!
 //! Each figure with a target is printed with its ratio to it: flows per second against the
-//! issue's 1,000/s, resident memory of `authproof serve` after the load against 20 MiB.
+//! issue's 1,000/s (measured, and as the proxy's own CPU time would allow), resident memory of `authproof serve` after the load against 20 MiB.
 //!
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/flows.rs"]
 mod flows;
 #[path = "support/load.rs"]
@@ -201,7 +206,30 @@ struct BinaryFigures {
     rss_idle: Rss,
     rss_after: Rss,
     flows: FlowFigures,
+    flows_cpu: CpuSplit,
     requests: RequestFigures,
+    requests_cpu: CpuSplit,
+}
+
+/// CPU time (seconds) over one load phase: the `authproof serve` process, and this process
+/// (the mock IdP and the load generator).
+#[derive(Clone, Copy)]
+struct CpuSplit {
+    proxy: f64,
+    rest: f64,
+}
+
+impl CpuSplit {
+    /// Runs `phase`, measuring the CPU time of `pid` and of this process over it.
+    async fn measure<T>(pid: u32, phase: impl Future<Output = T>) -> (T, CpuSplit) {
+        let (proxy, rest) = (cpu::of_pid(pid), cpu::this_process());
+        let out = phase.await;
+        let split = CpuSplit {
+            proxy: cpu::of_pid(pid) - proxy,
+            rest: cpu::this_process() - rest,
+        };
+        (out, split)
+    }
 }
 
 async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
@@ -238,16 +266,23 @@ async fn binary_phase(secs: f64) -> Option<BinaryFigures> {
         let http = FlowClient::http_client(Duration::from_secs(30)).ok()?;
         let resource = format!("{base}/mcp");
         let token = one_flow(&http, &base, &resource).await.ok()?;
-        let flows = flows(&base, &resource, secs / 2.0).await;
+        let pid = child.id();
+        let (flows, flows_cpu) = CpuSplit::measure(pid, flows(&base, &resource, secs / 2.0)).await;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let requests = guarded_requests(addr, "/mcp", &token, secs / 2.0, CONNECTIONS).await;
+        let (requests, requests_cpu) = CpuSplit::measure(
+            pid,
+            guarded_requests(addr, "/mcp", &token, secs / 2.0, CONNECTIONS),
+        )
+        .await;
         let rss_after = Rss::of(&status);
         Some(BinaryFigures {
             cold_ms: sorted(cold_ms),
             rss_idle,
             rss_after,
             flows,
+            flows_cpu,
             requests,
+            requests_cpu,
         })
     } else {
         None
@@ -330,6 +365,20 @@ fn flow_row(label: &str, f: &FlowFigures) -> String {
         f.errors,
         percentile(&f.latency_ms, 0.5),
         percentile(&f.latency_ms, 0.99)
+    )
+}
+
+/// The proxy's own CPU time per complete flow, beside what the mock IdP and the load generator
+/// spend on it, and the flow rate the proxy's share alone would allow on this machine's cores.
+fn flow_cpu_row(f: &FlowFigures, cpu: CpuSplit) -> String {
+    let flows = (f.done + 1) as f64; // the warm-up flow is inside the measured phase
+    let (proxy_ms, rest_ms) = (cpu.proxy / flows * 1e3, cpu.rest / flows * 1e3);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let capacity = cores * 1e3 / proxy_ms;
+    format!(
+        "| (binary) CPU per complete flow: `authproof serve` / this process (mock IdP + load generator) | {proxy_ms:.2} ms / {rest_ms:.2} ms: the proxy's share of a flow's CPU is {:.2}; its own CPU time alone would allow {capacity:.0} flows/s on {cores:.0} cores, {} of the target {TARGET_FLOWS:.0}/s |",
+        proxy_ms / (proxy_ms + rest_ms),
+        ratio(capacity, TARGET_FLOWS, 1.0),
     )
 }
 
@@ -468,9 +517,15 @@ async fn run(secs: f64) {
             "{}",
             flow_row("(binary) complete flows, 16 concurrent", &b.flows)
         );
+        println!("{}", flow_cpu_row(&b.flows, b.flows_cpu));
         println!(
             "{}",
             request_row("(binary) guarded MCP requests, 64 connections", &b.requests)
+        );
+        println!(
+            "| (binary) CPU per guarded request: `authproof serve` / this process (load generator) | {:.1} µs / {:.1} µs |",
+            b.requests_cpu.proxy / b.requests.done.max(1) as f64 * 1e6,
+            b.requests_cpu.rest / b.requests.done.max(1) as f64 * 1e6,
         );
     } else {
         println!("| `authproof serve` as a process | could not be started |");
