@@ -35,6 +35,8 @@
 //! defaults, to see what they bound and how long an entry lasts once they are full (each new
 //! entry evicts the oldest of its kind).
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "support/flows.rs"]
 mod flows;
 #[allow(dead_code)] // the load generator's own request loop is not used here

@@ -32,7 +32,8 @@
 //! Then, in this task without sockets: each stage's router called in a loop (nanoseconds and
 //! allocations per request: what the stage adds, without the load generator's noise), and
 //! each step of the check (nanoseconds and allocations per call). Allocations are counted by
-//! a wrapper around the system allocator that counts only during those loops.
+//! a wrapper around the allocator the binary ships with (mimalloc) that counts only during
+//! those loops.
 //!
 //! Run: `cargo bench --bench guard` (release). `BENCH_SECS=N` sets each phase's length
 //! (default 3), `BENCH_ROUNDS=N` the rounds; `BENCH_STAGE=N` runs only stage N's load (for a
@@ -74,8 +75,9 @@ use axum::body::Bytes;
 use axum::http::{Method, Request, header};
 use axum::routing::post;
 use foundations::http::{ConnLimits, OnShutdown, router_handler};
+use mimalloc::MiMalloc;
 use mock_idp::Clock;
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,7 +86,8 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-/// The system allocator, counting this thread's allocations while [`COUNTING`] is on (the
+/// The allocator the `authproof` binary ships with (mimalloc, `support/allocator.rs`),
+/// counting this thread's allocations while [`COUNTING`] is on (the
 /// in-process part only; the load phases run with counting off, which costs one relaxed load
 /// per allocation).
 struct CountingAlloc;
@@ -95,7 +98,7 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
-// SAFETY: every call is passed to the system allocator unchanged; counting touches only a
+// SAFETY: every call is passed to mimalloc unchanged; counting touches only a
 // thread-local integer with no destructor.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -103,18 +106,18 @@ unsafe impl GlobalAlloc for CountingAlloc {
             ALLOCATIONS.with(|n| n.set(n.get() + 1));
         }
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
+        unsafe { MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCATIONS.with(|n| n.set(n.get() + 1));
         }
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -28,6 +28,8 @@
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "support/cpu.rs"]
 mod cpu;
 #[path = "support/flows.rs"]

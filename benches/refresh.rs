@@ -22,6 +22,8 @@
 //! the IdP's signing algorithms (default `RS256,ES256,EdDSA`: the default IdP, then the two
 //! whose signatures cost a fraction of an RSA one), each over every backend.
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[allow(dead_code)] // the other benches use the rest
 #[path = "support/flows.rs"]
 mod flows;

@@ -20,6 +20,8 @@
 //! Run: `cargo bench --bench state_growth` (release). `BENCH_SECS=N` sets each phase's length
 //! (default 3); `BENCH_STATE_MAX=N` caps the curve (e.g. 100000 for a quick run).
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[allow(dead_code)] // the other benches use the rest
 #[path = "support/flows.rs"]
 mod flows;

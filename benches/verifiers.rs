@@ -16,6 +16,8 @@
 //! Run: `cargo bench --bench verifiers` (release). `BENCH_SECS=N` sets each phase's length
 //! (default 4).
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "support/load.rs"]
 mod load;
 

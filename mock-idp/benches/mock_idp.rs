@@ -16,6 +16,8 @@
 //! Run: `cargo bench -p mock-idp --bench mock_idp` (release profile). `BENCH_SECS=N` sets each
 //! load phase's length.
 
+#[path = "../../benches/support/allocator.rs"]
+mod allocator;
 #[path = "../../benches/support/load.rs"]
 mod load;
 
