@@ -7,6 +7,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    foundations::process::disable_transparent_huge_pages();
     let cli = authproof::cli::Cli::parse();
     authproof::cli::run(cli)
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod html;
 pub mod http;
 pub mod logs;
+pub mod process;
 pub mod yaml;
 
 pub use clock::Clock;

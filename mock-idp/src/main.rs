@@ -6,5 +6,6 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    foundations::process::disable_transparent_huge_pages();
     mock_idp::cli::run(mock_idp::cli::Args::parse())
 }
