@@ -4,8 +4,8 @@
 //! running with an offset). Cloning shares the same underlying clock, so a scenario that
 //! advances the IdP's clock advances the proxy's too when both were given the same handle.
 
-use parking_lot::RwLock;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,10 +16,35 @@ enum Mode {
     Frozen(i64),
 }
 
+/// Milliseconds kept in a [`Mode`]: ±2^61 ms, some 73 million years either way.
+const LIMIT: i64 = 1 << 61;
+
+impl Mode {
+    /// One word: the milliseconds shifted left by one, the low bit set when frozen. Every
+    /// read of the time is then a plain load of that word, with no lock whose cache line the
+    /// cores would pass back and forth on every request.
+    fn pack(self) -> i64 {
+        match self {
+            Mode::Offset(ms) => ms.clamp(-LIMIT, LIMIT) << 1,
+            Mode::Frozen(ms) => (ms.clamp(-LIMIT, LIMIT) << 1) | 1,
+        }
+    }
+
+    fn unpack(word: i64) -> Mode {
+        // An arithmetic shift: negative offsets come back as they went in.
+        let ms = word >> 1;
+        if word & 1 == 1 {
+            Mode::Frozen(ms)
+        } else {
+            Mode::Offset(ms)
+        }
+    }
+}
+
 /// A cheaply cloneable clock handle.
 #[derive(Debug, Clone)]
 pub struct Clock {
-    mode: Arc<RwLock<Mode>>,
+    mode: Arc<AtomicI64>,
 }
 
 impl Default for Clock {
@@ -43,23 +68,42 @@ fn system_micros() -> i64 {
 }
 
 impl Clock {
+    fn with(mode: Mode) -> Self {
+        Self {
+            mode: Arc::new(AtomicI64::new(mode.pack())),
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::unpack(self.mode.load(Ordering::Acquire))
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.store(mode.pack(), Ordering::Release);
+    }
+
+    /// Changes the mode as `change` says, atomically against other changes.
+    fn update(&self, change: impl Fn(Mode) -> Mode) {
+        let _ = self
+            .mode
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                Some(change(Mode::unpack(word)).pack())
+            });
+    }
+
     /// Real time (it can still be advanced later, which adds an offset).
     pub fn system() -> Self {
-        Self {
-            mode: Arc::new(RwLock::new(Mode::Offset(0))),
-        }
+        Self::with(Mode::Offset(0))
     }
 
     /// A clock frozen at `unix_secs`.
     pub fn frozen_at(unix_secs: i64) -> Self {
-        Self {
-            mode: Arc::new(RwLock::new(Mode::Frozen(unix_secs * 1000))),
-        }
+        Self::with(Mode::Frozen(unix_secs.saturating_mul(1000)))
     }
 
     /// Milliseconds since the Unix epoch.
     pub fn now_millis(&self) -> i64 {
-        match *self.mode.read() {
+        match self.mode() {
             Mode::Offset(off) => system_millis() + off,
             Mode::Frozen(at) => at,
         }
@@ -67,7 +111,7 @@ impl Clock {
 
     /// Microseconds since the Unix epoch (a controlled clock moves in whole milliseconds).
     pub fn now_micros(&self) -> i64 {
-        match *self.mode.read() {
+        match self.mode() {
             Mode::Offset(off) => system_micros() + off * 1000,
             Mode::Frozen(at) => at * 1000,
         }
@@ -91,43 +135,45 @@ impl Clock {
     /// Move time forward (frozen clocks stay frozen at the new instant).
     pub fn advance(&self, by: Duration) {
         let by = by.as_millis() as i64;
-        let mut mode = self.mode.write();
-        *mode = match *mode {
+        self.update(|mode| match mode {
             Mode::Offset(off) => Mode::Offset(off + by),
             Mode::Frozen(at) => Mode::Frozen(at + by),
-        };
+        });
     }
 
     /// Stop the clock at the current instant.
     pub fn freeze(&self) {
-        let now = self.now_millis();
-        *self.mode.write() = Mode::Frozen(now);
+        self.update(|mode| match mode {
+            Mode::Offset(off) => Mode::Frozen(system_millis() + off),
+            frozen => frozen,
+        });
     }
 
     /// Let a frozen clock run again from where it stands.
     pub fn resume(&self) {
-        let now = self.now_millis();
-        *self.mode.write() = Mode::Offset(now - system_millis());
+        self.update(|mode| match mode {
+            Mode::Frozen(at) => Mode::Offset(at - system_millis()),
+            running => running,
+        });
     }
 
     /// Set the clock to `unix_secs`, keeping it frozen or running as it was.
     pub fn set_unix(&self, unix_secs: i64) {
-        let target = unix_secs * 1000;
-        let mut mode = self.mode.write();
-        *mode = match *mode {
+        let target = unix_secs.saturating_mul(1000);
+        self.update(|mode| match mode {
             Mode::Offset(_) => Mode::Offset(target - system_millis()),
             Mode::Frozen(_) => Mode::Frozen(target),
-        };
+        });
     }
 
     /// Back to real time.
     pub fn reset(&self) {
-        *self.mode.write() = Mode::Offset(0);
+        self.set(Mode::Offset(0));
     }
 
     /// Whether the clock is frozen.
     pub fn is_frozen(&self) -> bool {
-        matches!(*self.mode.read(), Mode::Frozen(_))
+        matches!(self.mode(), Mode::Frozen(_))
     }
 }
 
@@ -144,6 +190,67 @@ mod tests {
         let shared = c.clone();
         shared.advance(Duration::from_secs(1));
         assert_eq!(c.now_unix(), 4_601);
+    }
+
+    #[test]
+    fn modes_pack_into_one_word_and_back() {
+        for mode in [
+            Mode::Offset(0),
+            Mode::Offset(-7_200_000),
+            Mode::Offset(86_400_000 * 91),
+            Mode::Frozen(1_764_800_000_000),
+            Mode::Frozen(-1),
+            Mode::Frozen(0),
+        ] {
+            assert_eq!(Mode::unpack(mode.pack()), mode);
+        }
+        assert_eq!(
+            Mode::unpack(Mode::Frozen(i64::MAX).pack()),
+            Mode::Frozen(LIMIT)
+        );
+        assert_eq!(
+            Mode::unpack(Mode::Offset(i64::MIN).pack()),
+            Mode::Offset(-LIMIT)
+        );
+    }
+
+    #[test]
+    fn freeze_resume_and_set_keep_the_instant() {
+        let c = Clock::system();
+        c.set_unix(2_000_000_000);
+        assert!((c.now_unix() - 2_000_000_000).abs() <= 1);
+        c.freeze();
+        assert!(c.is_frozen());
+        let at = c.now_millis();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(c.now_millis(), at);
+        c.resume();
+        assert!(!c.is_frozen());
+        assert!(c.now_millis() >= at && c.now_millis() - at < 1_000);
+        c.set_unix(1_000);
+        assert!((c.now_unix() - 1_000).abs() <= 1);
+        c.freeze();
+        c.set_unix(5);
+        assert_eq!(c.now_millis(), 5_000);
+    }
+
+    #[test]
+    fn concurrent_advances_all_count() {
+        let c = Clock::frozen_at(0);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1_000 {
+                        c.advance(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(c.now_millis(), 4_000);
     }
 
     #[test]
