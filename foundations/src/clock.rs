@@ -104,7 +104,7 @@ impl Clock {
     /// Milliseconds since the Unix epoch.
     pub fn now_millis(&self) -> i64 {
         match self.mode() {
-            Mode::Offset(off) => system_millis() + off,
+            Mode::Offset(off) => system_millis().saturating_add(off),
             Mode::Frozen(at) => at,
         }
     }
@@ -112,8 +112,8 @@ impl Clock {
     /// Microseconds since the Unix epoch (a controlled clock moves in whole milliseconds).
     pub fn now_micros(&self) -> i64 {
         match self.mode() {
-            Mode::Offset(off) => system_micros() + off * 1000,
-            Mode::Frozen(at) => at * 1000,
+            Mode::Offset(off) => system_micros().saturating_add(off.saturating_mul(1000)),
+            Mode::Frozen(at) => at.saturating_mul(1000),
         }
     }
 
@@ -132,19 +132,20 @@ impl Clock {
         }
     }
 
-    /// Move time forward (frozen clocks stay frozen at the new instant).
+    /// Move time forward (frozen clocks stay frozen at the new instant). A step past the
+    /// clock's range (±2^61 ms) stops at its end.
     pub fn advance(&self, by: Duration) {
-        let by = by.as_millis() as i64;
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         self.update(|mode| match mode {
-            Mode::Offset(off) => Mode::Offset(off + by),
-            Mode::Frozen(at) => Mode::Frozen(at + by),
+            Mode::Offset(off) => Mode::Offset(off.saturating_add(by)),
+            Mode::Frozen(at) => Mode::Frozen(at.saturating_add(by)),
         });
     }
 
     /// Stop the clock at the current instant.
     pub fn freeze(&self) {
         self.update(|mode| match mode {
-            Mode::Offset(off) => Mode::Frozen(system_millis() + off),
+            Mode::Offset(off) => Mode::Frozen(system_millis().saturating_add(off)),
             frozen => frozen,
         });
     }
@@ -152,7 +153,7 @@ impl Clock {
     /// Let a frozen clock run again from where it stands.
     pub fn resume(&self) {
         self.update(|mode| match mode {
-            Mode::Frozen(at) => Mode::Offset(at - system_millis()),
+            Mode::Frozen(at) => Mode::Offset(at.saturating_sub(system_millis())),
             running => running,
         });
     }
@@ -161,7 +162,7 @@ impl Clock {
     pub fn set_unix(&self, unix_secs: i64) {
         let target = unix_secs.saturating_mul(1000);
         self.update(|mode| match mode {
-            Mode::Offset(_) => Mode::Offset(target - system_millis()),
+            Mode::Offset(_) => Mode::Offset(target.saturating_sub(system_millis())),
             Mode::Frozen(_) => Mode::Frozen(target),
         });
     }
@@ -232,6 +233,26 @@ mod tests {
         c.freeze();
         c.set_unix(5);
         assert_eq!(c.now_millis(), 5_000);
+    }
+
+    /// The mock IdP's control API takes the step and the instant from a request body: the
+    /// largest ones stop at the clock's range instead of overflowing.
+    #[test]
+    fn steps_and_instants_past_the_range_stop_at_its_end() {
+        let c = Clock::system();
+        c.advance(Duration::MAX);
+        c.advance(Duration::from_secs(u64::MAX));
+        assert!(c.now_millis() >= LIMIT);
+        assert!(c.now_micros() > 0);
+        c.freeze();
+        assert!(c.now_millis() >= LIMIT);
+        c.set_unix(i64::MIN);
+        assert_eq!(c.now_millis(), -LIMIT);
+        assert!(c.now_micros() < 0);
+        c.resume();
+        assert!(c.now_millis() < 0);
+        let frozen = Clock::frozen_at(i64::MAX);
+        assert_eq!(frozen.now_millis(), LIMIT);
     }
 
     #[test]
