@@ -23,7 +23,8 @@
 //! `benches/guard.rs`; the cost as the store grows is `benches/state_growth.rs`.
 //!
 //! Each figure with a target is printed with its ratio to it: flows per second against the
-//! issue's 1,000/s (measured, and as the proxy's own CPU time would allow), resident memory of `authproof serve` after the load against 20 MiB.
+//! issue's 1,000/s (measured, and as the proxy's own CPU time would allow), resident memory
+//! of `authproof serve` after the load against 20 MiB.
 //!
 //! Run: `cargo bench --bench proxy` (release profile). `BENCH_SECS=N` sets each load phase's
 //! length (default 4).

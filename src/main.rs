@@ -1,8 +1,8 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc: under load the proxy spends a sixth of its time in glibc's malloc and free
-/// (README, "Allocator").
+/// mimalloc: under load the proxy spent a sixth to a quarter of its time in glibc's malloc and
+/// free (README, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
