@@ -28,8 +28,8 @@ use crate::proxy::jwt::{Claims, TokenError, TokenUse};
 use crate::proxy::refresh::{self, RefreshError};
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::{Grant, TokenMapping};
-use crate::proxy::upstream::verify::cache::{MAX_ENTRIES, TtlCache};
-use std::sync::Arc;
+use crate::proxy::upstream::verify::cache::{Keyed, MAX_ENTRIES, TokenKey, TtlCache};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// A proxy access token whose signature and claims passed, and who it speaks for.
 #[derive(Debug)]
@@ -40,6 +40,41 @@ pub struct CheckedToken {
     pub exp: i64,
     /// Who it speaks for.
     pub principal: Arc<Principal>,
+    /// The cache key of the upstream access token behind it, as first seen.
+    upstream_key: UpstreamKey,
+}
+
+/// The cache key (SHA-256) of the upstream access token of the first grant record a proxy
+/// token was checked with, so that the upstream verifier's remembered verdict is found
+/// without hashing the upstream token again on every request.
+///
+/// The key is reused only for that very record: the store hands out the same shared
+/// decoded grant until a write replaces it, and a record behind an `Arc` cannot change. The
+/// record is held weakly, so nothing of it (the upstream tokens) outlives the store's copy,
+/// and its allocation cannot be reused for another record while the weak reference lives:
+/// the same address is the same record. After a refresh (a new record) the key is computed
+/// again on each request, as before.
+#[derive(Debug, Default)]
+struct UpstreamKey(OnceLock<(Weak<Grant>, TokenKey)>);
+
+impl UpstreamKey {
+    /// `grant`'s upstream access token with its key.
+    fn of<'g>(&self, grant: &'g Arc<Grant>) -> Keyed<'g> {
+        let token = grant.upstream.access_token.as_str();
+        match self.0.get() {
+            Some((seen, key)) if std::ptr::eq(seen.as_ptr(), Arc::as_ptr(grant)) => {
+                Keyed::known(token, *key)
+            }
+            Some(_) => Keyed::new(token),
+            None => {
+                let keyed = Keyed::new(token);
+                // Another request may have set it first, for the same record or another:
+                // either is fine.
+                let _ = self.0.set((Arc::downgrade(grant), keyed.key()));
+                keyed
+            }
+        }
+    }
 }
 
 /// Verifies the proxy's access tokens, in three steps: [`ProxyVerifier::token`],
@@ -64,7 +99,8 @@ impl ProxyVerifier {
     pub fn token(&self, token: &str) -> Result<Arc<CheckedToken>, BearerError> {
         let st = &self.state;
         let now = st.now();
-        if let Some(c) = self.checked.get(token, now) {
+        let keyed = Keyed::new(token);
+        if let Some(c) = self.checked.get(&keyed, now) {
             return Ok(c);
         }
         let claims = st
@@ -81,9 +117,10 @@ impl ProxyVerifier {
             principal: Arc::new(principal(&claims)),
             jti: claims.jti,
             exp: claims.exp,
+            upstream_key: UpstreamKey::default(),
         });
         // Kept until the token expires: the cache never answers for an expired token.
-        self.checked.put(token, c.clone(), c.exp, now);
+        self.checked.put(&keyed, c.clone(), c.exp, now);
         Ok(c)
     }
 
@@ -120,7 +157,7 @@ impl ProxyVerifier {
         grant: Arc<Grant>,
     ) -> Result<(), BearerError> {
         let grant = self.usable_upstream(grant, mapping, token.exp).await?;
-        check_grant(&self.state, &grant).await
+        check_grant(&self.state, &grant, &token.upstream_key).await
     }
 
     /// Verify a token (the async body of [`BearerVerifier::verify`]).
@@ -182,11 +219,15 @@ pub fn principal(claims: &Claims) -> Principal {
 
 /// The check of the upstream tokens behind a proxy token: the configured verifier must still
 /// accept them.
-async fn check_grant(st: &ProxyState, grant: &Grant) -> Result<(), BearerError> {
+async fn check_grant(
+    st: &ProxyState,
+    grant: &Arc<Grant>,
+    key: &UpstreamKey,
+) -> Result<(), BearerError> {
     st.upstream_verifier
-        .verify_access(
+        .verify_access_keyed(
             &st.upstream,
-            &grant.upstream.access_token,
+            || key.of(grant),
             grant.upstream.id_token.as_deref(),
         )
         .await
@@ -200,5 +241,69 @@ async fn check_grant(st: &ProxyState, grant: &Grant) -> Result<(), BearerError> 
 impl BearerVerifier for ProxyVerifier {
     fn verify<'a>(&'a self, token: &'a str) -> Verdict<'a> {
         Box::pin(self.check(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::store::UpstreamTokens;
+    use crate::proxy::upstream::verify::cache::token_key;
+
+    fn grant(access_token: &str) -> Arc<Grant> {
+        Arc::new(Grant {
+            grant_id: "g".into(),
+            client_id: "c".into(),
+            subject: "s".into(),
+            scopes: vec![],
+            resource: "r".into(),
+            upstream: UpstreamTokens {
+                access_token: access_token.into(),
+                token_type: "Bearer".into(),
+                refresh_token: None,
+                id_token: None,
+                expires_at: None,
+                refresh_expires_at: None,
+                scope: None,
+            },
+            created_at: 0,
+        })
+    }
+
+    #[test]
+    fn the_upstream_key_is_always_the_key_of_the_grant_given() {
+        let memo = UpstreamKey::default();
+        let first = grant("upstream-1");
+        for _ in 0..3 {
+            let k = memo.of(&first);
+            assert_eq!(
+                (k.token(), k.key()),
+                ("upstream-1", token_key("upstream-1"))
+            );
+        }
+        // A refreshed grant: another record, another token.
+        let refreshed = grant("upstream-2");
+        let k = memo.of(&refreshed);
+        assert_eq!(
+            (k.token(), k.key()),
+            ("upstream-2", token_key("upstream-2"))
+        );
+        // The first record is gone from the store; whatever is allocated next is another
+        // record, never taken for it.
+        drop(first);
+        for i in 3..50 {
+            let t = format!("upstream-{i}");
+            let next = grant(&t);
+            let k = memo.of(&next);
+            assert_eq!(k.key(), token_key(&t), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_memo_holds_nothing_of_the_record_alive() {
+        let memo = UpstreamKey::default();
+        let g = grant("upstream-secret");
+        memo.of(&g);
+        assert_eq!(Arc::strong_count(&g), 1, "only a weak reference is kept");
     }
 }

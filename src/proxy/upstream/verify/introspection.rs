@@ -4,7 +4,7 @@
 //! must say `"active": true`. `exp` (if given) is checked against the clock, `scope` gives
 //! the scopes. Active answers are cached by token hash for `cache_ttl`, never past `exp`.
 
-use super::cache::TtlCache;
+use super::cache::{Keyed, TtlCache};
 use super::jwt::{missing_scope, scopes_of, string_claim};
 use super::{VerifiedToken, VerifyError};
 use crate::oauth::client_auth::{ClientAuthMethod, basic_header};
@@ -66,14 +66,20 @@ impl IntrospectionVerifier {
 
     /// Verify `token` (cached answers first).
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
+        self.verify_keyed(Keyed::new(token)).await
+    }
+
+    /// [`Self::verify`] of a token whose cache key is known.
+    pub async fn verify_keyed(&self, keyed: Keyed<'_>) -> Result<Arc<VerifiedToken>, VerifyError> {
+        let token = keyed.token();
         let now = self.clock.now_unix();
-        let found = match self.cache.get(token, now) {
+        let found = match self.cache.get(&keyed, now) {
             Some(v) => v,
             None => {
                 let v = Arc::new(self.ask(token).await?);
                 let until = now.saturating_add(self.ttl.as_secs() as i64);
                 let until = v.expires_at.map_or(until, |e| e.min(until));
-                self.cache.put(token, v.clone(), until, now);
+                self.cache.put(&keyed, v.clone(), until, now);
                 v
             }
         };

@@ -10,7 +10,7 @@
 //! token costs a hash and a map lookup instead of an RSA verification. `cache_ttl: 0s`
 //! verifies the signature on every request.
 
-use super::cache::{MAX_ENTRIES, TtlCache};
+use super::cache::{Keyed, MAX_ENTRIES, TtlCache};
 use super::jwks::JwksCache;
 use super::{VerifiedToken, VerifyError};
 use base64::Engine as _;
@@ -123,9 +123,18 @@ impl JwtVerifier {
         if token.len() > MAX_JWT_BYTES {
             return Err(VerifyError::Invalid("the token is too long".into()));
         }
+        self.verify_keyed(Keyed::new(token)).await
+    }
+
+    /// [`JwtVerifier::verify`] of a token whose cache key is known.
+    pub async fn verify_keyed(&self, keyed: Keyed<'_>) -> Result<Arc<VerifiedToken>, VerifyError> {
+        let token = keyed.token();
+        if token.len() > MAX_JWT_BYTES {
+            return Err(VerifyError::Invalid("the token is too long".into()));
+        }
         let caching = !self.rules.cache_ttl.is_zero();
         let now = self.clock.now_unix();
-        if caching && let Some(v) = self.verified.get(token, now) {
+        if caching && let Some(v) = self.verified.get(&keyed, now) {
             return match v.expires_at {
                 Some(exp) if exp <= now => Err(VerifyError::Expired),
                 _ => Ok(v),
@@ -135,7 +144,7 @@ impl JwtVerifier {
         if caching {
             let until = now.saturating_add(self.rules.cache_ttl.as_secs() as i64);
             let until = v.expires_at.map_or(until, |e| e.min(until));
-            self.verified.put(token, v.clone(), until, now);
+            self.verified.put(&keyed, v.clone(), until, now);
         }
         Ok(v)
     }

@@ -26,6 +26,7 @@ use super::{SchemeClients, TrustRoots, Upstream, UpstreamError, upstream_http};
 use crate::proxy::bearer::BearerError;
 use crate::proxy::config::{ProviderKind, UpstreamConfig, VerifierKind};
 use crate::proxy::store::UpstreamTokens;
+use cache::Keyed;
 use foundations::Clock;
 use introspection::IntrospectionVerifier;
 use jwks::JwksCache;
@@ -355,15 +356,28 @@ impl UpstreamVerifier {
         access_token: &str,
         id_token: Option<&str>,
     ) -> Result<Option<Arc<VerifiedToken>>, VerifyError> {
+        self.verify_access_keyed(upstream, || Keyed::new(access_token), id_token)
+            .await
+    }
+
+    /// [`Self::verify_access`] of an access token whose cache key `access` gives, called
+    /// only by the verifiers that remember verdicts by it (the guard knows the key of a
+    /// grant's token it has seen before, and saves hashing it on every request).
+    pub async fn verify_access_keyed<'t>(
+        &self,
+        upstream: &Upstream,
+        access: impl FnOnce() -> Keyed<'t>,
+        id_token: Option<&str>,
+    ) -> Result<Option<Arc<VerifiedToken>>, VerifyError> {
         if self.kind == VerifierKind::None {
             return Ok(None);
         }
         let built = self.built(upstream).await?;
         match &built.access {
             Access::None => Ok(None),
-            Access::Jwt(j) => j.verify(access_token).await.map(Some),
-            Access::Userinfo(u) => u.verify(access_token).await.map(Some),
-            Access::Introspection(i) => i.verify(access_token).await.map(Some),
+            Access::Jwt(j) => j.verify_keyed(access()).await.map(Some),
+            Access::Userinfo(u) => u.verify_keyed(access()).await.map(Some),
+            Access::Introspection(i) => i.verify_keyed(access()).await.map(Some),
             Access::IdToken => {
                 let t = id_token.ok_or_else(|| {
                     VerifyError::Invalid("the identity provider sent no ID token".into())

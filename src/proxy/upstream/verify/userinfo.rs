@@ -6,7 +6,7 @@
 //! from the configuration, so `required_scopes` are really enforced. Answers are cached by
 //! the token's SHA-256 for `cache_ttl`; refusals are not cached.
 
-use super::cache::TtlCache;
+use super::cache::{Keyed, TtlCache};
 use super::jwt::{missing_scope, string_claim};
 use super::{VerifiedToken, VerifyError};
 use crate::proxy::outbound::{MAX_RESPONSE_BYTES, SchemeClients, read_limited, reqwest_error};
@@ -89,13 +89,19 @@ impl UserinfoVerifier {
 
     /// Verify `token` (cached answers first).
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
+        self.verify_keyed(Keyed::new(token)).await
+    }
+
+    /// [`Self::verify`] of a token whose cache key is known.
+    pub async fn verify_keyed(&self, keyed: Keyed<'_>) -> Result<Arc<VerifiedToken>, VerifyError> {
+        let token = keyed.token();
         let now = self.clock.now_unix();
-        let found = match self.cache.get(token, now) {
+        let found = match self.cache.get(&keyed, now) {
             Some(v) => v,
             None => {
                 let v = Arc::new(self.ask(token).await?);
                 self.cache.put(
-                    token,
+                    &keyed,
                     v.clone(),
                     now.saturating_add(self.ttl.as_secs() as i64),
                     now,
