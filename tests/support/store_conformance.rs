@@ -400,14 +400,27 @@ async fn check_decoded(store: &dyn Store, clock: &Clock, prefix: &str) {
         }
         Ok(Arc::new(b.to_vec()))
     };
-    let read = async |key: &str| -> Option<Vec<u8>> {
-        let d = store.get_decoded(c, key, &decode).await.unwrap()?;
-        Some(
-            d.downcast::<Vec<u8>>()
-                .expect("what the decoder made")
-                .to_vec(),
-        )
+    let bytes = |d: Decoded| {
+        d.downcast::<Vec<u8>>()
+            .expect("what the decoder made")
+            .to_vec()
     };
+    // `decoded_ready` may say nothing, but what it says is what `get_decoded` answers: read
+    // just before and just after it (the reads below without a write racing them).
+    let read = async |key: &str| -> Option<Vec<u8>> {
+        let before = store.decoded_ready(c, key).map(bytes);
+        let v = store.get_decoded(c, key, &decode).await.unwrap().map(bytes);
+        let after = store.decoded_ready(c, key).map(bytes);
+        for ready in [before, after].into_iter().flatten() {
+            assert_eq!(
+                Some(&ready),
+                v.as_ref(),
+                "decoded_ready against get_decoded"
+            );
+        }
+        v
+    };
+    let counter = |v: &[u8]| -> u32 { std::str::from_utf8(v).unwrap().parse().unwrap() };
     let key = k("dec");
     assert_eq!(read(&key).await, None, "get_decoded of nothing");
     store.put(c, &key, b"1".to_vec(), ttl).await.unwrap();
@@ -491,8 +504,13 @@ async fn check_decoded(store: &dyn Store, clock: &Clock, prefix: &str) {
     let reader = async {
         let mut seen = 0u32;
         while seen < LAST {
-            let v = read(&key).await.expect("the counter");
-            let n: u32 = std::str::from_utf8(&v).unwrap().parse().unwrap();
+            if let Some(ready) = store.decoded_ready(c, &key).map(bytes) {
+                let n = counter(&ready);
+                assert!(n >= seen, "decoded_ready went back from {seen} to {n}");
+                seen = n;
+            }
+            let d = store.get_decoded(c, &key, &decode).await.unwrap();
+            let n = counter(&bytes(d.expect("the counter")));
             assert!(n >= seen, "get_decoded went back from {seen} to {n}");
             seen = n;
             tokio::task::yield_now().await;

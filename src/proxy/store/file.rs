@@ -649,6 +649,13 @@ impl Store for FileStore {
         Box::pin(async move { Ok(self.read(c, key, now).await?.map(|(_, v)| v)) })
     }
 
+    fn decoded_ready(&self, c: Collection, key: &str) -> Option<Decoded> {
+        if self.in_memory_key(c, key) {
+            return self.memory.decoded_ready(c, key);
+        }
+        self.decoded.get(c, key, self.clock.now_millis()).ok()
+    }
+
     fn get_decoded<'a>(
         &'a self,
         c: Collection,

@@ -311,6 +311,12 @@ impl Store for MemoryStore {
         ready(out)
     }
 
+    fn decoded_ready(&self, c: Collection, key: &str) -> Option<Decoded> {
+        let now = self.now();
+        let mut shard = self.shard(c, key).lock();
+        shard.live(key, now)?.decoded.clone()
+    }
+
     fn put<'a>(
         &'a self,
         c: Collection,

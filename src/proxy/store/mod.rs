@@ -248,6 +248,13 @@ pub trait Store: Send + Sync + 'static {
             }
         })
     }
+    /// The decoded form of `key`'s live value when this store holds it ready: no waiting, no
+    /// decoding, no boxed future. `Some` only with what [`Store::get_decoded`] would answer
+    /// now; `None` says nothing (ask `get_decoded`), and is all this default answers. The
+    /// guard reads a token's mapping and its grant through it on every request.
+    fn decoded_ready(&self, _c: Collection, _key: &str) -> Option<Decoded> {
+        None
+    }
     /// Remove `key` only when its live value equals `expected` (release a lock only if this
     /// owner still holds it); `true` when it was removed. Every backend here does it in one
     /// atomic step; this default (a read, then a delete) is for stores that cannot.

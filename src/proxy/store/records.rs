@@ -463,6 +463,11 @@ impl Records {
         c: Collection,
         key: &str,
     ) -> Result<Option<Arc<T>>, StoreError> {
+        if let Some(ready) = self.store.decoded_ready(c, key)
+            && let Ok(v) = ready.downcast::<T>()
+        {
+            return Ok(Some(v));
+        }
         let decoding = decoder::<T>(c);
         match self.store.get_decoded(c, key, &decoding).await? {
             None => Ok(None),

@@ -525,6 +525,11 @@ impl Store for SealedStore {
         })
     }
 
+    fn decoded_ready(&self, c: Collection, key: &str) -> Option<Decoded> {
+        // What the inner store keeps decoded was unsealed first (see `get_decoded`).
+        self.inner.decoded_ready(c, key)
+    }
+
     fn get_decoded<'a>(
         &'a self,
         c: Collection,
@@ -937,5 +942,36 @@ mod tests {
             b_only.get(Collection::Grants, "g").await,
             Err(StoreError::UnknownKey { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_sealed_record_is_ready_decoded_after_one_read_and_not_after_a_write() {
+        let inner: Arc<dyn Store> = Arc::new(MemoryStore::new(Clock::frozen_at(1_000)));
+        let store = SealedStore::new(
+            inner,
+            Sealer::new(
+                key("k1-0123456789abcdef0123456789abcdef", "storage_key"),
+                vec![],
+            ),
+        );
+        let c = Collection::Grants;
+        let ttl = std::time::Duration::from_secs(60);
+        let decode = |b: &[u8]| -> Result<Decoded, StoreError> { Ok(Arc::new(b.to_vec())) };
+        let ready = |s: &SealedStore| {
+            s.decoded_ready(c, "g")
+                .map(|d| d.downcast::<Vec<u8>>().unwrap().to_vec())
+        };
+        store.put(c, "g", b"first".to_vec(), ttl).await.unwrap();
+        assert_eq!(ready(&store), None, "nothing decoded yet");
+        store.get_decoded(c, "g", &decode).await.unwrap();
+        assert_eq!(
+            ready(&store).as_deref(),
+            Some(&b"first"[..]),
+            "unsealed and decoded, not the sealed bytes"
+        );
+        store.put(c, "g", b"second".to_vec(), ttl).await.unwrap();
+        assert_eq!(ready(&store), None, "a write drops the decoded form");
+        store.delete(c, "g").await.unwrap();
+        assert_eq!(ready(&store), None);
     }
 }
