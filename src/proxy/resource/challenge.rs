@@ -23,39 +23,86 @@ pub enum NoToken {
 /// The bearer token of a request: exactly one `Authorization` header, scheme `Bearer` in any
 /// case, one or more spaces, then an RFC 6750 `b64token`. Tokens in the query string or the
 /// body are never looked at.
+///
+/// Every request on the MCP path passes here, so the token's bytes are read once, each
+/// against a table: a `b64token` is visible ASCII, so a value whose token passes needs no
+/// other check of its text.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, NoToken> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or(NoToken::Missing)?;
     if values.next().is_some() {
         return Err(NoToken::Duplicated);
     }
-    let value = value.to_str().map_err(|_| NoToken::Malformed)?;
-    let (scheme, rest) = match value.split_once(' ') {
-        Some(pair) => pair,
-        None if value.eq_ignore_ascii_case("bearer") => return Err(NoToken::Malformed),
-        None => return Err(NoToken::OtherScheme),
+    let bytes = value.as_bytes();
+    let Some(space) = bytes.iter().position(|&b| b == b' ') else {
+        let text = value.to_str().map_err(|_| NoToken::Malformed)?;
+        return Err(if text.eq_ignore_ascii_case("bearer") {
+            NoToken::Malformed
+        } else {
+            NoToken::OtherScheme
+        });
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    if !bytes[..space].eq_ignore_ascii_case(b"bearer") {
+        // Text that is not a header string at all is malformed whatever its scheme.
+        value.to_str().map_err(|_| NoToken::Malformed)?;
         return Err(NoToken::OtherScheme);
     }
-    let token = rest.trim_matches(' ');
-    if is_b64token(token) {
-        Ok(token)
+    let rest = trim_spaces(&bytes[space + 1..]);
+    if is_b64token_bytes(rest) {
+        // Only visible ASCII passed the table, so this cannot fail.
+        std::str::from_utf8(rest).map_err(|_| NoToken::Malformed)
     } else {
         Err(NoToken::Malformed)
     }
 }
 
+fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' '] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 pub fn is_b64token(token: &str) -> bool {
+    is_b64token_bytes(token.as_bytes())
+}
+
+/// Whether `b` may stand in a `b64token` before its trailing `=`s: ALPHA, DIGIT, `-`, `.`,
+/// `_`, `~`, `+` or `/`. Written as comparisons, not a table, so that the loop over a token
+/// in [`is_b64token_bytes`] becomes vector instructions.
+#[inline(always)]
+fn is_b64token_char(b: u8) -> bool {
+    // `| 0x20` maps `A`..=`Z` onto `a`..=`z`, and nothing else into that range.
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter
+        | digit
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
+}
+
+fn is_b64token_bytes(token: &[u8]) -> bool {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return false;
     }
-    let body = token.trim_end_matches('=');
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    // Blocks of 32 bytes checked without an early exit inside a block (so they vectorize),
+    // then the rest byte by byte.
+    let mut blocks = body.chunks_exact(32);
     !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && blocks
+            .by_ref()
+            .all(|block| block.iter().fold(true, |ok, &b| ok & is_b64token_char(b)))
+        && blocks.remainder().iter().all(|&b| is_b64token_char(b))
 }
 
 /// Text safe inside an RFC 6750 quoted attribute value: visible ASCII and space, without `"`
@@ -131,6 +178,88 @@ mod tests {
             h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    /// What the guard read before the one-pass reader: the header as text first, then the
+    /// scheme, then the token (each character against the RFC's list).
+    fn reference(headers: &HeaderMap) -> Result<&str, NoToken> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let value = values.next().ok_or(NoToken::Missing)?;
+        if values.next().is_some() {
+            return Err(NoToken::Duplicated);
+        }
+        let value = value.to_str().map_err(|_| NoToken::Malformed)?;
+        let (scheme, rest) = match value.split_once(' ') {
+            Some(pair) => pair,
+            None if value.eq_ignore_ascii_case("bearer") => return Err(NoToken::Malformed),
+            None => return Err(NoToken::OtherScheme),
+        };
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(NoToken::OtherScheme);
+        }
+        let token = rest.trim_matches(' ');
+        let body = token.trim_end_matches('=');
+        let ok = !token.is_empty()
+            && token.len() <= MAX_TOKEN_LEN
+            && !body.is_empty()
+            && body.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+            });
+        if ok {
+            Ok(token)
+        } else {
+            Err(NoToken::Malformed)
+        }
+    }
+
+    #[test]
+    fn the_character_test_is_the_rfcs_list_for_every_byte() {
+        for b in 0..=255u8 {
+            let listed =
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            assert_eq!(is_b64token_char(b), listed, "byte {b:#04x}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_reader_answers_as_the_reference(
+            scheme in proptest::sample::select(vec!["Bearer", "bearer", "BEARER", "Basic", "Bear", "", "Bearer\t"]),
+            gap in "[ ]{0,3}",
+            token in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-._~+/==== \t\"\x7f\x80\xff,;@[`{".to_vec()),
+                0..100,
+            ),
+        ) {
+            let mut bytes = format!("{scheme}{gap}").into_bytes();
+            bytes.extend_from_slice(&token);
+            if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, v);
+                proptest::prop_assert_eq!(bearer_token(&h), reference(&h));
+            }
+        }
+
+        #[test]
+        fn long_tokens_with_a_bad_byte_anywhere(
+            len in 1usize..200,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            bad in proptest::sample::select(b" \"\x7f\x80,;@[`{=".to_vec()),
+            inject in proptest::prelude::any::<bool>(),
+        ) {
+            let mut token: Vec<u8> = (0..len).map(|i| b"aZ09-._~+/"[i % 10]).collect();
+            if inject {
+                token[at.index(len)] = bad;
+            }
+            let mut bytes = b"Bearer ".to_vec();
+            bytes.extend_from_slice(&token);
+            // (DEL cannot stand in a header value at all.)
+            let value = HeaderValue::from_bytes(&bytes);
+            proptest::prop_assume!(value.is_ok());
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, value.unwrap());
+            proptest::prop_assert_eq!(bearer_token(&h), reference(&h));
+        }
     }
 
     #[test]

@@ -15,13 +15,16 @@ use super::{MAX_REQUEST_BODY_BYTES, is_body_limit_error, too_large};
 use crate::proxy::bearer::Principal;
 use axum::body::Body;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// The protocol version the echo server prefers (and answers when the client asks for one it
 /// does not know).
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The header naming the protocol version of a request (a constant: a name given as text is
+/// parsed again on every look-up).
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// Protocol versions the echo server accepts, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 
@@ -86,7 +89,7 @@ pub async fn serve(principal: &Principal, parts: Parts, body: Body) -> Response 
             });
         }
     }
-    if let Some(version) = parts.headers.get("mcp-protocol-version") {
+    if let Some(version) = parts.headers.get(MCP_PROTOCOL_VERSION) {
         let known = version
             .to_str()
             .is_ok_and(|v| SUPPORTED_VERSIONS.contains(&v.trim()));
