@@ -52,7 +52,7 @@ pub use forward::{
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use forward::Backend;
 use std::convert::Infallible;
@@ -60,9 +60,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
-use tower::{Layer, Service};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::Service;
 
 /// The largest request body accepted on the MCP path (413 above it).
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -96,23 +94,24 @@ pub fn mcp_routes(guard: ResourceGuard) -> Router {
 }
 
 /// The guarded MCP endpoint as a service, for `Router::nest_service` (every request, any
-/// path below the mount point): the guard behind its CORS layer.
+/// path below the mount point): the guard and its CORS answers.
 pub fn mcp_service(guard: ResourceGuard) -> McpService {
-    let shared = Arc::new(Shared {
+    McpEndpoint(Arc::new(Shared {
         challenge: Challenge::new(&guard.resource_metadata_url, &guard.required_scopes),
         backend: guard
             .backend
             .clone()
             .map(|url| Backend::new(url, &guard.backend_roots)),
         guard,
-    });
-    cors().layer(McpEndpoint(shared))
+    }))
 }
 
 /// What [`mcp_service`] returns.
-pub type McpService = tower_http::cors::Cors<McpEndpoint>;
+pub type McpService = McpEndpoint;
 
-/// The guard and what it serves: the echo endpoint or the reverse proxy to the backend.
+/// The guard and what it serves (the echo endpoint or the reverse proxy to the backend),
+/// with the CORS answers of [`cors`]. Cloning it (axum clones a route's service for every
+/// request) copies one pointer.
 #[derive(Clone)]
 pub struct McpEndpoint(Arc<Shared>);
 
@@ -126,32 +125,55 @@ impl Service<Request> for McpEndpoint {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if request.method() == Method::OPTIONS {
+            return Box::pin(std::future::ready(Ok(cors::preflight())));
+        }
         let shared = self.0.clone();
-        Box::pin(async move { Ok(handle(shared, request).await) })
+        Box::pin(async move {
+            let mut response = handle(shared, request).await;
+            cors::expose(response.headers_mut());
+            Ok(response)
+        })
     }
 }
 
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            HeaderName::from_static("mcp-session-id"),
-            HeaderName::from_static("mcp-protocol-version"),
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([
-            header::WWW_AUTHENTICATE,
-            HeaderName::from_static("mcp-session-id"),
-        ])
-        .max_age(Duration::from_secs(600))
-        // Every CORS answer here is the same whatever the request's Origin and preflight
-        // headers (any origin, fixed lists): nothing varies, so no `Vary` (tower-http would
-        // build its default one on every request).
-        .vary([])
+/// The MCP endpoint's CORS answers. Bearer tokens are not ambient credentials, so any origin
+/// may call (`*`, no credentials), and nothing in the answers depends on the request: they
+/// are constant headers. (tower-http's `CorsLayer` gave the same answers, but as a layer
+/// its header values were copied, with an atomic count each, for every request.)
+///
+/// As with that layer, every `OPTIONS` request is a preflight, answered here (the guard is
+/// not asked); every other answer gets `Access-Control-Allow-Origin` and
+/// `Access-Control-Expose-Headers`, replacing any the endpoint set.
+mod cors {
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+
+    const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+    const METHODS: HeaderValue = HeaderValue::from_static("GET,POST,DELETE,OPTIONS");
+    const HEADERS: HeaderValue = HeaderValue::from_static(
+        "authorization,content-type,accept,mcp-session-id,mcp-protocol-version,last-event-id",
+    );
+    const EXPOSED: HeaderValue = HeaderValue::from_static("www-authenticate,mcp-session-id");
+    /// Seconds a browser may keep a preflight's answer.
+    const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
+
+    /// The answer to a preflight (`OPTIONS`).
+    pub fn preflight() -> Response {
+        let mut response = StatusCode::OK.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, METHODS);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HEADERS);
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+        response
+    }
+
+    /// What every other answer carries.
+    pub fn expose(headers: &mut HeaderMap) {
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+    }
 }
 
 async fn handle(shared: Arc<Shared>, request: Request) -> Response {
@@ -271,4 +293,89 @@ pub(crate) fn is_body_limit_error(err: &(dyn std::error::Error + 'static)) -> bo
         current = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderName;
+    use std::time::Duration;
+    use tower::{Layer, ServiceExt};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    /// The tower-http layer the endpoint used before its answers became constants.
+    fn reference() -> CorsLayer {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::any())
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("mcp-session-id"),
+                HeaderName::from_static("mcp-protocol-version"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                HeaderName::from_static("mcp-session-id"),
+            ])
+            .max_age(Duration::from_secs(600))
+            .vary([])
+    }
+
+    /// What an endpoint behind either answers: a challenge with a CORS header of its own.
+    fn inner_answer() -> Response {
+        let mut r = StatusCode::UNAUTHORIZED.into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("https://set.by.the.endpoint"),
+        );
+        r
+    }
+
+    fn sorted(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+        let mut v: Vec<_> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn the_constant_cors_answers_are_the_layers() {
+        for method in [Method::OPTIONS, Method::POST, Method::GET, Method::DELETE] {
+            for origin in [None, Some("https://app.example")] {
+                let request = || {
+                    let mut b = Request::builder().method(method.clone()).uri("/");
+                    if let Some(o) = origin {
+                        b = b
+                            .header(header::ORIGIN, o)
+                            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST");
+                    }
+                    b.body(Body::empty()).unwrap()
+                };
+                let layered = reference()
+                    .layer(tower::service_fn(|_: Request| async {
+                        Ok::<_, Infallible>(inner_answer())
+                    }))
+                    .oneshot(request())
+                    .await
+                    .unwrap();
+                let ours = if method == Method::OPTIONS {
+                    cors::preflight()
+                } else {
+                    let mut r = inner_answer();
+                    cors::expose(r.headers_mut());
+                    r
+                };
+                let case = format!("{method} with origin {origin:?}");
+                assert_eq!(ours.status(), layered.status(), "{case}");
+                assert_eq!(sorted(ours.headers()), sorted(layered.headers()), "{case}");
+            }
+        }
+    }
 }
