@@ -313,8 +313,13 @@ impl Store for MemoryStore {
 
     fn decoded_ready(&self, c: Collection, key: &str) -> Option<Decoded> {
         let now = self.now();
-        let mut shard = self.shard(c, key).lock();
-        shard.live(key, now)?.decoded.clone()
+        let shard = self.shard(c, key).lock();
+        // One look-up: an expired entry is left for `get_decoded` to remove.
+        let entry = shard.map.get(key)?;
+        if entry.expires_at_ms <= now {
+            return None;
+        }
+        entry.decoded.clone()
     }
 
     fn put<'a>(
