@@ -24,9 +24,9 @@ pub enum NoToken {
 /// case, one or more spaces, then an RFC 6750 `b64token`. Tokens in the query string or the
 /// body are never looked at.
 ///
-/// Every request on the MCP path passes here, so the token's bytes are read once, each
-/// against a table: a `b64token` is visible ASCII, so a value whose token passes needs no
-/// other check of its text.
+/// Every request on the MCP path passes here, so the token's bytes are read once (see
+/// [`is_b64token_bytes`]): a `b64token` is visible ASCII, so a value whose token passes needs
+/// no other check of its text.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, NoToken> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or(NoToken::Missing)?;
@@ -49,7 +49,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, NoToken> {
     }
     let rest = trim_spaces(&bytes[space + 1..]);
     if is_b64token_bytes(rest) {
-        // Only visible ASCII passed the table, so this cannot fail.
+        // Only visible ASCII passed that check, so this cannot fail.
         std::str::from_utf8(rest).map_err(|_| NoToken::Malformed)
     } else {
         Err(NoToken::Malformed)
