@@ -92,6 +92,14 @@ pub fn missing_scope<'a>(required: &'a [String], have: &[String]) -> Option<&'a 
     required.iter().find(|r| !have.iter().any(|h| h == *r))
 }
 
+/// A token longer than [`MAX_JWT_BYTES`] is refused without being read further.
+fn within_length(token: &str) -> Result<(), VerifyError> {
+    if token.len() > MAX_JWT_BYTES {
+        return Err(VerifyError::Invalid("the token is too long".into()));
+    }
+    Ok(())
+}
+
 impl JwtVerifier {
     /// A verifier with keys from `jwks`.
     pub fn new(jwks: Arc<JwksCache>, rules: JwtRules, clock: Clock) -> Self {
@@ -120,18 +128,15 @@ impl JwtVerifier {
 
     /// Verify `token` completely (or find it verified before, and still unexpired).
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
-        if token.len() > MAX_JWT_BYTES {
-            return Err(VerifyError::Invalid("the token is too long".into()));
-        }
+        // Refused before it is hashed.
+        within_length(token)?;
         self.verify_keyed(Keyed::new(token)).await
     }
 
     /// [`JwtVerifier::verify`] of a token whose cache key is known.
     pub async fn verify_keyed(&self, keyed: Keyed<'_>) -> Result<Arc<VerifiedToken>, VerifyError> {
         let token = keyed.token();
-        if token.len() > MAX_JWT_BYTES {
-            return Err(VerifyError::Invalid("the token is too long".into()));
-        }
+        within_length(token)?;
         let caching = !self.rules.cache_ttl.is_zero();
         let now = self.clock.now_unix();
         if caching && let Some(v) = self.verified.get(&keyed, now) {
