@@ -31,6 +31,13 @@ struct Entry {
     decoded: Option<Decoded>,
 }
 
+impl Entry {
+    /// Whether the entry still counts at `now` (milliseconds): it is gone at its expiry.
+    fn is_live(&self, now: i64) -> bool {
+        self.expires_at_ms > now
+    }
+}
+
 #[derive(Default)]
 struct Shard {
     map: HashMap<String, Entry>,
@@ -39,12 +46,12 @@ struct Shard {
 
 impl Shard {
     fn sweep(&mut self, now: i64) {
-        self.map.retain(|_, e| e.expires_at_ms > now);
+        self.map.retain(|_, e| e.is_live(now));
         self.next_sweep_ms = now + SWEEP_EVERY_MS;
     }
 
     fn live(&mut self, key: &str, now: i64) -> Option<&mut Entry> {
-        let expired = self.map.get(key).is_some_and(|e| e.expires_at_ms <= now);
+        let expired = self.map.get(key).is_some_and(|e| !e.is_live(now));
         if expired {
             self.map.remove(key);
             return None;
@@ -164,7 +171,7 @@ impl MemoryStore {
             .lock()
             .map
             .remove(key)
-            .is_some_and(|e| e.expires_at_ms > now)
+            .is_some_and(|e| e.is_live(now))
     }
 
     fn insert_capped(
@@ -204,13 +211,7 @@ impl MemoryStore {
         let now = self.now();
         self.shards[c.index() * SHARDS..(c.index() + 1) * SHARDS]
             .iter()
-            .map(|s| {
-                s.lock()
-                    .map
-                    .values()
-                    .filter(|e| e.expires_at_ms > now)
-                    .count()
-            })
+            .map(|s| s.lock().map.values().filter(|e| e.is_live(now)).count())
             .sum()
     }
 
@@ -316,7 +317,7 @@ impl Store for MemoryStore {
         let shard = self.shard(c, key).lock();
         // One look-up: an expired entry is left for `get_decoded` to remove.
         let entry = shard.map.get(key)?;
-        if entry.expires_at_ms <= now {
+        if !entry.is_live(now) {
             return None;
         }
         entry.decoded.clone()
@@ -350,7 +351,7 @@ impl Store for MemoryStore {
         let v = shard
             .map
             .remove(key)
-            .filter(|e| e.expires_at_ms > now)
+            .filter(|e| e.is_live(now))
             .map(|e| e.value);
         drop(shard);
         self.uncap(c, key);
@@ -360,7 +361,7 @@ impl Store for MemoryStore {
     fn delete<'a>(&'a self, c: Collection, key: &'a str) -> StoreFuture<'a, bool> {
         let now = self.now();
         let mut shard = self.shard(c, key).lock();
-        let removed = shard.map.remove(key).is_some_and(|e| e.expires_at_ms > now);
+        let removed = shard.map.remove(key).is_some_and(|e| e.is_live(now));
         drop(shard);
         self.uncap(c, key);
         ready(Ok(removed))
