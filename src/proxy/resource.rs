@@ -95,7 +95,7 @@ pub fn mcp_routes(guard: ResourceGuard) -> Router {
 
 /// The guarded MCP endpoint as a service, for `Router::nest_service` (every request, any
 /// path below the mount point): the guard and its CORS answers.
-pub fn mcp_service(guard: ResourceGuard) -> McpService {
+pub fn mcp_service(guard: ResourceGuard) -> McpEndpoint {
     McpEndpoint(Arc::new(Shared {
         challenge: Challenge::new(&guard.resource_metadata_url, &guard.required_scopes),
         backend: guard
@@ -105,9 +105,6 @@ pub fn mcp_service(guard: ResourceGuard) -> McpService {
         guard,
     }))
 }
-
-/// What [`mcp_service`] returns.
-pub type McpService = McpEndpoint;
 
 /// The guard and what it serves (the echo endpoint or the reverse proxy to the backend),
 /// with the CORS answers of [`cors`]. Cloning it (axum clones a route's service for every

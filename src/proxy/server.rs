@@ -7,7 +7,7 @@ use crate::proxy::config::{ConsentMode, ProxyConfig, StorageSpec};
 use crate::proxy::guard::ProxyVerifier;
 use crate::proxy::params::MAX_FORM_BYTES;
 use crate::proxy::providers::authkit;
-use crate::proxy::resource::{self, McpService, ResourceGuard};
+use crate::proxy::resource::{self, McpEndpoint, ResourceGuard};
 use crate::proxy::state::ProxyState;
 use crate::proxy::store::Store;
 use crate::proxy::{authorize, callback, consent, metadata, register, revoke, token};
@@ -59,7 +59,7 @@ pub fn router_with_verifier(st: Arc<ProxyState>, verifier: Arc<dyn BearerVerifie
 }
 
 /// The guarded MCP endpoint, behind the `Origin` check.
-pub fn mcp_endpoint(st: &ProxyState, guard: ResourceGuard) -> BoundsService<McpService> {
+pub fn mcp_endpoint(st: &ProxyState, guard: ResourceGuard) -> BoundsService<McpEndpoint> {
     BoundsLayer::mcp_origin(st.bounds.clone()).layer(resource::mcp_service(guard))
 }
 
